@@ -1,0 +1,1 @@
+"""Graph wiring, one module per workflow."""

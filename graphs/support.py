@@ -1,0 +1,89 @@
+"""Wiring of the `support` workflow (customer refund desk): nodes, gates, humans, policies.
+
+`graph` is what `langgraph.json` serves: compiled WITHOUT a checkpointer (the server brings its
+own). The command line and tests compile `build()` again with the saver from the database URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import RetryPolicy, TimeoutPolicy
+
+from nodes.support.classify import classify
+from nodes.support.decide import decide
+from nodes.support.draft import draft
+from nodes.support.execute import execute
+from nodes.support.gates import (
+    classification_gate,
+    review_gate,
+    route_after_classification,
+    route_after_review,
+)
+from nodes.support.humans import (
+    approval,
+    escalate,
+    human_triage,
+    route_after_approval,
+    route_after_escalation,
+    route_after_triage,
+)
+from nodes.support.intake import intake
+from nodes.support.lookup import lookup, route_after_lookup
+from state.support import SupportContext, SupportOutput, SupportState, TicketInput
+from waypoint.failures import record_failure
+
+RECURSION_LIMIT = 100
+"""Explicit bound on super-steps (LangGraph's default is 10007); the review loop is bounded too."""
+
+CAPABILITY_CALL = {
+    "retry_policy": RetryPolicy(max_attempts=3, initial_interval=0.2, max_interval=5.0),
+    "timeout": TimeoutPolicy(run_timeout=60.0),
+}
+"""Nodes that call a provider: retried on transient errors, bounded in time."""
+
+SIDE_EFFECT = {"retry_policy": RetryPolicy(max_attempts=3, initial_interval=0.2)}
+"""The side-effect node: safe to retry because its effects are idempotent."""
+
+PURE: dict[str, Any] = {"retry_policy": RetryPolicy(max_attempts=1)}
+"""Plain code and human steps: a retry would fail the same way."""
+
+
+def build() -> StateGraph[SupportState, SupportContext, TicketInput, SupportOutput]:
+    """The `support` graph builder; every node fails into `record_failure` as its last rung."""
+    builder = StateGraph(
+        SupportState,
+        context_schema=SupportContext,
+        input_schema=TicketInput,
+        output_schema=SupportOutput,
+    )
+    builder.set_node_defaults(error_handler=record_failure)
+    builder.add_node("intake", intake, **PURE)
+    builder.add_node("classify", classify, **CAPABILITY_CALL)
+    builder.add_node("classification_gate", classification_gate, **PURE)
+    builder.add_node("human_triage", human_triage, **PURE)
+    builder.add_node("lookup", lookup, **CAPABILITY_CALL)
+    builder.add_node("escalate", escalate, **PURE)
+    builder.add_node("decide", decide, **PURE)
+    builder.add_node("draft", draft, **CAPABILITY_CALL)
+    builder.add_node("review_gate", review_gate, **PURE)
+    builder.add_node("approval", approval, **PURE)
+    builder.add_node("execute", execute, **SIDE_EFFECT)
+
+    builder.add_edge(START, "intake")
+    builder.add_edge("intake", "classify")
+    builder.add_edge("classify", "classification_gate")
+    builder.add_conditional_edges("classification_gate", route_after_classification)
+    builder.add_conditional_edges("human_triage", route_after_triage)
+    builder.add_conditional_edges("lookup", route_after_lookup)
+    builder.add_conditional_edges("escalate", route_after_escalation)
+    builder.add_edge("decide", "draft")
+    builder.add_edge("draft", "review_gate")
+    builder.add_conditional_edges("review_gate", route_after_review)
+    builder.add_conditional_edges("approval", route_after_approval)
+    builder.add_edge("execute", END)
+    return builder
+
+
+graph = build().compile(name="support").with_config(recursion_limit=RECURSION_LIMIT)

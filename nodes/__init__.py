@@ -1,0 +1,1 @@
+"""Node functions, grouped by workflow; gates live beside the nodes they judge."""

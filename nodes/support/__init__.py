@@ -1,0 +1,1 @@
+"""Nodes of the `support` workflow (customer refund desk); `graphs/support.py` wires them."""

@@ -1,0 +1,106 @@
+"""execute: pay and send, each exactly once under an idempotency key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+import nodes.support.tables  # noqa: F401  (registers the payments and outbox tables)
+from state.support import Resolution, SupportContext, SupportState
+from waypoint.persistence.side_effects import perform_once
+from waypoint.persistence.sql import Executor
+from waypoint.persistence.stores import database_for_run
+from waypoint.state_updates import update
+
+
+def _thread_id(runtime: Runtime[SupportContext]) -> str:
+    info = runtime.execution_info
+    return info.thread_id if info is not None and info.thread_id else "no-thread"
+
+
+async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict[str, Any]:
+    """Record the refund in `support_payments` and the reply in `support_outbox`.
+
+    Keys are `<thread>:payment:<ticket>` and `<thread>:reply:<ticket>`: a node re-executed after a
+    resume, a retry or a crash gets the first run's rows back instead of paying or sending twice.
+    """
+    db = await database_for_run()
+    thread_id = _thread_id(runtime)
+    human_reply = state.human.message if state.human and state.human.decision == "respond" else None
+    pays = human_reply is None and state.decision is not None and state.decision.outcome == "refund"
+    now = datetime.now(UTC).isoformat()
+
+    payment_id: str | None = None
+    if pays:
+        assert state.decision is not None and state.order_id is not None
+        amount, currency, order_id = state.decision.amount, state.decision.currency, state.order_id
+
+        async def pay(tx: Executor) -> dict[str, Any]:
+            new_id = f"pay-{uuid.uuid4().hex[:12]}"
+            await tx.execute(
+                "INSERT INTO support_payments (payment_id, effect_key, thread_id, ticket_id, "
+                "order_id, amount, currency, created_at) VALUES (:id, :key, :thread, :ticket, "
+                ":order_id, :amount, :currency, :now)",
+                {
+                    "id": new_id,
+                    "key": payment_key,
+                    "thread": thread_id,
+                    "ticket": state.ticket_id,
+                    "order_id": order_id,
+                    "amount": str(amount),
+                    "currency": currency,
+                    "now": now,
+                },
+            )
+            return {"payment_id": new_id, "amount": str(amount)}
+
+        payment_key = f"{thread_id}:payment:{state.ticket_id}"
+        paid, _ = await perform_once(
+            db, key=payment_key, thread_id=thread_id, kind="support.payment", apply=pay
+        )
+        payment_id = str(paid["payment_id"])
+
+    body = human_reply or (state.draft.text if state.draft else None)
+    outbox_id: str | None = None
+    if body:
+        recipient = (
+            state.lookup.customer.email
+            if state.lookup is not None and state.lookup.customer is not None
+            else f"customer:{state.customer_id}"
+        )
+        reply_key = f"{thread_id}:reply:{state.ticket_id}"
+
+        async def send(tx: Executor) -> dict[str, Any]:
+            new_id = f"msg-{uuid.uuid4().hex[:12]}"
+            await tx.execute(
+                "INSERT INTO support_outbox (outbox_id, effect_key, thread_id, ticket_id, "
+                "recipient, body, created_at) VALUES (:id, :key, :thread, :ticket, :recipient, "
+                ":body, :now)",
+                {
+                    "id": new_id,
+                    "key": reply_key,
+                    "thread": thread_id,
+                    "ticket": state.ticket_id,
+                    "recipient": recipient,
+                    "body": body,
+                    "now": now,
+                },
+            )
+            return {"outbox_id": new_id}
+
+        sent, _ = await perform_once(
+            db, key=reply_key, thread_id=thread_id, kind="support.reply", apply=send
+        )
+        outbox_id = str(sent["outbox_id"])
+
+    assert state.decision is not None or human_reply is not None
+    resolution = Resolution(
+        kind="refunded" if payment_id else ("closed_by_human" if human_reply else "replied"),
+        refund_amount=state.decision.amount if payment_id and state.decision else "0.00",
+        payment_id=payment_id,
+        outbox_id=outbox_id,
+    )
+    return update(resolution=resolution)

@@ -1,0 +1,1 @@
+"""Typed state schemas, one module per workflow."""

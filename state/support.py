@@ -1,0 +1,191 @@
+"""Typed state of the `support` workflow (customer refund desk).
+
+Checkpoints hold plain JSON: nodes return dicts (see `waypoint.state_updates.dump`), and the
+pydantic models below are rebuilt from them when a node reads the state. That keeps checkpoints
+portable across code changes, safe under `LANGGRAPH_STRICT_MSGPACK=true`, and easy to diff.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+"""Version of this state schema; stored in every thread so old threads can be migrated."""
+
+Category = Literal["refund", "shipping", "other"]
+DecisionType = Literal["approve", "edit", "reject", "respond"]
+
+
+class TicketInput(BaseModel):
+    """What a caller sends to start a `support` run."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    ticket_id: str = Field(min_length=1, max_length=64, description="Caller's ticket id.")
+    customer_id: str = Field(min_length=1, max_length=64, description="CRM customer id.")
+    message: str = Field(min_length=1, max_length=10_000, description="The customer's words.")
+    order_id: str | None = Field(
+        default=None, max_length=64, description="Order the ticket is about, if known."
+    )
+
+    @field_validator("order_id")
+    @classmethod
+    def _empty_order_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class Classification(BaseModel):
+    """Output of the `classify_ticket` capability."""
+
+    category: Category = Field(description="What the customer wants.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Classifier confidence, 0..1.")
+    rationale: str = Field(description="One sentence on why.")
+
+
+class GateVerdict(BaseModel):
+    """A quality gate's typed verdict, kept in state for audit and routing."""
+
+    gate: str = Field(description="Gate name.")
+    passed: bool = Field(description="Whether the checked work may go on.")
+    reasons: list[str] = Field(default_factory=list, description="Why it failed, one per check.")
+    score: float | None = Field(default=None, description="Measured value, if the gate has one.")
+
+
+class Customer(BaseModel):
+    """A CRM customer record."""
+
+    customer_id: str
+    name: str
+    email: str
+    fraud_flag: bool = False
+
+
+class Order(BaseModel):
+    """A CRM order record."""
+
+    order_id: str
+    customer_id: str
+    total: Decimal = Field(decimal_places=2)
+    currency: str = "USD"
+    status: Literal["delivered", "shipped", "processing", "refunded"] = "delivered"
+
+
+class LookupResult(BaseModel):
+    """Output of the `crm_lookup` capability: what was found and what was not."""
+
+    customer: Customer | None = None
+    order: Order | None = None
+    problems: list[str] = Field(default_factory=list, description="Why the lookup is unusable.")
+
+
+class RefundDecision(BaseModel):
+    """Outcome of the refund policy (plain code, see `nodes.support.decide`)."""
+
+    outcome: Literal["refund", "no_refund", "deny"]
+    amount: Decimal = Field(default=Decimal("0.00"), decimal_places=2, ge=0)
+    currency: str = "USD"
+    rule: str = Field(description="Policy rule that produced this outcome.")
+    needs_approval: bool = False
+    approval_reasons: list[str] = Field(default_factory=list)
+
+
+class Draft(BaseModel):
+    """A reply drafted by the `draft_reply` capability."""
+
+    text: str = Field(min_length=1)
+    attempt: int = Field(ge=1, description="1 for the first draft, 2 for the first revision...")
+
+
+class HumanAnswer(BaseModel):
+    """What a human decided at an interrupt, kept for the audit trail."""
+
+    step: Literal["triage", "escalation", "approval"]
+    decision: DecisionType
+    message: str | None = None
+    edited_args: dict[str, str] | None = None
+    answered_by: str | None = None
+
+
+class Failure(BaseModel):
+    """Why a run stopped on its failure path."""
+
+    node: str
+    error_type: str
+    message: str
+
+
+class Resolution(BaseModel):
+    """How the ticket ended."""
+
+    kind: Literal["refunded", "replied", "rejected", "closed_by_human"]
+    refund_amount: Decimal = Field(default=Decimal("0.00"), decimal_places=2)
+    payment_id: str | None = None
+    outbox_id: str | None = None
+
+
+class SupportState(TicketInput):
+    """Shared state of one `support` thread."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    schema_version: int = Field(default=SCHEMA_VERSION, description="State schema version.")
+    classification: Classification | None = None
+    classification_verdict: GateVerdict | None = None
+    lookup: LookupResult | None = None
+    decision: RefundDecision | None = None
+    draft: Draft | None = None
+    review_verdicts: list[GateVerdict] = Field(
+        default_factory=list, description="Review gate verdicts, one per draft, oldest first."
+    )
+    drafts_in_round: int = Field(
+        default=0, description="Drafts since the decision last changed; bounds the review loop."
+    )
+    reviewer_feedback: list[str] = Field(
+        default_factory=list, description="Failed checks of the last draft, for the next one."
+    )
+    human: HumanAnswer | None = None
+    resolution: Resolution | None = None
+    failure: Failure | None = None
+
+
+class SupportOutput(BaseModel):
+    """What a finished (or paused) `support` run returns."""
+
+    ticket_id: str
+    resolution: Resolution | None = None
+    decision: RefundDecision | None = None
+    draft: Draft | None = None
+    human: HumanAnswer | None = None
+    failure: Failure | None = None
+
+
+class SupportContext(BaseModel):
+    """Run-time settings of a `support` run (Studio shows these descriptions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approval_threshold: Decimal = Field(
+        default=Decimal("100.00"),
+        ge=0,
+        description="Refunds above this amount need a human approval.",
+    )
+    classification_threshold: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Classifier confidence below this sends the ticket to human triage.",
+    )
+    max_draft_revisions: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="How many times a draft that fails review is redrafted before a human sees it.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="'provider:model' for the LLM capabilities (classify, draft); "
+        "empty means the offline deterministic providers.",
+    )

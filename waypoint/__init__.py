@@ -1,0 +1,1 @@
+"""Waypoint: the orchestration kit under the workflows in `graphs/`, `nodes/` and `state/`."""

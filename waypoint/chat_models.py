@@ -1,0 +1,66 @@
+"""Ask a chat model for a structured answer: a tool call named after the output model.
+
+Real models are reached through `init_chat_model("provider:model")`. The answer is taken from
+the first tool call's arguments, or else from a JSON object in the message text, so models with
+and without native tool calling both work. Parsing failures raise `StructuredOutputError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from pydantic import BaseModel
+
+ChatModelFactory = Callable[[str], BaseChatModel]
+
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+class StructuredOutputError(ValueError):
+    """The model answered, but not with a parsable structured answer."""
+
+
+def default_chat_model_factory(spec: str) -> BaseChatModel:
+    """`provider:model` → a chat model via `init_chat_model` (needs that provider's package)."""
+    from langchain.chat_models import init_chat_model
+
+    if ":" not in spec:
+        raise ValueError(f"model setting must be 'provider:model', got {spec!r}")
+    return init_chat_model(spec, temperature=0)
+
+
+def parse_structured(message: AIMessage, tool_name: str) -> dict[str, Any]:
+    """Extract the structured answer from a model message."""
+    for call in message.tool_calls:
+        if call["name"] == tool_name:
+            return dict(call["args"])
+    text = message.text if isinstance(message.text, str) else str(message.content)
+    match = _JSON_OBJECT.search(text)
+    if match is None:
+        raise StructuredOutputError(
+            f"expected a {tool_name!r} tool call or a JSON object, got: {text[:200]!r}"
+        )
+    try:
+        parsed = json.loads(match.group(0))
+    except json.JSONDecodeError as exc:
+        raise StructuredOutputError(f"model answered malformed JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise StructuredOutputError("model answered JSON that is not an object")
+    return parsed
+
+
+async def ask_for_structured(
+    model: BaseChatModel, messages: list[BaseMessage], output_model: type[BaseModel]
+) -> dict[str, Any]:
+    """Bind the output model as the one tool the model must call, ask, and parse the answer."""
+    tool_name = output_model.__name__
+    bound = model.bind_tools([output_model], tool_choice=tool_name)
+    answer = await bound.ainvoke(messages)
+    if not isinstance(answer, AIMessage):
+        raise StructuredOutputError(f"expected an AIMessage, got {type(answer).__name__}")
+    return parse_structured(answer, tool_name)

@@ -1,0 +1,38 @@
+"""Errors the command line maps to exit codes; each says what to do next."""
+
+from __future__ import annotations
+
+
+class WaypointError(Exception):
+    """Base class; `exit_code` is the command line's exit status for it."""
+
+    exit_code = 1
+
+
+class BadInput(WaypointError):
+    """The caller sent something invalid; nothing was written."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        """Name the offending field (dotted path) when there is one."""
+        super().__init__(message)
+        self.field = field
+
+
+class ThreadBusy(WaypointError):
+    """Another process holds the thread."""
+
+    exit_code = 5
+
+
+class SchemaMigrationMissing(WaypointError):
+    """A thread was written by a state schema version this code cannot read."""
+
+    exit_code = 1
+
+
+class DatabaseUnavailable(WaypointError):
+    """The database could not be reached or dropped the connection."""
+
+    exit_code = 1

@@ -1,0 +1,172 @@
+"""Human-in-the-loop in LangChain's shapes, so Studio, Agent Inbox and SDK users can answer.
+
+Out: an `HITLRequest` (`action_requests` + `review_configs`). Back: an `HITLResponse`
+(`{"decisions": [{"type": "approve" | "edit" | "reject" | "respond", ...}]}`). Answers are checked
+against the request's allowed decisions and the edit `args_schema`; a refused answer raises the
+interrupt again with the reason in the description, so the thread stays waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, cast
+
+from langchain.agents.middleware.human_in_the_loop import (
+    ActionRequest,
+    DecisionType,
+    HITLRequest,
+    ReviewConfig,
+)
+from langgraph.types import interrupt
+from pydantic import BaseModel
+
+from waypoint.errors import BadInput
+
+ALL_DECISIONS: tuple[DecisionType, ...] = ("approve", "edit", "reject", "respond")
+
+
+class HumanDecision(BaseModel):
+    """A validated answer to one action request."""
+
+    type: Literal["approve", "edit", "reject", "respond"]
+    message: str | None = None
+    edited_args: dict[str, Any] | None = None
+
+
+def build_request(
+    *,
+    action: str,
+    args: dict[str, Any],
+    description: str,
+    allowed: list[DecisionType],
+    args_schema: dict[str, Any] | None = None,
+) -> HITLRequest:
+    """One action request with its review config."""
+    review: ReviewConfig = {"action_name": action, "allowed_decisions": list(allowed)}
+    if args_schema is not None:
+        review["args_schema"] = args_schema
+    request: ActionRequest = {"name": action, "args": args, "description": description}
+    return {"action_requests": [request], "review_configs": [review]}
+
+
+def _check_value(field: str, value: Any, schema: dict[str, Any]) -> Any:
+    kind = schema.get("type")
+    if kind == "number":
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise BadInput(f"{field}: expected a number, got {value!r}", field=field) from None
+        if not number.is_finite():
+            raise BadInput(f"{field}: expected a finite number", field=field)
+        if "minimum" in schema and number < Decimal(str(schema["minimum"])):
+            raise BadInput(f"{field}: must be at least {schema['minimum']}", field=field)
+        if "maximum" in schema and number > Decimal(str(schema["maximum"])):
+            raise BadInput(f"{field}: must be at most {schema['maximum']}", field=field)
+        return str(number.quantize(Decimal("0.01")))
+    if kind == "string":
+        if not isinstance(value, str) or (schema.get("minLength", 0) and not value.strip()):
+            raise BadInput(f"{field}: expected a non-empty string", field=field)
+        if "enum" in schema and value not in schema["enum"]:
+            raise BadInput(f"{field}: expected one of {', '.join(schema['enum'])}", field=field)
+        return value
+    return value
+
+
+def check_edit(args: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate edited arguments against the review config's `args_schema` (a JSON Schema subset:
+    object properties of type number/string, minimum/maximum, required, no extra keys)."""
+    if not isinstance(args, dict):
+        raise BadInput("edited_action.args: expected an object", field="edited_action.args")
+    if schema is None:
+        return dict(args)
+    properties: dict[str, Any] = schema.get("properties", {})
+    unknown = sorted(set(args) - set(properties))
+    if unknown:
+        raise BadInput(
+            f"edited_action.args: unknown field(s) {', '.join(unknown)}; "
+            f"editable: {', '.join(sorted(properties))}",
+            field=f"edited_action.args.{unknown[0]}",
+        )
+    checked = {
+        key: _check_value(f"edited_action.args.{key}", value, properties[key])
+        for key, value in args.items()
+    }
+    for key in schema.get("required", []):
+        if key not in checked:
+            raise BadInput(f"edited_action.args.{key}: required", field=f"edited_action.args.{key}")
+    return checked
+
+
+def parse_response(value: Any, request: HITLRequest) -> HumanDecision:
+    """Validate a resume value against the request it answers.
+
+    Raises:
+        BadInput: naming the field that is wrong and what was expected.
+    """
+    if not isinstance(value, dict) or "decisions" not in value:
+        raise BadInput(
+            'resume: expected an HITLResponse {"decisions": [{"type": ...}]}', field="decisions"
+        )
+    decisions = value["decisions"]
+    if not isinstance(decisions, list) or len(decisions) != len(request["action_requests"]):
+        raise BadInput(
+            f"decisions: expected {len(request['action_requests'])} decision(s), one per action",
+            field="decisions",
+        )
+    decision = decisions[0]
+    review = request["review_configs"][0]
+    allowed = review["allowed_decisions"]
+    kind = decision.get("type") if isinstance(decision, dict) else None
+    if kind not in allowed:
+        raise BadInput(
+            f"decisions[0].type: expected one of {', '.join(allowed)}, got {kind!r}",
+            field="decisions[0].type",
+        )
+    decision = cast(dict[str, Any], decision)
+    message = decision.get("message")
+    if message is not None and not isinstance(message, str):
+        raise BadInput("decisions[0].message: expected text", field="decisions[0].message")
+    if kind == "respond" and not (message or "").strip():
+        raise BadInput(
+            "decisions[0].message: a respond decision needs the reply text",
+            field="decisions[0].message",
+        )
+    if kind == "edit":
+        edited = decision.get("edited_action")
+        if not isinstance(edited, dict) or edited.get("name") != review["action_name"]:
+            raise BadInput(
+                f"decisions[0].edited_action: expected {{'name': {review['action_name']!r}, "
+                "'args': {...}}",
+                field="decisions[0].edited_action",
+            )
+        args = check_edit(edited.get("args"), review.get("args_schema"))
+        return HumanDecision(type="edit", message=message, edited_args=args)
+    return HumanDecision(type=kind, message=(message or "").strip() or None)
+
+
+def ask_human(
+    request: HITLRequest, *, recheck: Callable[[HumanDecision], None] | None = None
+) -> HumanDecision:
+    """Interrupt until a valid answer arrives; `recheck` may refuse it with `BadInput`.
+
+    On resume the calling node runs again from its first line, so the code before this call
+    must be idempotent (LangGraph replays earlier answers to earlier `interrupt()` calls).
+    """
+    pending = request
+    while True:
+        answer = interrupt(pending)
+        try:
+            decision = parse_response(answer, request)
+            if recheck is not None:
+                recheck(decision)
+            return decision
+        except BadInput as refused:
+            action = dict(request["action_requests"][0])
+            action["description"] = (
+                f"{action.get('description', '')}\n\nPrevious answer refused: {refused}"
+            ).strip()
+            pending = {
+                "action_requests": [cast(ActionRequest, action)],
+                "review_configs": request["review_configs"],
+            }

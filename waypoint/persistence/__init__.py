@@ -1,0 +1,1 @@
+"""One database holds checkpoints, Waypoint's own tables, and side-effect keys."""

@@ -1,0 +1,127 @@
+"""Open everything one database URL decides: the checkpoint saver and Waypoint's own tables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+import psycopg
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from waypoint.errors import DatabaseUnavailable
+from waypoint.persistence.migrations import migrate
+from waypoint.persistence.sql import (
+    Database,
+    PostgresDatabase,
+    SqliteDatabase,
+    open_postgres_pool,
+)
+from waypoint.persistence.urls import DatabaseURL, parse_db_url
+
+_current_database: ContextVar[Database | None] = ContextVar("waypoint_database", default=None)
+_lazy_databases: dict[tuple[int, str], Database] = {}
+
+
+@dataclass
+class Stores:
+    """An open checkpoint saver and the Waypoint tables of the same database."""
+
+    url: DatabaseURL
+    checkpointer: BaseCheckpointSaver[Any]
+    db: Database
+
+
+async def _sqlite_saver(path: str) -> tuple[AsyncSqliteSaver, aiosqlite.Connection]:
+    conn = await aiosqlite.connect(path, timeout=30)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA busy_timeout=30000")
+    saver = AsyncSqliteSaver(conn)
+    await saver.setup()
+    return saver, conn
+
+
+@asynccontextmanager
+async def open_stores(url: str | None = None, *, pool_size: int = 4) -> AsyncIterator[Stores]:
+    """Open the saver and tables for `url` (see `parse_db_url`), run migrations, and close after.
+
+    Postgres: one psycopg pool (autocommit, prepare_threshold=0, dict rows) shared by
+    `AsyncPostgresSaver` and Waypoint's tables; `setup()` and migrations run under an advisory
+    lock, so first use from several processes at once is safe. SQLite: WAL mode, one connection
+    for the saver and one for Waypoint's tables.
+
+    Raises:
+        DatabaseUnavailable: the database cannot be reached.
+    """
+    parsed = parse_db_url(url)
+    if parsed.kind == "sqlite":
+        assert parsed.sqlite_path is not None
+        parsed.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        path = str(parsed.sqlite_path)
+        db = await SqliteDatabase.open(path)
+        try:
+            await migrate(db)
+            saver, saver_conn = await _sqlite_saver(path)
+        except BaseException:
+            await db.close()
+            raise
+        token = _current_database.set(db)
+        try:
+            yield Stores(url=parsed, checkpointer=saver, db=db)
+        finally:
+            _current_database.reset(token)
+            await saver_conn.close()
+            await db.close()
+        return
+
+    try:
+        pool = await open_postgres_pool(parsed.url, max_size=pool_size)
+    except (psycopg.OperationalError, TimeoutError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot reach Postgres at {parsed.redacted}: {exc}. Is it running? "
+            "Check --db / WAYPOINT_DB_URL."
+        ) from exc
+    try:
+        pg = PostgresDatabase(pool)
+        pg_saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        async with pg.session_lock("waypoint_saver_setup"):
+            await pg_saver.setup()
+        await migrate(pg)
+        token = _current_database.set(pg)
+        try:
+            yield Stores(url=parsed, checkpointer=pg_saver, db=pg)
+        finally:
+            _current_database.reset(token)
+    finally:
+        await pool.close()
+
+
+async def database_for_run() -> Database:
+    """The Waypoint database of the current run.
+
+    The command line and tests set it by opening `open_stores`. Under a LangGraph server, where
+    the server owns the checkpointer, it is opened once per event loop from `WAYPOINT_DB_URL`
+    (default: the SQLite file under `.waypoint/`).
+    """
+    current = _current_database.get()
+    if current is not None:
+        return current
+    parsed = parse_db_url()
+    key = (id(asyncio.get_running_loop()), parsed.url)
+    if key not in _lazy_databases:
+        db: Database
+        if parsed.kind == "sqlite":
+            assert parsed.sqlite_path is not None
+            parsed.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            db = await SqliteDatabase.open(str(parsed.sqlite_path))
+        else:
+            db = PostgresDatabase(await open_postgres_pool(parsed.url))
+        await migrate(db)
+        _lazy_databases[key] = db
+    return _lazy_databases[key]

@@ -1,0 +1,319 @@
+"""Run, resume and inspect threads of the graphs listed in `langgraph.json`.
+
+The command line, the demo and the tests all go through here. Input and answers are validated
+before the database is touched, so bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, Durability, StateSnapshot
+from pydantic import BaseModel, ValidationError
+
+from waypoint.errors import BadInput
+from waypoint.hitl import parse_response
+from waypoint.persistence.sql import Database
+from waypoint.persistence.stores import Stores, open_stores
+from waypoint.workflows import Workflow, load_workflow
+
+Status = Literal["completed", "failed", "waiting", "halted", "incomplete"]
+
+EXIT_CODES: dict[Status, int] = {
+    "completed": 0,
+    "failed": 1,
+    "incomplete": 1,
+    "waiting": 3,
+    "halted": 4,
+}
+
+
+@dataclass
+class PendingInterrupt:
+    """A question waiting for a human."""
+
+    id: str
+    node: str
+    value: Any
+
+
+@dataclass
+class ThreadReport:
+    """Where a thread stands after a command."""
+
+    thread_id: str
+    graph: str
+    status: Status
+    checkpoint_id: str | None
+    next: list[str]
+    values: dict[str, Any]
+    interrupts: list[PendingInterrupt] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit status for this state."""
+        return EXIT_CODES[self.status]
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (for `--json`)."""
+        return {
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "checkpoint_id": self.checkpoint_id,
+            "next": self.next,
+            "interrupts": [
+                {"id": i.id, "node": i.node, "value": i.value} for i in self.interrupts
+            ],
+            "values": self.values,
+        }
+
+
+def validate(model: type[BaseModel], data: Any, *, what: str) -> BaseModel:
+    """Validate `data`; a failure becomes `BadInput` naming the field and what was expected."""
+    if not isinstance(data, Mapping):
+        raise BadInput(f"{what}: expected a JSON object, got {type(data).__name__}", field=what)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(part) for part in first["loc"]) or what
+        got = first.get("input")
+        shown = "" if first["type"] == "missing" else f" (got {json.dumps(got, default=str)})"
+        raise BadInput(f"{what}.{path}: {first['msg']}{shown}", field=path) from exc
+
+
+def parse_json(text: str, *, what: str) -> Any:
+    """Parse JSON given on the command line; malformed JSON is `BadInput`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{what}: malformed JSON ({exc.msg} at char {exc.pos})", field=what) from exc
+
+
+def actor() -> str:
+    """Who is acting: `WAYPOINT_ACTOR`, else the OS user."""
+    return os.environ.get("WAYPOINT_ACTOR") or getpass.getuser()
+
+
+def _config(thread_id: str, extra: Mapping[str, Any] | None = None) -> RunnableConfig:
+    configurable: dict[str, Any] = {"thread_id": thread_id, "waypoint_actor": actor()}
+    configurable.update(extra or {})
+    return {"configurable": configurable}
+
+
+def report_from_snapshot(thread_id: str, graph: str, snapshot: StateSnapshot) -> ThreadReport:
+    """Classify a checkpoint: waiting, failed, incomplete, halted or completed."""
+    values = dict(snapshot.values) if isinstance(snapshot.values, Mapping) else {}
+    interrupts = [
+        PendingInterrupt(id=intr.id, node=task.name, value=intr.value)
+        for task in snapshot.tasks
+        for intr in task.interrupts
+    ]
+    status: Status
+    if interrupts:
+        status = "waiting"
+    elif values.get("halt"):
+        status = "halted"
+    elif values.get("failure"):
+        status = "failed"
+    elif snapshot.next:
+        status = "incomplete"
+    else:
+        status = "completed"
+    checkpoint_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
+    return ThreadReport(
+        thread_id=thread_id,
+        graph=graph,
+        status=status,
+        checkpoint_id=checkpoint_id,
+        next=list(snapshot.next),
+        values=values,
+        interrupts=interrupts,
+    )
+
+
+async def _index_row(db: Database, thread_id: str) -> dict[str, Any] | None:
+    return await db.fetchone(
+        "SELECT thread_id, graph, status, context, created_at, updated_at "
+        "FROM waypoint_threads WHERE thread_id = :thread_id",
+        {"thread_id": thread_id},
+    )
+
+
+async def _index_upsert(
+    db: Database, report: ThreadReport, context: Mapping[str, Any] | None = None
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    summary = json.dumps(
+        {k: report.values.get(k) for k in ("ticket_id", "resolution", "failure")}, default=str
+    )
+    updated = await db.execute(
+        "UPDATE waypoint_threads SET status = :status, updated_at = :now, summary = :summary "
+        "WHERE thread_id = :thread_id",
+        {"status": report.status, "now": now, "summary": summary, "thread_id": report.thread_id},
+    )
+    if updated == 0:
+        await db.execute(
+            "INSERT INTO waypoint_threads (thread_id, graph, status, created_at, updated_at, "
+            "summary, context) VALUES (:thread_id, :graph, :status, :now, :now, :summary, "
+            ":context)",
+            {
+                "thread_id": report.thread_id,
+                "graph": report.graph,
+                "status": report.status,
+                "now": now,
+                "summary": summary,
+                "context": json.dumps(dict(context or {}), default=str),
+            },
+        )
+
+
+async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:
+    return workflow.compile(stores.checkpointer)
+
+
+async def start_run(
+    graph_name: str,
+    raw_input: Any,
+    *,
+    thread_id: str | None = None,
+    db_url: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    durability: Durability = "sync",
+) -> ThreadReport:
+    """Validate the input, then run a new thread until it ends or waits for a human.
+
+    Raises:
+        BadInput: unknown graph, invalid input or context, or a thread id already in use.
+    """
+    workflow = load_workflow(graph_name)
+    ticket = validate(workflow.input_schema, raw_input, what="input")
+    run_context = validate(workflow.context_schema, dict(context or {}), what="context")
+    if thread_id is not None and not thread_id.strip():
+        raise BadInput("thread: expected a non-empty id", field="thread")
+    thread_id = thread_id or f"{graph_name}-{uuid.uuid4().hex[:12]}"
+    async with open_stores(db_url) as stores:
+        graph = await _compiled(workflow, stores)
+        config = _config(thread_id)
+        existing = await stores.checkpointer.aget_tuple(config)
+        if existing is not None or await _index_row(stores.db, thread_id) is not None:
+            raise BadInput(
+                f"thread: {thread_id!r} already exists; continue it with "
+                f"`waypoint resume {thread_id}` or pick another id",
+                field="thread",
+            )
+        await graph.ainvoke(
+            ticket.model_dump(mode="json"), config, context=run_context, durability=durability
+        )
+        report = report_from_snapshot(thread_id, graph_name, await graph.aget_state(config))
+        await _index_upsert(stores.db, report, run_context.model_dump(mode="json"))
+        return report
+
+
+async def _load(stores: Stores, thread_id: str) -> tuple[Workflow, BaseModel, dict[str, Any]]:
+    row = await _index_row(stores.db, thread_id)
+    if row is None:
+        raise BadInput(
+            f"thread: no thread {thread_id!r} in {stores.url.redacted}; "
+            "`waypoint threads` lists them",
+            field="thread",
+        )
+    workflow = load_workflow(str(row["graph"]))
+    context = validate(workflow.context_schema, json.loads(row["context"]), what="context")
+    return workflow, context, row
+
+
+async def thread_status(thread_id: str, *, db_url: str | None = None) -> ThreadReport:
+    """Read where a thread stands."""
+    async with open_stores(db_url) as stores:
+        workflow, _, _ = await _load(stores, thread_id)
+        graph = await _compiled(workflow, stores)
+        snapshot = await graph.aget_state(_config(thread_id))
+        return report_from_snapshot(thread_id, workflow.name, snapshot)
+
+
+async def _last_good_checkpoint(
+    graph: CompiledStateGraph[Any, Any, Any, Any], thread_id: str, failed_node: str
+) -> RunnableConfig | None:
+    async for snapshot in graph.aget_state_history(_config(thread_id)):
+        if failed_node in snapshot.next:
+            return snapshot.config
+    return None
+
+
+async def resume_thread(
+    thread_id: str,
+    answer: Mapping[str, Any] | None = None,
+    *,
+    db_url: str | None = None,
+    durability: Durability = "sync",
+) -> ThreadReport:
+    """Answer the pending interrupt, or (no answer) continue a thread that stopped unfinished.
+
+    A failed thread continues from the checkpoint before the node that failed. A completed
+    thread, a waiting thread given no answer, or an answer the interrupt does not allow is
+    `BadInput`, and nothing is written.
+    """
+    async with open_stores(db_url) as stores:
+        workflow, context, _ = await _load(stores, thread_id)
+        graph = await _compiled(workflow, stores)
+        config = _config(thread_id)
+        report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
+        command: Command[Any] | None = None
+        run_config = config
+        if answer is not None:
+            if report.status != "waiting":
+                raise BadInput(
+                    f"thread: {thread_id} is {report.status}, not waiting for a human; "
+                    "nothing to answer",
+                    field="thread",
+                )
+            pending = report.interrupts[0]
+            parse_response(answer, pending.value)
+            command = Command(resume={pending.id: dict(answer)})
+        elif report.status == "waiting":
+            raise BadInput(
+                f"thread: {thread_id} is waiting for a human at {report.interrupts[0].node}; "
+                "answer with --approve, --reject, --edit or --respond",
+                field="decision",
+            )
+        elif report.status == "completed":
+            raise BadInput(f"thread: {thread_id} already completed", field="thread")
+        elif report.status == "failed":
+            failed_node = str((report.values.get("failure") or {}).get("node", ""))
+            restart = await _last_good_checkpoint(graph, thread_id, failed_node)
+            if restart is None:
+                raise BadInput(
+                    f"thread: no checkpoint before the failed node {failed_node!r}", field="thread"
+                )
+            run_config = {
+                "configurable": {**restart["configurable"], "waypoint_actor": actor()}
+            }
+        await graph.ainvoke(command, run_config, context=context, durability=durability)
+        report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
+        await _index_upsert(stores.db, report)
+        return report
+
+
+async def list_threads(
+    *, db_url: str | None = None, graph: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Threads in the index, newest first."""
+    async with open_stores(db_url) as stores:
+        where = "WHERE graph = :graph" if graph else ""
+        return await stores.db.fetchall(
+            "SELECT thread_id, graph, status, created_at, updated_at, summary "
+            f"FROM waypoint_threads {where} ORDER BY updated_at DESC LIMIT :limit",
+            {"graph": graph, "limit": limit},
+        )

@@ -1,0 +1,106 @@
+"""Find the workflows: every graph listed in `langgraph.json` is one.
+
+The served graph is compiled without a checkpointer; `Workflow.compile` recompiles its builder
+with the saver the command line or a test opened.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph, StateGraph
+from pydantic import BaseModel
+
+from waypoint.errors import BadInput
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A graph from `langgraph.json` with what the command line needs to drive it."""
+
+    name: str
+    description: str
+    served: CompiledStateGraph[Any, Any, Any, Any]
+    build: Callable[[], StateGraph[Any, Any, Any, Any]]
+
+    @property
+    def input_schema(self) -> type[BaseModel]:
+        """The pydantic model a run's input must satisfy."""
+        schema = self.served.builder.input_schema
+        assert isinstance(schema, type) and issubclass(schema, BaseModel)
+        return schema
+
+    @property
+    def context_schema(self) -> type[BaseModel]:
+        """The pydantic model of the run context."""
+        schema = self.served.builder.context_schema
+        assert isinstance(schema, type) and issubclass(schema, BaseModel)
+        return schema
+
+    def compile(
+        self, checkpointer: BaseCheckpointSaver[Any] | None
+    ) -> CompiledStateGraph[Any, Any, Any, Any]:
+        """A fresh builder from the module's `build()`, compiled with `checkpointer`.
+
+        A builder is not compiled twice: LangGraph 1.2 adds the default error-handler node to the
+        builder during `compile()`, so a second `compile()` of the same builder fails.
+        """
+        compiled = self.build().compile(checkpointer=checkpointer, name=self.name)
+        return compiled.with_config(self.served.config or {})
+
+
+def langgraph_json() -> Path:
+    """`WAYPOINT_LANGGRAPH_JSON`, else the project's own `langgraph.json`."""
+    return Path(os.environ.get("WAYPOINT_LANGGRAPH_JSON", PROJECT_ROOT / "langgraph.json"))
+
+
+@cache
+def _specs() -> dict[str, dict[str, str]]:
+    raw = json.loads(langgraph_json().read_text())
+    specs: dict[str, dict[str, str]] = {}
+    for name, entry in raw.get("graphs", {}).items():
+        spec = {"path": entry} if isinstance(entry, str) else dict(entry)
+        specs[name] = spec
+    return specs
+
+
+def workflow_names() -> list[str]:
+    """Names of the graphs in `langgraph.json`."""
+    return sorted(_specs())
+
+
+@cache
+def load_workflow(name: str) -> Workflow:
+    """Import the graph `name` from `langgraph.json`.
+
+    Raises:
+        BadInput: no graph of that name.
+    """
+    specs = _specs()
+    if name not in specs:
+        raise BadInput(
+            f"graph: unknown graph {name!r}; expected one of {', '.join(sorted(specs))}",
+            field="graph",
+        )
+    path, _, attribute = specs[name]["path"].partition(":")
+    file = (langgraph_json().parent / path).resolve()
+    module_name = ".".join(file.relative_to(PROJECT_ROOT).with_suffix("").parts)
+    module = importlib.import_module(module_name)
+    served = getattr(module, attribute)
+    build = getattr(module, "build", None)
+    if not callable(build):
+        raise BadInput(f"graph: {module_name} must define build() returning its StateGraph")
+    return Workflow(
+        name=name, description=specs[name].get("description", ""), served=served, build=build
+    )
