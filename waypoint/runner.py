@@ -10,7 +10,7 @@ import getpass
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -252,9 +252,13 @@ async def _last_good_checkpoint(
     return None
 
 
+AnswerBuilder = Callable[[PendingInterrupt], Mapping[str, Any]]
+"""Builds the HITL response from the pending interrupt (e.g. the action name for an edit)."""
+
+
 async def resume_thread(
     thread_id: str,
-    answer: Mapping[str, Any] | None = None,
+    answer: Mapping[str, Any] | AnswerBuilder | None = None,
     *,
     db_url: str | None = None,
     durability: Durability = "sync",
@@ -280,8 +284,9 @@ async def resume_thread(
                     field="thread",
                 )
             pending = report.interrupts[0]
-            parse_response(answer, pending.value)
-            command = Command(resume={pending.id: dict(answer)})
+            response = dict(answer(pending) if callable(answer) else answer)
+            parse_response(response, pending.value)
+            command = Command(resume={pending.id: response})
         elif report.status == "waiting":
             raise BadInput(
                 f"thread: {thread_id} is waiting for a human at {report.interrupts[0].node}; "

@@ -1,0 +1,1 @@
+"""The `waypoint` command line."""

@@ -1,0 +1,209 @@
+"""`waypoint`: run, resume and inspect workflow threads.
+
+Exit codes: 0 completed, 1 failed, 2 bad input or usage, 3 waiting for a human, 4 halted by a
+guard or a kill, 5 thread busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from waypoint.cli import render
+from waypoint.errors import BadInput, WaypointError
+from waypoint.runner import (
+    PendingInterrupt,
+    list_threads,
+    parse_json,
+    resume_thread,
+    start_run,
+    thread_status,
+)
+from waypoint.workflows import load_workflow
+
+os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+
+app = typer.Typer(
+    name="waypoint",
+    help="Run, resume and inspect LangGraph workflow threads.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: WAYPOINT_DB_URL, else SQLite in .waypoint/)"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; map Waypoint errors to their exit codes."""
+    try:
+        return asyncio.run(coro)
+    except WaypointError as exc:
+        render.errors.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+@app.command()
+def run(
+    graph: Annotated[str, typer.Argument(help="Graph name from langgraph.json.")],
+    input_json: Annotated[str | None, typer.Option("--input", help="Input as JSON.")] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input-file", help="Input as a JSON file.")
+    ] = None,
+    thread: Annotated[str | None, typer.Option("--thread", help="Thread id (new).")] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Run context as JSON.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a new thread and run it until it ends or waits for a human."""
+
+    async def go() -> int:
+        if (input_json is None) == (input_file is None):
+            raise BadInput("input: give exactly one of --input JSON or --input-file PATH", field="input")
+        if input_file is not None:
+            try:
+                text = input_file.read_text()
+            except OSError as exc:
+                raise BadInput(f"input-file: cannot read {input_file}: {exc}", field="input-file") from exc
+        else:
+            text = input_json or ""
+        raw = parse_json(text, what="input")
+        ctx = parse_json(context, what="context") if context else {}
+        if not isinstance(ctx, dict):
+            raise BadInput("context: expected a JSON object", field="context")
+        result = await start_run(graph, raw, thread_id=thread, db_url=db, context=ctx)
+        render.emit_json(result.as_json()) if as_json else render.report(result)
+        return result.exit_code
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def resume(
+    thread: Annotated[str, typer.Argument(help="Thread id.")],
+    approve: Annotated[bool, typer.Option("--approve", help="Approve the action.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject the action.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (with --reject).")] = None,
+    edit: Annotated[
+        str | None, typer.Option("--edit", help="Edited arguments as JSON, e.g. '{\"amount\": 50}'.")
+    ] = None,
+    respond: Annotated[
+        str | None, typer.Option("--respond", help="Answer the customer yourself.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer the pending human step, or continue a thread that stopped without finishing."""
+
+    async def go() -> int:
+        chosen = [name for name, on in (
+            ("--approve", approve),
+            ("--reject", reject),
+            ("--edit", edit is not None),
+            ("--respond", respond is not None),
+        ) if on]
+        if len(chosen) > 1:
+            raise BadInput(f"decision: choose one of {', '.join(chosen)}", field="decision")
+        if reason is not None and not reject:
+            raise BadInput("reason: --reason goes with --reject", field="reason")
+        answer = None
+        if approve:
+            answer = {"decisions": [{"type": "approve"}]}
+        elif reject:
+            decision: dict[str, Any] = {"type": "reject"}
+            if reason:
+                decision["message"] = reason
+            answer = {"decisions": [decision]}
+        elif respond is not None:
+            answer = {"decisions": [{"type": "respond", "message": respond}]}
+        elif edit is not None:
+            args = parse_json(edit, what="edit")
+
+            def build_edit(pending: PendingInterrupt) -> dict[str, Any]:
+                action = pending.value["action_requests"][0]["name"]
+                edited = {"name": action, "args": args}
+                return {"decisions": [{"type": "edit", "edited_action": edited}]}
+
+            result = await resume_thread(thread, build_edit, db_url=db)
+            render.emit_json(result.as_json()) if as_json else render.report(result)
+            return result.exit_code
+        result = await resume_thread(thread, answer, db_url=db)
+        render.emit_json(result.as_json()) if as_json else render.report(result)
+        return result.exit_code
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def status(
+    thread: Annotated[str, typer.Argument(help="Thread id.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where a thread stands; the exit code says it too."""
+
+    async def go() -> int:
+        result = await thread_status(thread, db_url=db)
+        render.emit_json(result.as_json()) if as_json else render.report(result)
+        return result.exit_code
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def threads(
+    graph: Annotated[str | None, typer.Option("--graph", help="Only this graph.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List threads, newest first."""
+
+    async def go() -> int:
+        rows = await list_threads(db_url=db, graph=graph, limit=limit)
+        render.emit_json(rows) if as_json else render.threads_table(rows)
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def graph(
+    name: Annotated[str, typer.Argument(help="Graph name from langgraph.json.")],
+) -> None:
+    """Print the graph as Mermaid (what the README shows)."""
+
+    async def go() -> int:
+        workflow = load_workflow(name)
+        render.console.print(workflow.served.get_graph().draw_mermaid(), markup=False)
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+) -> None:
+    """Run the demo tickets offline, answer one approval, and show how to inspect them."""
+    from waypoint.cli.demo import run_demo
+
+    raise typer.Exit(_run(run_demo(db)))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,88 @@
+"""`waypoint demo`: run each workflow's demo tickets offline and show where each one went.
+
+A workflow ships its demo cases in `nodes/<graph>/demo_tickets.json`: a list of
+`{"case", "input", "expect", "answer"?}`; a case with an `answer` is resumed with it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from waypoint.cli import render
+from waypoint.persistence.urls import parse_db_url
+from waypoint.runner import ThreadReport, resume_thread, start_run
+from waypoint.workflows import PROJECT_ROOT, workflow_names
+
+
+def demo_cases(graph: str) -> list[dict[str, Any]]:
+    """The demo cases a workflow ships, if any."""
+    path = PROJECT_ROOT / "nodes" / graph / "demo_tickets.json"
+    return list(json.loads(path.read_text())) if path.exists() else []
+
+
+def _gates(result: ThreadReport) -> str:
+    values = result.values
+    verdicts = [values.get("classification_verdict"), *(values.get("review_verdicts") or [])]
+    return ", ".join(
+        f"{v['gate']} {'✓' if v['passed'] else '✗'}" for v in verdicts if v
+    ) or "-"
+
+
+def _where(result: ThreadReport) -> str:
+    if result.interrupts:
+        pending = result.interrupts[0]
+        return f"waiting at {pending.node} ({pending.value['action_requests'][0]['name']})"
+    resolution = result.values.get("resolution") or {}
+    if resolution:
+        return f"{resolution.get('kind')} {resolution.get('refund_amount', '')}".strip()
+    return result.status
+
+
+async def run_demo(db_url: str | None) -> int:
+    """Run every demo case; exit 1 if any case did not end where it should."""
+    parsed = parse_db_url(db_url)
+    render.console.print(f"[bold]Waypoint demo[/] on {parsed.redacted} (offline providers)\n")
+    table = Table("case", "ticket", "gates", "where it went", "thread")
+    answered: list[tuple[dict[str, Any], ThreadReport]] = []
+    wrong = 0
+    run_tag = uuid.uuid4().hex[:6]
+    for graph in workflow_names():
+        for case in demo_cases(graph):
+            thread = f"demo-{case['input']['ticket_id']}-{run_tag}"
+            result = await start_run(graph, case["input"], thread_id=thread, db_url=db_url)
+            ok = result.status == case["expect"]
+            wrong += not ok
+            mark = "" if ok else f" [red](expected {case['expect']})[/]"
+            table.add_row(
+                case["case"], case["input"]["ticket_id"], _gates(result), _where(result) + mark,
+                thread,
+            )
+            if "answer" in case and result.status == "waiting":
+                answered.append((case, result))
+    render.console.print(table)
+    for case, waiting in answered:
+        decision = case["answer"]["decisions"][0]["type"]
+        render.console.print(
+            f"\nA human answers [bold]{decision}[/] to {waiting.thread_id} ({case['case']}):"
+        )
+        after = await resume_thread(waiting.thread_id, case["answer"], db_url=db_url)
+        wrong += after.status != "completed"
+        render.report(after)
+    example = answered[0][1].thread_id if answered else "THREAD"
+    db_flag = f" --db {parsed.redacted}" if db_url else ""
+    render.console.print(
+        "\nInspect them:\n"
+        f"  waypoint threads{db_flag}\n"
+        f"  waypoint status {example}{db_flag} --json\n"
+        f"  waypoint resume THREAD --approve | --reject --reason TEXT | --edit JSON | "
+        f"--respond TEXT{db_flag}"
+    )
+    if wrong:
+        render.errors.print(f"[red]{wrong} demo case(s) did not end as expected[/]")
+        return 1
+    return 0

@@ -1,0 +1,88 @@
+"""Rendering for the command line: rich tables and panels, or JSON with `--json`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from waypoint.runner import ThreadReport
+
+console = Console()
+errors = Console(stderr=True)
+
+STATUS_STYLE = {
+    "completed": "green",
+    "waiting": "yellow",
+    "failed": "red",
+    "incomplete": "red",
+    "halted": "magenta",
+}
+
+
+def emit_json(data: Any) -> None:
+    """Print machine-readable output."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def interrupt_summary(value: Any) -> str:
+    """One readable paragraph for an HITL request."""
+    if not isinstance(value, dict) or not value.get("action_requests"):
+        return json.dumps(value, default=str)
+    action = value["action_requests"][0]
+    allowed = value["review_configs"][0]["allowed_decisions"]
+    return f"{action['name']}: {action.get('description', '')}\nallowed: {', '.join(allowed)}"
+
+
+def report(result: ThreadReport) -> None:
+    """Show where a thread stands and what to do next."""
+    style = STATUS_STYLE.get(result.status, "white")
+    lines = [f"thread  [bold]{result.thread_id}[/] ({result.graph})"]
+    lines.append(f"status  [{style}]{result.status}[/]")
+    values = result.values
+    resolution = values.get("resolution")
+    if resolution:
+        amount = resolution.get("refund_amount")
+        lines.append(f"result  {resolution.get('kind')} (refund {amount})")
+    verdicts = [values.get("classification_verdict"), *(values.get("review_verdicts") or [])[-1:]]
+    gates = [
+        f"{v['gate']} {'passed' if v['passed'] else 'failed: ' + '; '.join(v['reasons'])}"
+        for v in verdicts
+        if v
+    ]
+    if gates:
+        lines.append("gates   " + " | ".join(gates))
+    if values.get("failure"):
+        failure = values["failure"]
+        lines.append(f"failure {failure['node']}: {failure['error_type']}: {failure['message']}")
+    for pending in result.interrupts:
+        lines.append(f"waiting at [bold]{pending.node}[/]: {interrupt_summary(pending.value)}")
+        lines.append(
+            f"answer  waypoint resume {result.thread_id} --approve | --reject --reason TEXT | "
+            "--edit JSON | --respond TEXT"
+        )
+    if result.status in ("failed", "incomplete"):
+        lines.append(f"next    waypoint resume {result.thread_id}")
+    console.print(Panel("\n".join(lines), expand=False, border_style=style))
+
+
+def threads_table(rows: list[dict[str, Any]]) -> None:
+    """The thread index as a table."""
+    table = Table("thread", "graph", "status", "updated", "ticket", "result")
+    for row in rows:
+        summary = json.loads(row.get("summary") or "{}")
+        resolution = summary.get("resolution") or {}
+        style = STATUS_STYLE.get(row["status"], "white")
+        table.add_row(
+            row["thread_id"],
+            row["graph"],
+            f"[{style}]{row['status']}[/]",
+            str(row["updated_at"])[:19],
+            str(summary.get("ticket_id") or ""),
+            str(resolution.get("kind") or ""),
+        )
+    console.print(table)
