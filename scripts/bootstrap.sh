@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what Waypoint needs: uv (from PyPI if missing), .venv, the locked dependencies, the project.
+# Idempotent: does nothing when requirements.lock and pyproject.toml have not changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.13.8
+if command -v uv >/dev/null 2>&1; then
+  UV=uv
+else
+  if [ ! -x .tools/bin/uv ]; then
+    echo "bootstrap: uv not found; installing uv==$UV_VERSION from PyPI into .tools/" >&2
+    python3 -m venv .tools
+    .tools/bin/python -m pip install -q "uv==$UV_VERSION"
+  fi
+  UV="$PWD/.tools/bin/uv"
+fi
+
+want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+stamp=.venv/.waypoint-installed
+if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$UV" venv -q .venv --python 3.11
+"$UV" pip sync -q --python .venv/bin/python requirements.lock
+"$UV" pip install -q --python .venv/bin/python --no-deps --no-build-isolation -e .
+echo "$want" > "$stamp"
+echo "bootstrap: .venv ready" >&2

@@ -1,0 +1,5 @@
+"""`python -m waypoint` is the `waypoint` command."""
+
+from waypoint.cli.app import main
+
+main()
