@@ -6,8 +6,6 @@ own). The command line and tests compile `build()` again with the saver from the
 
 from __future__ import annotations
 
-from typing import Any
-
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, TimeoutPolicy
 
@@ -37,16 +35,16 @@ from waypoint.failures import record_failure
 RECURSION_LIMIT = 100
 """Explicit bound on super-steps (LangGraph's default is 10007); the review loop is bounded too."""
 
-CAPABILITY_CALL = {
-    "retry_policy": RetryPolicy(max_attempts=3, initial_interval=0.2, max_interval=5.0),
-    "timeout": TimeoutPolicy(run_timeout=60.0),
-}
-"""Nodes that call a provider: retried on transient errors, bounded in time."""
+MODEL_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.2, max_interval=5.0)
+"""Nodes that call a provider: retried on transient errors."""
 
-SIDE_EFFECT = {"retry_policy": RetryPolicy(max_attempts=3, initial_interval=0.2)}
+MODEL_TIMEOUT = TimeoutPolicy(run_timeout=60.0)
+"""...and bounded in time (timeouts fire in async nodes only; every node here is async)."""
+
+EFFECT_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.2)
 """The side-effect node: safe to retry because its effects are idempotent."""
 
-PURE: dict[str, Any] = {"retry_policy": RetryPolicy(max_attempts=1)}
+NO_RETRY = RetryPolicy(max_attempts=1)
 """Plain code and human steps: a retry would fail the same way."""
 
 
@@ -58,18 +56,18 @@ def build() -> StateGraph[SupportState, SupportContext, TicketInput, SupportOutp
         input_schema=TicketInput,
         output_schema=SupportOutput,
     )
-    builder.set_node_defaults(error_handler=record_failure)
-    builder.add_node("intake", intake, **PURE)
-    builder.add_node("classify", classify, **CAPABILITY_CALL)
-    builder.add_node("classification_gate", classification_gate, **PURE)
-    builder.add_node("human_triage", human_triage, **PURE)
-    builder.add_node("lookup", lookup, **CAPABILITY_CALL)
-    builder.add_node("escalate", escalate, **PURE)
-    builder.add_node("decide", decide, **PURE)
-    builder.add_node("draft", draft, **CAPABILITY_CALL)
-    builder.add_node("review_gate", review_gate, **PURE)
-    builder.add_node("approval", approval, **PURE)
-    builder.add_node("execute", execute, **SIDE_EFFECT)
+    builder.set_node_defaults(error_handler=record_failure)  # type: ignore[arg-type]
+    builder.add_node("intake", intake, retry_policy=NO_RETRY)
+    builder.add_node("classify", classify, retry_policy=MODEL_RETRY, timeout=MODEL_TIMEOUT)
+    builder.add_node("classification_gate", classification_gate, retry_policy=NO_RETRY)
+    builder.add_node("human_triage", human_triage, retry_policy=NO_RETRY)
+    builder.add_node("lookup", lookup, retry_policy=MODEL_RETRY, timeout=MODEL_TIMEOUT)
+    builder.add_node("escalate", escalate, retry_policy=NO_RETRY)
+    builder.add_node("decide", decide, retry_policy=NO_RETRY)
+    builder.add_node("draft", draft, retry_policy=MODEL_RETRY, timeout=MODEL_TIMEOUT)
+    builder.add_node("review_gate", review_gate, retry_policy=NO_RETRY)
+    builder.add_node("approval", approval, retry_policy=NO_RETRY)
+    builder.add_node("execute", execute, retry_policy=EFFECT_RETRY)
 
     builder.add_edge(START, "intake")
     builder.add_edge("intake", "classify")

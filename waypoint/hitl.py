@@ -74,8 +74,11 @@ def _check_value(field: str, value: Any, schema: dict[str, Any]) -> Any:
 
 
 def check_edit(args: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate edited arguments against the review config's `args_schema` (a JSON Schema subset:
-    object properties of type number/string, minimum/maximum, required, no extra keys)."""
+    """Validate edited arguments against the review config's `args_schema`.
+
+    Supports the JSON Schema subset the workflows use: object properties of type number or
+    string, minimum/maximum, enum, minLength, required, and no unknown keys.
+    """
     if not isinstance(args, dict):
         raise BadInput("edited_action.args: expected an object", field="edited_action.args")
     if schema is None:

@@ -72,9 +72,7 @@ class ThreadReport:
             "exit_code": self.exit_code,
             "checkpoint_id": self.checkpoint_id,
             "next": self.next,
-            "interrupts": [
-                {"id": i.id, "node": i.node, "value": i.value} for i in self.interrupts
-            ],
+            "interrupts": [{"id": i.id, "node": i.node, "value": i.value} for i in self.interrupts],
             "values": self.values,
         }
 
@@ -302,9 +300,7 @@ async def resume_thread(
                 raise BadInput(
                     f"thread: no checkpoint before the failed node {failed_node!r}", field="thread"
                 )
-            run_config = {
-                "configurable": {**restart["configurable"], "waypoint_actor": actor()}
-            }
+            run_config = {"configurable": {**restart["configurable"], "waypoint_actor": actor()}}
         await graph.ainvoke(command, run_config, context=context, durability=durability)
         report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
         await _index_upsert(stores.db, report)

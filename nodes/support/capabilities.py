@@ -84,8 +84,48 @@ DRAFT = Capability(
 _REFUND_WORDS = ("refund", "money back", "charged twice", "broken", "damaged", "return", "cancel")
 _SHIPPING_WORDS = ("where is", "tracking", "delivery", "shipping", "shipped", "arrive", "late")
 _COMMON_WORDS = frozenset(
-    "a an and are can could did do does for from have hello hi how i is it me my not of on or "
-    "please the this to was what when why with you your order help question thanks thank".split()
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "have",
+        "hello",
+        "hi",
+        "how",
+        "i",
+        "is",
+        "it",
+        "me",
+        "my",
+        "not",
+        "of",
+        "on",
+        "or",
+        "please",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "why",
+        "with",
+        "you",
+        "your",
+        "order",
+        "help",
+        "question",
+        "thanks",
+        "thank",
+    }
 )
 
 
@@ -221,7 +261,9 @@ def draft_prompt(request: DraftRequest) -> list[BaseMessage]:
             "denied refund say 'unable to refund'; never mention any other customer, amount or "
             f"e-mail address; end with 'Kind regards,' and '{SIGN_OFF}'."
         ),
-        HumanMessage(f"Facts:\n{facts}" + (f"\n\nThe last draft failed review:{fix}" if fix else "")),
+        HumanMessage(
+            f"Facts:\n{facts}" + (f"\n\nThe last draft failed review:{fix}" if fix else "")
+        ),
     ]
 
 

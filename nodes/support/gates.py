@@ -25,9 +25,7 @@ async def classification_gate(
     confidence = state.classification.confidence
     passed = confidence >= threshold
     reasons = [] if passed else [f"confidence {confidence:.2f} below threshold {threshold:.2f}"]
-    verdict = GateVerdict(
-        gate="classification", passed=passed, reasons=reasons, score=confidence
-    )
+    verdict = GateVerdict(gate="classification", passed=passed, reasons=reasons, score=confidence)
     return update(classification_verdict=verdict)
 
 
@@ -70,7 +68,8 @@ def review_checks(
     )
     if leaked_ids or leaked_emails or leaked_names:
         problems.append(
-            "contains another customer's data: " + ", ".join(leaked_ids + leaked_emails + leaked_names)
+            "contains another customer's data: "
+            + ", ".join(leaked_ids + leaked_emails + leaked_names)
         )
     return problems
 

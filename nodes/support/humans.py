@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 from langchain.agents.middleware.human_in_the_loop import DecisionType
 from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END
 
 from state.support import (
     Classification,
@@ -85,7 +84,7 @@ def route_after_triage(state: SupportState) -> Literal["lookup", "execute", "__e
     if state.human.decision == "respond":
         return "execute"
     if state.human.decision == "reject":
-        return END
+        return "__end__"
     return "lookup"
 
 
@@ -112,7 +111,7 @@ async def escalate(state: SupportState, config: RunnableConfig) -> dict[str, Any
 def route_after_escalation(state: SupportState) -> Literal["execute", "__end__"]:
     """A human reply is sent; a rejection ends the ticket."""
     assert state.human is not None
-    return "execute" if state.human.decision == "respond" else END
+    return "execute" if state.human.decision == "respond" else "__end__"
 
 
 def _approval_request(state: SupportState) -> tuple[Any, Decimal]:
@@ -202,7 +201,7 @@ def route_after_approval(state: SupportState) -> Literal["execute", "draft", "__
     """Approve/respond → execute; an edit without a new reply → redraft; reject → end."""
     assert state.human is not None
     if state.human.decision == "reject":
-        return END
+        return "__end__"
     if state.human.decision == "edit" and state.draft is None:
         return "draft"
     return "execute"

@@ -62,9 +62,7 @@ def run(
         Path | None, typer.Option("--input-file", help="Input as a JSON file.")
     ] = None,
     thread: Annotated[str | None, typer.Option("--thread", help="Thread id (new).")] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="Run context as JSON.")
-    ] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Run context as JSON.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -72,12 +70,16 @@ def run(
 
     async def go() -> int:
         if (input_json is None) == (input_file is None):
-            raise BadInput("input: give exactly one of --input JSON or --input-file PATH", field="input")
+            raise BadInput(
+                "input: give exactly one of --input JSON or --input-file PATH", field="input"
+            )
         if input_file is not None:
             try:
                 text = input_file.read_text()
             except OSError as exc:
-                raise BadInput(f"input-file: cannot read {input_file}: {exc}", field="input-file") from exc
+                raise BadInput(
+                    f"input-file: cannot read {input_file}: {exc}", field="input-file"
+                ) from exc
         else:
             text = input_json or ""
         raw = parse_json(text, what="input")
@@ -98,7 +100,8 @@ def resume(
     reject: Annotated[bool, typer.Option("--reject", help="Reject the action.")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (with --reject).")] = None,
     edit: Annotated[
-        str | None, typer.Option("--edit", help="Edited arguments as JSON, e.g. '{\"amount\": 50}'.")
+        str | None,
+        typer.Option("--edit", help="Edited arguments as JSON, e.g. '{\"amount\": 50}'."),
     ] = None,
     respond: Annotated[
         str | None, typer.Option("--respond", help="Answer the customer yourself.")
@@ -109,12 +112,16 @@ def resume(
     """Answer the pending human step, or continue a thread that stopped without finishing."""
 
     async def go() -> int:
-        chosen = [name for name, on in (
-            ("--approve", approve),
-            ("--reject", reject),
-            ("--edit", edit is not None),
-            ("--respond", respond is not None),
-        ) if on]
+        chosen = [
+            name
+            for name, on in (
+                ("--approve", approve),
+                ("--reject", reject),
+                ("--edit", edit is not None),
+                ("--respond", respond is not None),
+            )
+            if on
+        ]
         if len(chosen) > 1:
             raise BadInput(f"decision: choose one of {', '.join(chosen)}", field="decision")
         if reason is not None and not reject:

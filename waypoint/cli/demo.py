@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -28,9 +27,7 @@ def demo_cases(graph: str) -> list[dict[str, Any]]:
 def _gates(result: ThreadReport) -> str:
     values = result.values
     verdicts = [values.get("classification_verdict"), *(values.get("review_verdicts") or [])]
-    return ", ".join(
-        f"{v['gate']} {'✓' if v['passed'] else '✗'}" for v in verdicts if v
-    ) or "-"
+    return ", ".join(f"{v['gate']} {'✓' if v['passed'] else '✗'}" for v in verdicts if v) or "-"
 
 
 def _where(result: ThreadReport) -> str:
@@ -59,7 +56,10 @@ async def run_demo(db_url: str | None) -> int:
             wrong += not ok
             mark = "" if ok else f" [red](expected {case['expect']})[/]"
             table.add_row(
-                case["case"], case["input"]["ticket_id"], _gates(result), _where(result) + mark,
+                case["case"],
+                case["input"]["ticket_id"],
+                _gates(result),
+                _where(result) + mark,
                 thread,
             )
             if "answer" in case and result.status == "waiting":

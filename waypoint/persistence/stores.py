@@ -89,7 +89,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 4) -> AsyncIte
         ) from exc
     try:
         pg = PostgresDatabase(pool)
-        pg_saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        pg_saver = AsyncPostgresSaver(pool)
         async with pg.session_lock("waypoint_saver_setup"):
             await pg_saver.setup()
         await migrate(pg)
