@@ -21,9 +21,11 @@ from langgraph.types import Command, Durability, StateSnapshot
 from pydantic import BaseModel, ValidationError
 
 from waypoint.errors import BadInput
+from waypoint.faults import pause_callbacks
 from waypoint.hitl import parse_response
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
+from waypoint.persistence.thread_lock import hold_thread
 from waypoint.workflows import Workflow, load_workflow
 
 Status = Literal["completed", "failed", "waiting", "halted", "incomplete"]
@@ -107,7 +109,11 @@ def actor() -> str:
 def _config(thread_id: str, extra: Mapping[str, Any] | None = None) -> RunnableConfig:
     configurable: dict[str, Any] = {"thread_id": thread_id, "waypoint_actor": actor()}
     configurable.update(extra or {})
-    return {"configurable": configurable}
+    config: RunnableConfig = {"configurable": configurable}
+    callbacks = pause_callbacks()
+    if callbacks:
+        config["callbacks"] = callbacks
+    return config
 
 
 def report_from_snapshot(thread_id: str, graph: str, snapshot: StateSnapshot) -> ThreadReport:
@@ -146,6 +152,23 @@ async def _index_row(db: Database, thread_id: str) -> dict[str, Any] | None:
         "SELECT thread_id, graph, status, context, created_at, updated_at "
         "FROM waypoint_threads WHERE thread_id = :thread_id",
         {"thread_id": thread_id},
+    )
+
+
+async def _index_create(
+    db: Database, thread_id: str, graph: str, context: Mapping[str, Any]
+) -> None:
+    """Index the thread before its first step runs, so a crash leaves it findable."""
+    now = datetime.now(UTC).isoformat()
+    await db.execute(
+        "INSERT INTO waypoint_threads (thread_id, graph, status, created_at, updated_at, "
+        "summary, context) VALUES (:thread_id, :graph, 'running', :now, :now, '{}', :context)",
+        {
+            "thread_id": thread_id,
+            "graph": graph,
+            "now": now,
+            "context": json.dumps(dict(context), default=str),
+        },
     )
 
 
@@ -201,21 +224,29 @@ async def start_run(
     if thread_id is not None and not thread_id.strip():
         raise BadInput("thread: expected a non-empty id", field="thread")
     thread_id = thread_id or f"{graph_name}-{uuid.uuid4().hex[:12]}"
-    async with open_stores(db_url) as stores:
+    async with open_stores(db_url) as stores, hold_thread(stores.url, stores.db, thread_id):
         graph = await _compiled(workflow, stores)
         config = _config(thread_id)
         existing = await stores.checkpointer.aget_tuple(config)
-        if existing is not None or await _index_row(stores.db, thread_id) is not None:
+        indexed = await _index_row(stores.db, thread_id)
+        if existing is None and indexed is not None:
+            # An earlier start died before its first checkpoint: nothing to keep, start again.
+            await stores.db.execute(
+                "DELETE FROM waypoint_threads WHERE thread_id = :thread_id",
+                {"thread_id": thread_id},
+            )
+        elif existing is not None or indexed is not None:
             raise BadInput(
                 f"thread: {thread_id!r} already exists; continue it with "
                 f"`waypoint resume {thread_id}` or pick another id",
                 field="thread",
             )
+        await _index_create(stores.db, thread_id, graph_name, run_context.model_dump(mode="json"))
         await graph.ainvoke(
             ticket.model_dump(mode="json"), config, context=run_context, durability=durability
         )
         report = report_from_snapshot(thread_id, graph_name, await graph.aget_state(config))
-        await _index_upsert(stores.db, report, run_context.model_dump(mode="json"))
+        await _index_upsert(stores.db, report)
         return report
 
 
@@ -267,7 +298,7 @@ async def resume_thread(
     thread, a waiting thread given no answer, or an answer the interrupt does not allow is
     `BadInput`, and nothing is written.
     """
-    async with open_stores(db_url) as stores:
+    async with open_stores(db_url) as stores, hold_thread(stores.url, stores.db, thread_id):
         workflow, context, _ = await _load(stores, thread_id)
         graph = await _compiled(workflow, stores)
         config = _config(thread_id)
@@ -291,6 +322,12 @@ async def resume_thread(
                 "answer with --approve, --reject, --edit or --respond",
                 field="decision",
             )
+        elif report.checkpoint_id is None:
+            raise BadInput(
+                f"thread: {thread_id} stopped before its first checkpoint; start it again with "
+                f"`waypoint run {workflow.name} --thread {thread_id} --input ...`",
+                field="thread",
+            )
         elif report.status == "completed":
             raise BadInput(f"thread: {thread_id} already completed", field="thread")
         elif report.status == "failed":
@@ -300,7 +337,7 @@ async def resume_thread(
                 raise BadInput(
                     f"thread: no checkpoint before the failed node {failed_node!r}", field="thread"
                 )
-            run_config = {"configurable": {**restart["configurable"], "waypoint_actor": actor()}}
+            run_config = _config(thread_id, restart["configurable"])
         await graph.ainvoke(command, run_config, context=context, durability=durability)
         report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
         await _index_upsert(stores.db, report)

@@ -119,3 +119,18 @@ register(
         """,
     )
 )
+
+register(
+    Migration(
+        component="waypoint",
+        version=2,
+        name="thread holders (one writer per thread)",
+        sqlite="""
+        CREATE TABLE waypoint_thread_holders (
+            thread_id TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            acquired_at TEXT NOT NULL
+        )
+        """,
+    )
+)

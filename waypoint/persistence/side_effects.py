@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from waypoint.faults import pause_point
 from waypoint.persistence.sql import Database, Executor
 
 EffectResult = dict[str, Any]
@@ -33,6 +34,7 @@ async def perform_once(
         if row is not None:
             return dict(json.loads(row["result"])), False
         result = await apply(tx)
+        pause_point(f"effect:{kind}:before_commit")
         await tx.execute(
             "INSERT INTO waypoint_side_effects (effect_key, thread_id, kind, result, created_at) "
             "VALUES (:key, :thread_id, :kind, :result, :created_at)",
@@ -44,4 +46,5 @@ async def perform_once(
                 "created_at": datetime.now(UTC).isoformat(),
             },
         )
-        return result, True
+    pause_point(f"effect:{kind}:after_commit")
+    return result, True

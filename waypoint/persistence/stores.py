@@ -48,7 +48,7 @@ async def _sqlite_saver(path: str) -> tuple[AsyncSqliteSaver, aiosqlite.Connecti
 
 
 @asynccontextmanager
-async def open_stores(url: str | None = None, *, pool_size: int = 4) -> AsyncIterator[Stores]:
+async def open_stores(url: str | None = None, *, pool_size: int = 6) -> AsyncIterator[Stores]:
     """Open the saver and tables for `url` (see `parse_db_url`), run migrations, and close after.
 
     Postgres: one psycopg pool (autocommit, prepare_threshold=0, dict rows) shared by
