@@ -3,7 +3,8 @@
 With `WAYPOINT_PAUSE_AT=<point>` the process writes `WAYPOINT_PAUSE_MARKER` (a file path) when it
 reaches `<point>` and then freezes, so a test can SIGKILL it exactly there. Points:
 `before:<node>` and `after:<node>` (node boundaries, from a callback), and named points inside
-code such as `effect:<kind>:before_commit`. Unset, each point costs one environment lookup.
+code such as `effect:<kind>:before_commit`. With `WAYPOINT_PAUSE_RELEASE=<file>` the process
+goes on once that file exists. Unset, each point costs one environment lookup.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 PAUSE_ENV = "WAYPOINT_PAUSE_AT"
 MARKER_ENV = "WAYPOINT_PAUSE_MARKER"
+RELEASE_ENV = "WAYPOINT_PAUSE_RELEASE"
 
 
 def pause_point(name: str) -> None:
@@ -27,7 +29,12 @@ def pause_point(name: str) -> None:
     marker = os.environ.get(MARKER_ENV)
     if marker:
         Path(marker).write_text(f"{name}\n{os.getpid()}\n")
-    time.sleep(3600)  # frozen on purpose: the test kills the process here
+    release = os.environ.get(RELEASE_ENV)
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:  # frozen on purpose: the test kills or releases it
+        if release and Path(release).exists():
+            return
+        time.sleep(0.05)
 
 
 class NodeBoundaryPauses(BaseCallbackHandler):

@@ -9,18 +9,22 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import sqlite3
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import psycopg
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability, StateSnapshot
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
 
-from waypoint.errors import BadInput
+from waypoint.errors import BadInput, DatabaseUnavailable
 from waypoint.faults import pause_callbacks
 from waypoint.hitl import parse_response
 from waypoint.persistence.sql import Database
@@ -200,6 +204,19 @@ async def _index_upsert(
         )
 
 
+@asynccontextmanager
+async def _database_guard(thread_id: str, url: str) -> AsyncIterator[None]:
+    """Turn a lost database into a failure that names the thread and how to continue it."""
+    try:
+        yield
+    except (psycopg.OperationalError, PoolTimeout, sqlite3.OperationalError) as exc:
+        raise DatabaseUnavailable(
+            f"lost the database ({url}) while running thread {thread_id}: "
+            f"{type(exc).__name__}: {exc}. Its last checkpoint is kept; once the database is "
+            f"back, continue it with `waypoint resume {thread_id}`."
+        ) from exc
+
+
 async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:
     return workflow.compile(stores.checkpointer)
 
@@ -242,9 +259,10 @@ async def start_run(
                 field="thread",
             )
         await _index_create(stores.db, thread_id, graph_name, run_context.model_dump(mode="json"))
-        await graph.ainvoke(
-            ticket.model_dump(mode="json"), config, context=run_context, durability=durability
-        )
+        async with _database_guard(thread_id, stores.url.redacted):
+            await graph.ainvoke(
+                ticket.model_dump(mode="json"), config, context=run_context, durability=durability
+            )
         report = report_from_snapshot(thread_id, graph_name, await graph.aget_state(config))
         await _index_upsert(stores.db, report)
         return report
@@ -281,6 +299,15 @@ async def _last_good_checkpoint(
     return None
 
 
+async def _last_pending_checkpoint(
+    graph: CompiledStateGraph[Any, Any, Any, Any], thread_id: str
+) -> RunnableConfig | None:
+    async for snapshot in graph.aget_state_history(_config(thread_id)):
+        if snapshot.next and not any(task.interrupts for task in snapshot.tasks):
+            return snapshot.config
+    return None
+
+
 AnswerBuilder = Callable[[PendingInterrupt], Mapping[str, Any]]
 """Builds the HITL response from the pending interrupt (e.g. the action name for an edit)."""
 
@@ -299,7 +326,7 @@ async def resume_thread(
     `BadInput`, and nothing is written.
     """
     async with open_stores(db_url) as stores, hold_thread(stores.url, stores.db, thread_id):
-        workflow, context, _ = await _load(stores, thread_id)
+        workflow, context, row = await _load(stores, thread_id)
         graph = await _compiled(workflow, stores)
         config = _config(thread_id)
         report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
@@ -328,6 +355,13 @@ async def resume_thread(
                 f"`waypoint run {workflow.name} --thread {thread_id} --input ...`",
                 field="thread",
             )
+        elif report.status == "completed" and row["status"] == "running":
+            # The last command died before it could record the end, so its final checkpoint
+            # is not trusted (a write lost with the connection can leave one that looks
+            # finished). Re-run the last step that had work pending; nodes are idempotent.
+            restart = await _last_pending_checkpoint(graph, thread_id)
+            if restart is not None:
+                run_config = _config(thread_id, restart["configurable"])
         elif report.status == "completed":
             raise BadInput(f"thread: {thread_id} already completed", field="thread")
         elif report.status == "failed":
@@ -338,7 +372,8 @@ async def resume_thread(
                     f"thread: no checkpoint before the failed node {failed_node!r}", field="thread"
                 )
             run_config = _config(thread_id, restart["configurable"])
-        await graph.ainvoke(command, run_config, context=context, durability=durability)
+        async with _database_guard(thread_id, stores.url.redacted):
+            await graph.ainvoke(command, run_config, context=context, durability=durability)
         report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
         await _index_upsert(stores.db, report)
         return report

@@ -8,6 +8,7 @@ writer fails at once with `ThreadBusy` (exit 5) naming the holder, before it wri
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -16,6 +17,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psycopg
 
 from waypoint.errors import ThreadBusy
 from waypoint.persistence.sql import Database, PostgresDatabase
@@ -76,9 +79,11 @@ async def _postgres_lock(db: PostgresDatabase, thread_id: str) -> AsyncIterator[
             await _record_holder(db, thread_id)
             yield
         finally:
-            await conn.execute(
-                "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (_lock_key(thread_id),)
-            )
+            # if the connection is gone, its session lock went with it
+            with contextlib.suppress(psycopg.Error):
+                await conn.execute(
+                    "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (_lock_key(thread_id),)
+                )
 
 
 @asynccontextmanager
