@@ -7,6 +7,7 @@ guard or a kill, 5 thread busy.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Coroutine
 from pathlib import Path
@@ -27,6 +28,8 @@ from waypoint.runner import (
 from waypoint.workflows import load_workflow
 
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
+for _noisy in ("psycopg", "psycopg.pool"):  # a lost connection is reported once, by Waypoint
+    logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
 app = typer.Typer(
     name="waypoint",
