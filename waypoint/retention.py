@@ -1,0 +1,216 @@
+"""Retention: remove old checkpoints of finished threads, keeping each one resumable and readable.
+
+Only threads whose index says `completed` or `failed`, that have no pending interrupt and that no
+process holds, are pruned. Each keeps its newest `keep_last` checkpoints, so its final state,
+`status` and `resume` still work; the thread index row (its summary) is never removed. On
+Postgres with `keep_last=1` this is the saver's own `aprune(strategy="keep_latest")`; otherwise
+plain SQL over the saver's tables, removing blobs no kept checkpoint refers to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+from waypoint.errors import BadInput, ThreadBusy
+from waypoint.persistence.sql import Database, Executor
+from waypoint.persistence.stores import Stores, open_stores
+from waypoint.persistence.thread_lock import hold_thread
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+FINISHED = ("completed", "failed")
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `12h`, `7d`, `2w` → a timedelta; anything else is `BadInput`."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise BadInput(
+            f"older-than: expected a number and a unit (s, m, h, d, w), e.g. 7d; got {text!r}",
+            field="older-than",
+        )
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+@dataclass
+class PruneReport:
+    """What a prune removed (or would remove, with `dry_run`)."""
+
+    dry_run: bool
+    threads: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    rows_before: int = 0
+    rows_after: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "dry_run": self.dry_run,
+            "threads": self.threads,
+            "skipped": self.skipped,
+            "rows_before": self.rows_before,
+            "rows_after": self.rows_after,
+            "rows_reclaimed": self.rows_before - self.rows_after,
+            "bytes_before": self.bytes_before,
+            "bytes_after": self.bytes_after,
+            "bytes_reclaimed": self.bytes_before - self.bytes_after,
+        }
+
+
+_SQLITE_SIZE = """
+SELECT
+  (SELECT count(*) FROM checkpoints WHERE thread_id = :t) +
+  (SELECT count(*) FROM writes WHERE thread_id = :t) AS rows,
+  (SELECT coalesce(sum(length(checkpoint) + length(metadata)), 0)
+     FROM checkpoints WHERE thread_id = :t) +
+  (SELECT coalesce(sum(length(value)), 0) FROM writes WHERE thread_id = :t) AS bytes
+"""
+
+_POSTGRES_SIZE = """
+SELECT
+  (SELECT count(*) FROM checkpoints WHERE thread_id = :t) +
+  (SELECT count(*) FROM checkpoint_writes WHERE thread_id = :t) +
+  (SELECT count(*) FROM checkpoint_blobs WHERE thread_id = :t) AS rows,
+  (SELECT coalesce(sum(pg_column_size(c.*)), 0) FROM checkpoints c WHERE thread_id = :t) +
+  (SELECT coalesce(sum(pg_column_size(w.*)), 0) FROM checkpoint_writes w WHERE thread_id = :t) +
+  (SELECT coalesce(sum(pg_column_size(b.*)), 0) FROM checkpoint_blobs b WHERE thread_id = :t)
+  AS bytes
+"""
+
+
+async def _size(db: Executor, thread_id: str) -> tuple[int, int]:
+    sql = _POSTGRES_SIZE if db.kind == "postgres" else _SQLITE_SIZE
+    row = await db.fetchone(sql, {"t": thread_id})
+    assert row is not None
+    return int(row["rows"]), int(row["bytes"])
+
+
+_KEEP = (
+    "SELECT checkpoint_id FROM checkpoints WHERE thread_id = :t AND checkpoint_ns = '' "
+    "ORDER BY checkpoint_id DESC LIMIT :n"
+)
+
+
+async def _reclaimable(db: Executor, thread_id: str, keep_last: int) -> tuple[int, int]:
+    """Checkpoints and writes older than the kept ones (blobs are not estimated)."""
+    keep = [
+        row["checkpoint_id"] for row in await db.fetchall(_KEEP, {"t": thread_id, "n": keep_last})
+    ]
+    if not keep:
+        return 0, 0
+    writes, value = ("checkpoint_writes", "blob") if db.kind == "postgres" else ("writes", "value")
+    size = "pg_column_size" if db.kind == "postgres" else "length"
+    row = await db.fetchone(
+        f"SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = :t AND checkpoint_ns = '' "
+        f"AND checkpoint_id < :oldest) + (SELECT count(*) FROM {writes} WHERE thread_id = :t "
+        f"AND checkpoint_ns = '' AND checkpoint_id < :oldest) AS rows, "
+        f"(SELECT coalesce(sum({size}(checkpoint) + {size}(metadata)), 0) FROM checkpoints "
+        f"WHERE thread_id = :t AND checkpoint_ns = '' AND checkpoint_id < :oldest) + "
+        f"(SELECT coalesce(sum({size}({value})), 0) FROM {writes} WHERE thread_id = :t "
+        f"AND checkpoint_ns = '' AND checkpoint_id < :oldest) AS bytes",
+        {"t": thread_id, "oldest": min(keep)},
+    )
+    assert row is not None
+    return int(row["rows"]), int(row["bytes"])
+
+
+async def _prune_with_sql(db: Database, thread_id: str, keep_last: int) -> None:
+    writes = "checkpoint_writes" if db.kind == "postgres" else "writes"
+    async with db.transaction(lock_key=f"prune:{thread_id}") as tx:
+        keep = [
+            row["checkpoint_id"]
+            for row in await tx.fetchall(_KEEP, {"t": thread_id, "n": keep_last})
+        ]
+        if not keep:
+            return
+        oldest = min(keep)
+        params = {"t": thread_id, "oldest": oldest}
+        await tx.execute(
+            f"DELETE FROM {writes} WHERE thread_id = :t AND checkpoint_ns = '' "
+            "AND checkpoint_id < :oldest",
+            params,
+        )
+        await tx.execute(
+            "DELETE FROM checkpoints WHERE thread_id = :t AND checkpoint_ns = '' "
+            "AND checkpoint_id < :oldest",
+            params,
+        )
+        if db.kind == "postgres":
+            await tx.execute(
+                "DELETE FROM checkpoint_blobs b WHERE b.thread_id = :t AND NOT EXISTS ("
+                "SELECT 1 FROM checkpoints c WHERE c.thread_id = b.thread_id "
+                "AND c.checkpoint_ns = b.checkpoint_ns "
+                "AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version)",
+                {"t": thread_id},
+            )
+
+
+async def _candidates(
+    stores: Stores, *, thread_id: str | None, older_than: timedelta | None
+) -> list[dict[str, Any]]:
+    clauses = ["status IN ('completed', 'failed')"]
+    params: dict[str, Any] = {}
+    if thread_id is not None:
+        clauses.append("thread_id = :thread_id")
+        params["thread_id"] = thread_id
+    if older_than is not None:
+        clauses.append("updated_at < :cutoff")
+        params["cutoff"] = (datetime.now(UTC) - older_than).isoformat()
+    return await stores.db.fetchall(
+        f"SELECT thread_id, status FROM waypoint_threads WHERE {' AND '.join(clauses)} "
+        "ORDER BY updated_at",
+        params,
+    )
+
+
+async def prune(
+    *,
+    db_url: str | None = None,
+    older_than: timedelta | None = None,
+    keep_last: int = 1,
+    thread_id: str | None = None,
+    dry_run: bool = False,
+) -> PruneReport:
+    """Prune finished threads; report rows and bytes before and after."""
+    if keep_last < 1:
+        raise BadInput("keep-last: must be at least 1 (the final state is kept)", field="keep-last")
+    report = PruneReport(dry_run=dry_run)
+    async with open_stores(db_url) as stores:
+        if thread_id is not None:
+            row = await stores.db.fetchone(
+                "SELECT status FROM waypoint_threads WHERE thread_id = :t", {"t": thread_id}
+            )
+            if row is None:
+                raise BadInput(f"thread: no thread {thread_id!r}", field="thread")
+            if row["status"] not in FINISHED:
+                report.skipped[thread_id] = f"{row['status']}: only finished threads are pruned"
+        for candidate in await _candidates(stores, thread_id=thread_id, older_than=older_than):
+            tid = str(candidate["thread_id"])
+            try:
+                async with hold_thread(stores.url, stores.db, tid):
+                    rows, size = await _size(stores.db, tid)
+                    report.rows_before += rows
+                    report.bytes_before += size
+                    if dry_run:
+                        gone_rows, gone_bytes = await _reclaimable(stores.db, tid, keep_last)
+                        rows, size = rows - gone_rows, size - gone_bytes
+                    else:
+                        saver = stores.checkpointer
+                        if keep_last == 1 and isinstance(saver, AsyncPostgresSaver):
+                            await saver.aprune([tid], strategy="keep_latest")
+                        else:
+                            await _prune_with_sql(stores.db, tid, keep_last)
+                        rows, size = await _size(stores.db, tid)
+                    report.rows_after += rows
+                    report.bytes_after += size
+                    report.threads.append(tid)
+            except ThreadBusy:
+                report.skipped[tid] = "held by a running process"
+    return report
