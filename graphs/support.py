@@ -6,6 +6,8 @@ own). The command line and tests compile `build()` again with the saver from the
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, TimeoutPolicy
 
@@ -56,7 +58,8 @@ def build() -> StateGraph[SupportState, SupportContext, TicketInput, SupportOutp
         input_schema=TicketInput,
         output_schema=SupportOutput,
     )
-    builder.set_node_defaults(error_handler=record_failure)  # type: ignore[arg-type]
+    # LangGraph injects `NodeError` by annotation; its node protocols do not spell that out.
+    builder.set_node_defaults(error_handler=cast(Any, record_failure))
     builder.add_node("intake", intake, retry_policy=NO_RETRY)
     builder.add_node("classify", classify, retry_policy=MODEL_RETRY, timeout=MODEL_TIMEOUT)
     builder.add_node("classification_gate", classification_gate, retry_policy=NO_RETRY)

@@ -143,6 +143,11 @@ class SupportState(TicketInput):
     drafts_in_round: int = Field(
         default=0, description="Drafts since the decision last changed; bounds the review loop."
     )
+    draft_revisions_allowed: int = Field(
+        default=2,
+        description="Redrafts allowed after a failed review (copied from the run context by "
+        "decide, so routing depends on state alone and survives update_state and replay).",
+    )
     reviewer_feedback: list[str] = Field(
         default_factory=list, description="Failed checks of the last draft, for the next one."
     )

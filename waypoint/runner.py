@@ -30,6 +30,7 @@ from waypoint.hitl import parse_response
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
+from waypoint.state_versions import bring_up_to_date
 from waypoint.workflows import Workflow, load_workflow
 
 Status = Literal["completed", "failed", "waiting", "halted", "incomplete"]
@@ -330,6 +331,17 @@ async def resume_thread(
         graph = await _compiled(workflow, stores)
         config = _config(thread_id)
         report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
+        migrated = await bring_up_to_date(workflow.name, graph, config, workflow.state_schema)
+        if migrated or (answer is not None and report.status == "incomplete"):
+            # After update_state (a migration, a fork) the human step is pending but has not
+            # asked yet: run up to its interrupt so the answer has a question to answer.
+            report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
+            if report.status == "incomplete" and answer is not None:
+                async with _database_guard(thread_id, stores.url.redacted):
+                    await graph.ainvoke(None, config, context=context, durability=durability)
+                report = report_from_snapshot(
+                    thread_id, workflow.name, await graph.aget_state(config)
+                )
         command: Command[Any] | None = None
         run_config = config
         if answer is not None:

@@ -42,6 +42,13 @@ class Workflow:
         return schema
 
     @property
+    def state_schema(self) -> type[BaseModel]:
+        """The pydantic model of the shared state."""
+        schema = self.served.builder.state_schema
+        assert isinstance(schema, type) and issubclass(schema, BaseModel)
+        return schema
+
+    @property
     def context_schema(self) -> type[BaseModel]:
         """The pydantic model of the run context."""
         schema = self.served.builder.context_schema

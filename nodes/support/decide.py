@@ -41,4 +41,9 @@ def refund_policy(state: SupportState, approval_threshold: Decimal) -> RefundDec
 async def decide(state: SupportState, runtime: Runtime[SupportContext]) -> dict[str, Any]:
     """Apply the policy with the run's approval threshold; start a new drafting round."""
     decision = refund_policy(state, runtime.context.approval_threshold)
-    return update(decision=decision, drafts_in_round=0, reviewer_feedback=[])
+    return update(
+        decision=decision,
+        drafts_in_round=0,
+        reviewer_feedback=[],
+        draft_revisions_allowed=runtime.context.max_draft_revisions,
+    )

@@ -92,14 +92,12 @@ async def review_gate(state: SupportState) -> dict[str, Any]:
     )
 
 
-def route_after_review(
-    state: SupportState, runtime: Runtime[SupportContext]
-) -> Literal["execute", "approval", "draft"]:
+def route_after_review(state: SupportState) -> Literal["execute", "approval", "draft"]:
     """Pass → execute (or approval when policy wants a human); fail → redraft, then a human."""
     assert state.decision is not None
     last = state.review_verdicts[-1] if state.review_verdicts else None
     if last is not None and last.passed:
         return "approval" if state.decision.needs_approval else "execute"
-    if state.drafts_in_round <= runtime.context.max_draft_revisions:
+    if state.drafts_in_round <= state.draft_revisions_allowed:
         return "draft"
     return "approval"
