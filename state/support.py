@@ -124,6 +124,11 @@ class Resolution(BaseModel):
     refund_amount: Decimal = Field(default=Decimal("0.00"), decimal_places=2)
     payment_id: str | None = None
     outbox_id: str | None = None
+    effects_replayed: bool = Field(
+        default=False,
+        description="The payment or reply was made by an earlier execution of this thread "
+        "(a retry, a resume, or another branch); `refund_amount` is what was actually paid.",
+    )
 
 
 class SupportState(TicketInput):

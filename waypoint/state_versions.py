@@ -58,8 +58,9 @@ async def bring_up_to_date(
     values = dict(snapshot.values) if snapshot.values else {}
     if not values:
         return 0
-    found = int(values.get("schema_version", 0))
     current = current_version(state_schema)
+    # No version yet means no node has stamped it: the thread holds only its input.
+    found = int(values.get("schema_version", current))
     thread = config.get("configurable", {}).get("thread_id")
     if found > current:
         raise SchemaMigrationMissing(

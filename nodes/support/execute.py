@@ -26,6 +26,8 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
 
     Keys are `<thread>:payment:<ticket>` and `<thread>:reply:<ticket>`: a node re-executed after a
     resume, a retry or a crash gets the first run's rows back instead of paying or sending twice.
+    A forked branch of the same thread is the same ticket, so it never pays again either; its
+    resolution then says what was actually paid and marks the effects as replayed.
     """
     db = await database_for_run()
     thread_id = _thread_id(runtime)
@@ -34,6 +36,8 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
     now = datetime.now(UTC).isoformat()
 
     payment_id: str | None = None
+    paid_amount = "0.00"
+    replayed = False
     if pays:
         assert state.decision is not None and state.order_id is not None
         amount, currency, order_id = state.decision.amount, state.decision.currency, state.order_id
@@ -58,10 +62,11 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
             return {"payment_id": new_id, "amount": str(amount)}
 
         payment_key = f"{thread_id}:payment:{state.ticket_id}"
-        paid, _ = await perform_once(
+        paid, paid_now = await perform_once(
             db, key=payment_key, thread_id=thread_id, kind="support.payment", apply=pay
         )
-        payment_id = str(paid["payment_id"])
+        payment_id, paid_amount = str(paid["payment_id"]), str(paid["amount"])
+        replayed = replayed or not paid_now
 
     body = human_reply or (state.draft.text if state.draft else None)
     outbox_id: str | None = None
@@ -91,16 +96,18 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
             )
             return {"outbox_id": new_id}
 
-        sent, _ = await perform_once(
+        sent, sent_now = await perform_once(
             db, key=reply_key, thread_id=thread_id, kind="support.reply", apply=send
         )
+        replayed = replayed or not sent_now
         outbox_id = str(sent["outbox_id"])
 
     assert state.decision is not None or human_reply is not None
     resolution = Resolution(
         kind="refunded" if payment_id else ("closed_by_human" if human_reply else "replied"),
-        refund_amount=state.decision.amount if payment_id and state.decision else "0.00",
+        refund_amount=paid_amount,
         payment_id=payment_id,
         outbox_id=outbox_id,
+        effects_replayed=replayed,
     )
     return update(resolution=resolution)

@@ -217,3 +217,7 @@ def demo(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# Command modules register themselves on `app` when imported.
+from waypoint.cli import maintenance_commands, timetravel_commands  # noqa: E402,F401

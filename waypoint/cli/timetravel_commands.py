@@ -1,0 +1,149 @@
+"""`waypoint history | show | diff | replay | fork`: time travel over a thread's checkpoints.
+
+Registered on the `waypoint` app when `waypoint.cli.app` is imported. `history`, `show` and
+`diff` only read and exit 0; `replay` exits with the status of the thread after it, like `run`;
+`fork` exits 0 once the new branch is written (2, writing nothing, on a bad edit).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from waypoint.cli import render, timetravel_render
+from waypoint.cli.app import DbOption, JsonOption, _run, app
+from waypoint.runner import parse_json
+from waypoint.timetravel import (
+    diff_checkpoints,
+    fork_thread,
+    replay_thread,
+    show_checkpoint,
+    thread_history,
+)
+
+ThreadArgument = Annotated[str, typer.Argument(help="Thread id.")]
+FromOption = Annotated[
+    str, typer.Option("--from", help="Checkpoint id (from `waypoint history THREAD`).")
+]
+
+
+@app.command()
+def history(
+    thread: ThreadArgument,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="At most this many, newest first.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List a thread's checkpoints, newest first, with the branches forks and replays made."""
+
+    async def go() -> int:
+        result = await thread_history(thread, db_url=db, limit=limit)
+        if as_json:
+            render.emit_json(result.as_json())
+        else:
+            timetravel_render.history_table(result)
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def show(
+    thread: ThreadArgument,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="Checkpoint id (default: the latest)."),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the state of a thread at one checkpoint."""
+
+    async def go() -> int:
+        result = await show_checkpoint(thread, checkpoint, db_url=db)
+        if as_json:
+            render.emit_json(result.as_json())
+        else:
+            timetravel_render.checkpoint_view(result)
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def diff(
+    thread: ThreadArgument,
+    before: Annotated[str, typer.Argument(help="Checkpoint id to compare from.")],
+    after: Annotated[str, typer.Argument(help="Checkpoint id to compare to.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What changed between two checkpoints, field by field (dotted paths)."""
+
+    async def go() -> int:
+        result = await diff_checkpoints(thread, before, after, db_url=db)
+        if as_json:
+            render.emit_json(result.as_json())
+        else:
+            timetravel_render.diff_table(result)
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def replay(
+    thread: ThreadArgument,
+    from_checkpoint: FromOption,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the thread again from a past checkpoint, as a new branch; human steps ask again."""
+
+    async def go() -> int:
+        result = await replay_thread(thread, from_checkpoint, db_url=db)
+        if as_json:
+            render.emit_json({**result.as_json(), "replayed_from": from_checkpoint})
+        else:
+            render.report(result)
+        return result.exit_code
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def fork(
+    thread: ThreadArgument,
+    from_checkpoint: FromOption,
+    update: Annotated[
+        str,
+        typer.Option(
+            "--update", help='State fields to change, as JSON, e.g. \'{"order_id": "O-1"}\'.'
+        ),
+    ],
+    as_node: Annotated[
+        str | None,
+        typer.Option(
+            "--as-node",
+            help="Write the edit as if this node returned it (default: the node that wrote the "
+            "checkpoint); its edges decide what runs next.",
+        ),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a branch from a past checkpoint with edited state; continue it with `resume`."""
+
+    async def go() -> int:
+        values = parse_json(update, what="update")
+        result = await fork_thread(thread, from_checkpoint, values, as_node=as_node, db_url=db)
+        if as_json:
+            render.emit_json(result.as_json())
+        else:
+            timetravel_render.fork_result(result)
+        return 0
+
+    raise typer.Exit(_run(go()))

@@ -1,0 +1,627 @@
+"""Time travel over a thread's checkpoints: history, show, diff, replay and fork.
+
+Everything here goes through LangGraph's own time-travel API: `aget_state_history` and
+`aget_state` to read, `ainvoke(None, config_with_checkpoint_id)` to replay, and
+`aupdate_state(config_with_checkpoint_id, values, as_node=...)` to fork. Nothing copies
+checkpoints by hand. Reads take no lock; replay and fork hold the thread's writer lock, like
+`run` and `resume`, and validate everything before they write.
+
+Vocabulary (LangGraph's checkpoint metadata `source`): `input` (a run's input), `loop` (after a
+super-step), `update` (an `update_state`, e.g. a fork), `fork` (the copy LangGraph saves when a
+run replays a past checkpoint). A checkpoint with more than one child is a branch point; a child
+made by `update` or `fork`, or any child of a branch point but its first, starts a branch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import InvalidUpdateError
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import StateSnapshot
+from pydantic import BaseModel
+
+from waypoint.errors import BadInput, WaypointError
+from waypoint.persistence.sql import Database
+from waypoint.persistence.stores import Stores, open_stores
+from waypoint.persistence.thread_lock import hold_thread
+from waypoint.runner import (
+    ThreadReport,
+    _compiled,
+    _config,
+    _database_guard,
+    _index_upsert,
+    _load,
+    report_from_snapshot,
+    validate,
+)
+from waypoint.state_diff import FieldChange, diff_states
+from waypoint.workflows import Workflow
+
+AS_NODE_KEY = "waypoint_as_node"
+"""Configurable key a fork passes to `aupdate_state`; savers copy it into the checkpoint metadata,
+so `history` can say which node a fork wrote as."""
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class InterruptInfo:
+    """A human question raised while running a checkpoint's next tasks."""
+
+    id: str
+    node: str
+    action: str | None
+    """The HITL action name (`issue_refund`, ...), when the payload is an HITL request."""
+    answered: bool
+    """Whether the node went on to finish (the question was answered) from this checkpoint."""
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready record."""
+        return {"id": self.id, "node": self.node, "action": self.action, "answered": self.answered}
+
+
+@dataclass(frozen=True)
+class GateInfo:
+    """A quality gate's verdict found in the state (the last one, for a list of verdicts)."""
+
+    field: str
+    gate: str
+    passed: bool
+    reasons: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready record."""
+        return {
+            "field": self.field,
+            "gate": self.gate,
+            "passed": self.passed,
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class CheckpointRow:
+    """One checkpoint of a thread, as `history` lists it."""
+
+    step: int
+    checkpoint_id: str
+    parent_id: str | None
+    source: str
+    """`input`, `loop`, `update` or `fork` (LangGraph's checkpoint metadata)."""
+    writers: list[str]
+    """Nodes whose writes made this checkpoint: the parent's tasks for `loop`, the `as_node` of
+    an `update` made by `waypoint fork`; empty for `input` and for a `fork` (a copy)."""
+    created_at: str | None
+    next: list[str]
+    interrupts: list[InterruptInfo]
+    gates: list[GateInfo]
+    children: int = 0
+    branch_point: bool = False
+    """More than one checkpoint was written from this one."""
+    branch_start: bool = False
+    """This checkpoint starts a branch (a fork, an update, or a later child of a branch point)."""
+    branch: str = "main"
+    """`main`, or the id of the checkpoint that started the branch this one is on."""
+    on_head_line: bool = False
+    """On the path from the thread's latest checkpoint back to its first: what `status`,
+    `resume` and `run` see."""
+    is_head: bool = False
+    """The thread's latest checkpoint."""
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready record (for `--json`)."""
+        return {
+            "step": self.step,
+            "checkpoint_id": self.checkpoint_id,
+            "parent_checkpoint_id": self.parent_id,
+            "source": self.source,
+            "writers": self.writers,
+            "created_at": self.created_at,
+            "next": self.next,
+            "interrupts": [i.as_json() for i in self.interrupts],
+            "gates": [g.as_json() for g in self.gates],
+            "children": self.children,
+            "branch_point": self.branch_point,
+            "branch_start": self.branch_start,
+            "branch": self.branch,
+            "on_head_line": self.on_head_line,
+            "is_head": self.is_head,
+        }
+
+
+@dataclass
+class ThreadHistory:
+    """A thread's checkpoints, newest first."""
+
+    thread_id: str
+    graph: str
+    head: str | None
+    total: int
+    """Checkpoints in the thread (`rows` may hold fewer, with `--limit`)."""
+    rows: list[CheckpointRow]
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (for `--json`)."""
+        return {
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "head": self.head,
+            "total": self.total,
+            "checkpoints": [row.as_json() for row in self.rows],
+        }
+
+
+@dataclass
+class CheckpointView:
+    """The state at one checkpoint, as `show` prints it."""
+
+    thread_id: str
+    graph: str
+    checkpoint: CheckpointRow
+    values: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready record (for `--json`)."""
+        return {
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            **self.checkpoint.as_json(),
+            "values": self.values,
+        }
+
+
+@dataclass
+class StateDiff:
+    """What changed between two checkpoints of one thread."""
+
+    thread_id: str
+    graph: str
+    before: CheckpointRow
+    after: CheckpointRow
+    changes: list[FieldChange]
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready record (for `--json`)."""
+
+        def ends(row: CheckpointRow) -> dict[str, Any]:
+            return {"checkpoint_id": row.checkpoint_id, "step": row.step, "source": row.source}
+
+        return {
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "from": ends(self.before),
+            "to": ends(self.after),
+            "changes": [change.as_json() for change in self.changes],
+        }
+
+
+@dataclass
+class ForkResult:
+    """A new branch written by `fork`."""
+
+    thread_id: str
+    forked_from: str
+    checkpoint_id: str
+    as_node: str | None
+    updated: dict[str, Any]
+    """The fields written, as stored (validated and normalised by the state schema)."""
+    report: ThreadReport = field(repr=False)
+    """Where the thread stands now, at the new checkpoint."""
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready record (for `--json`)."""
+        return {
+            "thread_id": self.thread_id,
+            "forked_from": self.forked_from,
+            "checkpoint_id": self.checkpoint_id,
+            "as_node": self.as_node,
+            "updated": self.updated,
+            "status": self.report.status,
+            "next": self.report.next,
+        }
+
+
+def _checkpoint_id(config: RunnableConfig | None) -> str | None:
+    if not config:
+        return None
+    value = config.get("configurable", {}).get("checkpoint_id")
+    return str(value) if value else None
+
+
+def _at(
+    thread_id: str, checkpoint_id: str, extra: Mapping[str, Any] | None = None
+) -> RunnableConfig:
+    """The config addressing one checkpoint of the thread (root namespace)."""
+    return _config(
+        thread_id, {"checkpoint_ns": "", "checkpoint_id": checkpoint_id, **(extra or {})}
+    )
+
+
+def _interrupts(snapshot: StateSnapshot) -> list[InterruptInfo]:
+    found: list[InterruptInfo] = []
+    for task in snapshot.tasks:
+        for intr in task.interrupts:
+            value = intr.value
+            action = None
+            if isinstance(value, Mapping) and value.get("action_requests"):
+                action = str(value["action_requests"][0].get("name"))
+            found.append(
+                InterruptInfo(
+                    id=intr.id, node=task.name, action=action, answered=task.result is not None
+                )
+            )
+    return found
+
+
+def _as_verdict(name: str, value: Any) -> GateInfo | None:
+    if isinstance(value, Mapping) and "gate" in value and isinstance(value.get("passed"), bool):
+        return GateInfo(
+            field=name,
+            gate=str(value["gate"]),
+            passed=bool(value["passed"]),
+            reasons=[str(r) for r in value.get("reasons") or []],
+        )
+    return None
+
+
+def _gates(values: Mapping[str, Any]) -> list[GateInfo]:
+    """Gate verdicts kept in the state: single verdicts, and the last of a list of them."""
+    gates: list[GateInfo] = []
+    for name, value in values.items():
+        if isinstance(value, list) and value:
+            verdict = _as_verdict(f"{name}[{len(value) - 1}]", value[-1])
+        else:
+            verdict = _as_verdict(name, value)
+        if verdict is not None:
+            gates.append(verdict)
+    return gates
+
+
+def _values(snapshot: StateSnapshot) -> dict[str, Any]:
+    return dict(snapshot.values) if isinstance(snapshot.values, Mapping) else {}
+
+
+def _rows(snapshots: list[StateSnapshot]) -> list[CheckpointRow]:
+    """History rows, newest first, with writers and branches worked out across all of them."""
+    by_id = {_checkpoint_id(s.config): s for s in snapshots}
+    rows: list[CheckpointRow] = []
+    for snapshot in snapshots:
+        metadata = snapshot.metadata or {}
+        source = str(metadata.get("source", "?"))
+        parent_id = _checkpoint_id(snapshot.parent_config)
+        parent = by_id.get(parent_id) if parent_id else None
+        writers: list[str] = []
+        if source == "loop" and parent is not None:
+            writers = [task.name for task in parent.tasks]
+        elif source == "update" and metadata.get(AS_NODE_KEY):
+            writers = [str(metadata.get(AS_NODE_KEY))]
+        rows.append(
+            CheckpointRow(
+                step=int(metadata.get("step", -1)),
+                checkpoint_id=str(_checkpoint_id(snapshot.config)),
+                parent_id=parent_id,
+                source=source,
+                writers=writers,
+                created_at=snapshot.created_at,
+                next=list(snapshot.next),
+                interrupts=_interrupts(snapshot),
+                gates=_gates(_values(snapshot)),
+            )
+        )
+    _mark_branches(rows)
+    return rows
+
+
+def _mark_branches(rows: list[CheckpointRow]) -> None:
+    """Children, branch points, branch starts and the head's line; `rows` are newest first."""
+    by_id = {row.checkpoint_id: row for row in rows}
+    children: dict[str, list[CheckpointRow]] = {}
+    for row in reversed(rows):  # oldest first, so a parent's first child comes first
+        if row.parent_id is not None:
+            children.setdefault(row.parent_id, []).append(row)
+    for row in reversed(rows):
+        kids = children.get(row.checkpoint_id, [])
+        row.children = len(kids)
+        row.branch_point = len(kids) > 1
+        parent = by_id.get(row.parent_id) if row.parent_id else None
+        later_child = parent is not None and children[parent.checkpoint_id][0] is not row
+        row.branch_start = row.source in ("update", "fork") or later_child
+        if row.branch_start:
+            row.branch = row.checkpoint_id
+        elif parent is not None:
+            row.branch = parent.branch
+    if rows:
+        rows[0].is_head = True
+        line: CheckpointRow | None = rows[0]
+        while line is not None:
+            line.on_head_line = True
+            line = by_id.get(line.parent_id) if line.parent_id else None
+
+
+@asynccontextmanager
+async def _open_thread(
+    thread_id: str, db_url: str | None, *, write: bool = False
+) -> AsyncIterator[tuple[Stores, Workflow, BaseModel, Graph]]:
+    """The thread's stores, workflow, run context and compiled graph; the writer lock if `write`.
+
+    Raises:
+        BadInput: no such thread in the index.
+        ThreadBusy: `write` and another process holds the thread.
+    """
+    async with open_stores(db_url) as stores:
+        workflow, context, _ = await _load(stores, thread_id)
+        graph = await _compiled(workflow, stores)
+        if not write:
+            yield stores, workflow, context, graph
+            return
+        async with hold_thread(stores.url, stores.db, thread_id):
+            yield stores, workflow, context, graph
+
+
+async def _all_rows(graph: Graph, thread_id: str) -> list[CheckpointRow]:
+    return _rows([s async for s in graph.aget_state_history(_config(thread_id))])
+
+
+def _unknown_checkpoint(thread_id: str, checkpoint_id: str) -> BadInput:
+    return BadInput(
+        f"checkpoint: no checkpoint {checkpoint_id!r} in thread {thread_id}; "
+        f"`waypoint history {thread_id}` lists them",
+        field="checkpoint",
+    )
+
+
+def _find(rows: list[CheckpointRow], thread_id: str, checkpoint_id: str) -> CheckpointRow:
+    for row in rows:
+        if row.checkpoint_id == checkpoint_id:
+            return row
+    raise _unknown_checkpoint(thread_id, checkpoint_id)
+
+
+async def _snapshot_at(graph: Graph, thread_id: str, checkpoint_id: str) -> StateSnapshot:
+    """The snapshot of one checkpoint of the thread.
+
+    Raises:
+        BadInput: the thread has no checkpoint of that id.
+    """
+    snapshot = await graph.aget_state(_at(thread_id, checkpoint_id))
+    if snapshot.metadata is None or _checkpoint_id(snapshot.config) != checkpoint_id:
+        raise _unknown_checkpoint(thread_id, checkpoint_id)
+    return snapshot
+
+
+async def thread_history(
+    thread_id: str, *, db_url: str | None = None, limit: int | None = None
+) -> ThreadHistory:
+    """Every checkpoint of the thread, newest first (at most `limit`), with branches marked.
+
+    Raises:
+        BadInput: no such thread, or `limit` below 1.
+    """
+    if limit is not None and limit < 1:
+        raise BadInput("limit: expected 1 or more", field="limit")
+    async with _open_thread(thread_id, db_url) as (_, workflow, _, graph):
+        rows = await _all_rows(graph, thread_id)
+    return ThreadHistory(
+        thread_id=thread_id,
+        graph=workflow.name,
+        head=rows[0].checkpoint_id if rows else None,
+        total=len(rows),
+        rows=rows[:limit] if limit is not None else rows,
+    )
+
+
+async def show_checkpoint(
+    thread_id: str, checkpoint_id: str | None = None, *, db_url: str | None = None
+) -> CheckpointView:
+    """The state at `checkpoint_id`, or at the thread's latest checkpoint.
+
+    Raises:
+        BadInput: no such thread, no such checkpoint, or a thread with no checkpoint yet.
+    """
+    async with _open_thread(thread_id, db_url) as (_, workflow, _, graph):
+        rows = await _all_rows(graph, thread_id)
+        if checkpoint_id is None:
+            if not rows:
+                raise BadInput(f"thread: {thread_id} has no checkpoint yet", field="thread")
+            # The live view of the head: values include finished tasks' pending writes.
+            snapshot = await graph.aget_state(_config(thread_id))
+            row = _find(rows, thread_id, str(_checkpoint_id(snapshot.config)))
+        else:
+            row = _find(rows, thread_id, checkpoint_id)
+            snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
+    return CheckpointView(
+        thread_id=thread_id, graph=workflow.name, checkpoint=row, values=_values(snapshot)
+    )
+
+
+async def diff_checkpoints(
+    thread_id: str, before_id: str, after_id: str, *, db_url: str | None = None
+) -> StateDiff:
+    """Field-by-field changes from checkpoint `before_id` to `after_id` (any two, any branch).
+
+    Raises:
+        BadInput: no such thread or checkpoint.
+    """
+    async with _open_thread(thread_id, db_url) as (_, workflow, _, graph):
+        rows = await _all_rows(graph, thread_id)
+        before_row = _find(rows, thread_id, before_id)
+        after_row = _find(rows, thread_id, after_id)
+        before = _values(await _snapshot_at(graph, thread_id, before_id))
+        after = _values(await _snapshot_at(graph, thread_id, after_id))
+    return StateDiff(
+        thread_id=thread_id,
+        graph=workflow.name,
+        before=before_row,
+        after=after_row,
+        changes=diff_states(before, after),
+    )
+
+
+async def _mark_running(db: Database, thread_id: str) -> None:
+    """Flag the thread `running` in the index before re-executing it, as `run` does.
+
+    If the process dies before `_index_upsert` records the end, `resume` then knows the last
+    command did not finish and does not trust a final checkpoint that merely looks complete.
+    """
+    await db.execute(
+        "UPDATE waypoint_threads SET status = 'running', updated_at = :now "
+        "WHERE thread_id = :thread_id",
+        {"now": datetime.now(UTC).isoformat(), "thread_id": thread_id},
+    )
+
+
+async def replay_thread(
+    thread_id: str, checkpoint_id: str, *, db_url: str | None = None
+) -> ThreadReport:
+    """Re-execute the thread from a past checkpoint: the nodes after it run again.
+
+    LangGraph saves a `fork` copy of the checkpoint and runs from there, so the new run is a
+    branch and the old one stays in the history. Human steps ask again. The thread index is
+    updated with where the thread stands after the replay.
+
+    Raises:
+        BadInput: no such thread or checkpoint, or a checkpoint after which nothing runs.
+        ThreadBusy: another process holds the thread.
+    """
+    async with _open_thread(thread_id, db_url, write=True) as (stores, workflow, context, graph):
+        snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
+        if not snapshot.next:
+            raise BadInput(
+                f"checkpoint: {checkpoint_id} is where a run ended; nothing runs after it. "
+                f"Pick an earlier one from `waypoint history {thread_id}`",
+                field="checkpoint",
+            )
+        await _mark_running(stores.db, thread_id)
+        async with _database_guard(thread_id, stores.url.redacted):
+            await graph.ainvoke(
+                None, _at(thread_id, checkpoint_id), context=context, durability="sync"
+            )
+        report = report_from_snapshot(
+            thread_id, workflow.name, await graph.aget_state(_config(thread_id))
+        )
+        await _index_upsert(stores.db, report)
+        return report
+
+
+def _default_as_node(rows: list[CheckpointRow], row: CheckpointRow, nodes: set[str]) -> str | None:
+    """The node that wrote `row` (through `fork` copies), if exactly one; else LangGraph infers."""
+    by_id = {r.checkpoint_id: r for r in rows}
+    current: CheckpointRow | None = row
+    while current is not None and current.source == "fork":
+        current = by_id.get(current.parent_id) if current.parent_id else None
+    if current is not None and len(current.writers) == 1 and current.writers[0] in nodes:
+        return current.writers[0]
+    return None
+
+
+def _validated_update(
+    schema: type[BaseModel], values: Mapping[str, Any], update: Any
+) -> dict[str, Any]:
+    """The update's fields as they will be stored, after checking the merged state.
+
+    Raises:
+        BadInput: not an object, empty, an unknown field, or a merged state the schema rejects.
+    """
+    if not isinstance(update, Mapping):
+        raise BadInput(
+            f"update: expected a JSON object of state fields, got {type(update).__name__}",
+            field="update",
+        )
+    if not update:
+        raise BadInput("update: expected at least one state field", field="update")
+    fields = schema.model_fields
+    for key in update:
+        if key not in fields:
+            raise BadInput(
+                f"update.{key}: not a field of {schema.__name__}; "
+                f"expected one of {', '.join(fields)}",
+                field=str(key),
+            )
+    merged = validate(schema, {**values, **update}, what="update")
+    stored = merged.model_dump(mode="json")
+    return {str(key): stored[key] for key in update}
+
+
+async def fork_thread(
+    thread_id: str,
+    checkpoint_id: str,
+    update: Any,
+    *,
+    as_node: str | None = None,
+    db_url: str | None = None,
+) -> ForkResult:
+    """Start a branch from a past checkpoint with edited state, through `aupdate_state`.
+
+    The update is written as if node `as_node` had returned it (default: the node that wrote
+    the checkpoint), so the graph's edges from that node pick what runs next. Nothing runs yet:
+    continue with `waypoint resume THREAD`, or `waypoint replay THREAD --from NEW_ID`.
+
+    Raises:
+        BadInput: no such thread or checkpoint; an update that is not an object of state
+            fields, or that leaves a state the schema rejects; an unknown `as_node`, or one
+            whose edges cannot route the edited state. Nothing is written then.
+        ThreadBusy: another process holds the thread.
+        DatabaseUnavailable: the database went away while writing.
+    """
+    async with _open_thread(thread_id, db_url, write=True) as (stores, workflow, _, graph):
+        schema = workflow.state_schema
+        nodes = {name for name in graph.nodes if not name.startswith("__")}
+        if as_node is not None and as_node not in nodes:
+            raise BadInput(
+                f"as-node: no node {as_node!r} in graph {workflow.name}; "
+                f"expected one of {', '.join(sorted(nodes))}",
+                field="as-node",
+            )
+        rows = await _all_rows(graph, thread_id)
+        row = _find(rows, thread_id, checkpoint_id)
+        snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
+        values = _values(snapshot)
+        if not values:
+            raise BadInput(
+                f"checkpoint: {checkpoint_id} holds no state yet (the run's input is applied "
+                "in the next step); fork from a later checkpoint",
+                field="checkpoint",
+            )
+        updated = _validated_update(schema, values, update)
+        chosen = as_node or _default_as_node(rows, row, nodes | {"__start__"})
+        extra = {AS_NODE_KEY: chosen} if chosen else {}
+        try:
+            async with _database_guard(thread_id, stores.url.redacted):
+                new_config = await graph.aupdate_state(
+                    _at(thread_id, checkpoint_id, extra), updated, as_node=chosen
+                )
+        except WaypointError:
+            raise
+        except InvalidUpdateError as exc:
+            raise BadInput(
+                f"as-node: LangGraph refused the update ({exc}); name the node whose output "
+                "you are editing with --as-node",
+                field="as-node",
+            ) from exc
+        except Exception as exc:
+            # The node's edges run on the edited state before anything is saved: a router that
+            # cannot route it (e.g. `review_gate`'s, before there is a decision) fails here.
+            raise BadInput(
+                f"as-node: the edges after {chosen or 'the inferred node'} cannot route the "
+                f"edited state ({type(exc).__name__}: {exc}); nothing was written. Name the "
+                "node whose output you are editing with --as-node",
+                field="as-node",
+            ) from exc
+        report = report_from_snapshot(
+            thread_id, workflow.name, await graph.aget_state(_config(thread_id))
+        )
+        await _index_upsert(stores.db, report)
+    return ForkResult(
+        thread_id=thread_id,
+        forked_from=checkpoint_id,
+        checkpoint_id=str(_checkpoint_id(new_config)),
+        as_node=chosen,
+        updated=updated,
+        report=report,
+    )
