@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from waypoint.guards import Budgets, Halt
+
 SCHEMA_VERSION = 1
 """Version of this state schema; stored in every thread so old threads can be migrated."""
 
@@ -59,7 +61,7 @@ class Customer(BaseModel):
 
     customer_id: str
     name: str
-    email: str
+    email: str = Field(json_schema_extra={"sensitive": True})
     fraud_flag: bool = False
 
 
@@ -159,6 +161,9 @@ class SupportState(TicketInput):
     human: HumanAnswer | None = None
     resolution: Resolution | None = None
     failure: Failure | None = None
+    halt: Halt | None = Field(
+        default=None, description="Set when a guard or a kill stopped the run before a node."
+    )
 
 
 class SupportOutput(BaseModel):
@@ -170,6 +175,7 @@ class SupportOutput(BaseModel):
     draft: Draft | None = None
     human: HumanAnswer | None = None
     failure: Failure | None = None
+    halt: Halt | None = None
 
 
 class SupportContext(BaseModel):
@@ -193,6 +199,11 @@ class SupportContext(BaseModel):
         ge=0,
         le=10,
         description="How many times a draft that fails review is redrafted before a human sees it.",
+    )
+    budgets: Budgets = Field(
+        default_factory=lambda: Budgets(steps=60, model_calls=30, wall_seconds=300, node_visits=12),
+        description="Per-run limits: steps, model calls, tokens, cost, wall time, node visits, "
+        "allowed side effects. A breach halts the run before its next node (exit 4).",
     )
     model: str | None = Field(
         default=None,

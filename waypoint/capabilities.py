@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+from langgraph.config import get_config
 from pydantic import BaseModel, ValidationError
 
 from waypoint.chat_models import ChatModelFactory, ask_for_structured, default_chat_model_factory
@@ -82,6 +84,8 @@ class CapabilityRegistry:
     """Capabilities by name, their providers, and the chat model factory."""
 
     chat_model_factory: ChatModelFactory = default_chat_model_factory
+    usd_per_1k_tokens: dict[str, Decimal] = field(default_factory=dict)
+    """Price of each `provider:model` (USD per 1,000 tokens); unknown models cost 0."""
     _entries: dict[str, _Entry] = field(default_factory=dict)
 
     def register(
@@ -129,14 +133,41 @@ class CapabilityRegistry:
         cap = entry.capability
         if not isinstance(request, cap.input_model):
             raise TypeError(f"{name} expects {cap.input_model.__name__}, got {type(request)}")
+        tokens = 0
         if model and entry.prompt is not None:
             chat: BaseChatModel = self.chat_model_factory(model)
-            provider = f"chat:{model}"
-            raw: Any = await ask_for_structured(chat, entry.prompt(request), cap.output_model)
+            provider, version, reason = f"chat:{model}", model, "model setting in run context"
+            raw, tokens = await ask_for_structured(chat, entry.prompt(request), cap.output_model)
         else:
-            provider = entry.offline.name
+            provider, version = entry.offline.name, entry.offline.version
+            reason = "offline provider (no model configured)"
             raw = await entry.offline.ainvoke(request)
+        price = self.usd_per_1k_tokens.get(model or "", Decimal("0"))
+        cost = (price * tokens / 1000).quantize(Decimal("0.000001"))
+        report_call(name, provider, version, reason, tokens, cost)
         return validate_output(cap, provider, raw)
+
+
+def report_call(
+    capability: str, provider: str, version: str, reason: str, tokens: int, cost: Decimal
+) -> None:
+    """Tell the run's ledger and guard about a capability call (no-op outside a runner run)."""
+    from waypoint.ledger import current_recorder
+
+    recorder = current_recorder()
+    if recorder is None:
+        return
+    metadata = get_config().get("metadata", {})
+    recorder.on_capability_call(
+        str(metadata.get("langgraph_node", "?")),
+        int(metadata.get("langgraph_step", -1)),
+        capability=capability,
+        provider=provider,
+        version=version,
+        routing_reason=reason,
+        tokens=tokens,
+        cost=cost,
+    )
 
 
 def validate_output(capability: Capability[Any, OutT], provider: str, raw: Any) -> OutT:

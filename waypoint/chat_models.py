@@ -56,11 +56,16 @@ def parse_structured(message: AIMessage, tool_name: str) -> dict[str, Any]:
 
 async def ask_for_structured(
     model: BaseChatModel, messages: list[BaseMessage], output_model: type[BaseModel]
-) -> dict[str, Any]:
-    """Bind the output model as the one tool the model must call, ask, and parse the answer."""
+) -> tuple[dict[str, Any], int]:
+    """Bind the output model as the one tool the model must call, ask, and parse the answer.
+
+    Returns:
+        The parsed arguments and the total tokens the model reported (0 if it reported none).
+    """
     tool_name = output_model.__name__
     bound = model.bind_tools([output_model], tool_choice=tool_name)
     answer = await bound.ainvoke(messages)
     if not isinstance(answer, AIMessage):
         raise StructuredOutputError(f"expected an AIMessage, got {type(answer).__name__}")
-    return parse_structured(answer, tool_name)
+    tokens = answer.usage_metadata["total_tokens"] if answer.usage_metadata else 0
+    return parse_structured(answer, tool_name), int(tokens)

@@ -20,6 +20,12 @@ class BadInput(WaypointError):
         self.field = field
 
 
+class Halted(WaypointError):
+    """A guard or a kill stopped the thread; it continues only with an override."""
+
+    exit_code = 4
+
+
 class ThreadBusy(WaypointError):
     """Another process holds the thread."""
 

@@ -6,6 +6,7 @@ before the database is touched, so bad input writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -24,9 +25,12 @@ from langgraph.types import Command, Durability, StateSnapshot
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
 
-from waypoint.errors import BadInput, DatabaseUnavailable
+from waypoint.errors import BadInput, DatabaseUnavailable, Halted
 from waypoint.faults import pause_callbacks
+from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
 from waypoint.hitl import parse_response
+from waypoint.kill import record_override
+from waypoint.ledger import LedgerRecorder, reconcile, set_recorder, set_recorder_reset
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
@@ -218,6 +222,51 @@ async def _database_guard(thread_id: str, url: str) -> AsyncIterator[None]:
         ) from exc
 
 
+async def execute(
+    stores: Stores,
+    workflow: Workflow,
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    graph_input: Any,
+    config: RunnableConfig,
+    context: BaseModel,
+    *,
+    durability: Durability = "sync",
+    lift_guards: bool = False,
+) -> None:
+    """Run the graph with the run's guard and ledger attached, then reconcile the ledger.
+
+    `lift_guards` (an override of a halt) runs without budgets; the kill switch still applies.
+
+    Every command that executes nodes (run, resume, replay) goes through here, so every node
+    invocation is checked by the kill switch and the budgets and leaves a ledger row.
+    """
+    thread_id = str(config["configurable"]["thread_id"])
+    budgets = getattr(context, "budgets", None)
+    if lift_guards or not isinstance(budgets, Budgets):
+        budgets = Budgets()
+    guard = RunGuard(budgets)
+    recorder = LedgerRecorder(
+        stores.db,
+        thread_id=thread_id,
+        graph=workflow.name,
+        guard=guard,
+        actor=actor(),
+        state_schema=workflow.state_schema,
+    )
+    existing = config.get("callbacks")
+    callbacks: list[Any] = [*existing, recorder] if isinstance(existing, list) else [recorder]
+    run_config: RunnableConfig = {**config, "callbacks": callbacks}
+    guard_token, recorder_token = set_guard(guard), set_recorder(recorder)
+    try:
+        async with _database_guard(thread_id, stores.url.redacted):
+            await graph.ainvoke(graph_input, run_config, context=context, durability=durability)
+    finally:
+        set_guard_reset(guard_token)
+        set_recorder_reset(recorder_token)
+        with contextlib.suppress(Exception):  # a lost database is already being reported
+            await reconcile(stores.db, graph, _config(thread_id))
+
+
 async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:
     return workflow.compile(stores.checkpointer)
 
@@ -260,10 +309,15 @@ async def start_run(
                 field="thread",
             )
         await _index_create(stores.db, thread_id, graph_name, run_context.model_dump(mode="json"))
-        async with _database_guard(thread_id, stores.url.redacted):
-            await graph.ainvoke(
-                ticket.model_dump(mode="json"), config, context=run_context, durability=durability
-            )
+        await execute(
+            stores,
+            workflow,
+            graph,
+            ticket.model_dump(mode="json"),
+            config,
+            run_context,
+            durability=durability,
+        )
         report = report_from_snapshot(thread_id, graph_name, await graph.aget_state(config))
         await _index_upsert(stores.db, report)
         return report
@@ -319,8 +373,12 @@ async def resume_thread(
     *,
     db_url: str | None = None,
     durability: Durability = "sync",
+    override: str | None = None,
 ) -> ThreadReport:
     """Answer the pending interrupt, or (no answer) continue a thread that stopped unfinished.
+
+    A halted thread (a guard or a kill stopped it) continues only with `override`, the reason,
+    which is recorded with who gave it.
 
     A failed thread continues from the checkpoint before the node that failed. A completed
     thread, a waiting thread given no answer, or an answer the interrupt does not allow is
@@ -337,8 +395,7 @@ async def resume_thread(
             # asked yet: run up to its interrupt so the answer has a question to answer.
             report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
             if report.status == "incomplete" and answer is not None:
-                async with _database_guard(thread_id, stores.url.redacted):
-                    await graph.ainvoke(None, config, context=context, durability=durability)
+                await execute(stores, workflow, graph, None, config, context, durability=durability)
                 report = report_from_snapshot(
                     thread_id, workflow.name, await graph.aget_state(config)
                 )
@@ -376,6 +433,23 @@ async def resume_thread(
                 run_config = _config(thread_id, restart["configurable"])
         elif report.status == "completed":
             raise BadInput(f"thread: {thread_id} already completed", field="thread")
+        elif report.status == "halted":
+            halt = dict(report.values.get("halt") or {})
+            if override is None:
+                raise Halted(
+                    f"thread {thread_id} was halted ({halt.get('kind')}: {halt.get('reason')}) "
+                    f"before {halt.get('node')}; continue it only with "
+                    f"`waypoint resume {thread_id} --override --reason TEXT`"
+                )
+            restart = await _last_good_checkpoint(graph, thread_id, str(halt.get("node", "")))
+            if restart is None:
+                raise BadInput(f"thread: no checkpoint before {halt.get('node')!r}", field="thread")
+            await record_override(stores.db, thread_id, halt, override)
+            run_config = _config(thread_id, restart["configurable"])
+        elif override is not None:
+            raise BadInput(
+                f"override: thread {thread_id} is {report.status}, not halted", field="override"
+            )
         elif report.status == "failed":
             failed_node = str((report.values.get("failure") or {}).get("node", ""))
             restart = await _last_good_checkpoint(graph, thread_id, failed_node)
@@ -384,8 +458,16 @@ async def resume_thread(
                     f"thread: no checkpoint before the failed node {failed_node!r}", field="thread"
                 )
             run_config = _config(thread_id, restart["configurable"])
-        async with _database_guard(thread_id, stores.url.redacted):
-            await graph.ainvoke(command, run_config, context=context, durability=durability)
+        await execute(
+            stores,
+            workflow,
+            graph,
+            command,
+            run_config,
+            context,
+            durability=durability,
+            lift_guards=override is not None,
+        )
         report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
         await _index_upsert(stores.db, report)
         return report

@@ -37,6 +37,7 @@ from waypoint.runner import (
     _database_guard,
     _index_upsert,
     _load,
+    execute,
     report_from_snapshot,
     validate,
 )
@@ -498,10 +499,7 @@ async def replay_thread(
                 field="checkpoint",
             )
         await _mark_running(stores.db, thread_id)
-        async with _database_guard(thread_id, stores.url.redacted):
-            await graph.ainvoke(
-                None, _at(thread_id, checkpoint_id), context=context, durability="sync"
-            )
+        await execute(stores, workflow, graph, None, _at(thread_id, checkpoint_id), context)
         report = report_from_snapshot(
             thread_id, workflow.name, await graph.aget_state(_config(thread_id))
         )

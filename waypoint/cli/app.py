@@ -28,7 +28,8 @@ from waypoint.runner import (
 from waypoint.workflows import load_workflow
 
 os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
-for _noisy in ("psycopg", "psycopg.pool"):  # a lost connection is reported once, by Waypoint
+# A lost connection is reported once, by Waypoint; a guard's halt is reported as the result.
+for _noisy in ("psycopg", "psycopg.pool", "langchain_core.callbacks.manager"):
     logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
 app = typer.Typer(
@@ -109,6 +110,9 @@ def resume(
     respond: Annotated[
         str | None, typer.Option("--respond", help="Answer the customer yourself.")
     ] = None,
+    override: Annotated[
+        bool, typer.Option("--override", help="Continue a halted thread (needs --reason).")
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -127,8 +131,16 @@ def resume(
         ]
         if len(chosen) > 1:
             raise BadInput(f"decision: choose one of {', '.join(chosen)}", field="decision")
+        if override:
+            if chosen:
+                raise BadInput("override: --override takes no decision", field="override")
+            if not (reason or "").strip():
+                raise BadInput("reason: --override needs --reason TEXT", field="reason")
+            result = await resume_thread(thread, db_url=db, override=reason)
+            render.emit_json(result.as_json()) if as_json else render.report(result)
+            return result.exit_code
         if reason is not None and not reject:
-            raise BadInput("reason: --reason goes with --reject", field="reason")
+            raise BadInput("reason: --reason goes with --reject or --override", field="reason")
         answer = None
         if approve:
             answer = {"decisions": [{"type": "approve"}]}
@@ -220,4 +232,8 @@ def main() -> None:
 
 
 # Command modules register themselves on `app` when imported.
-from waypoint.cli import maintenance_commands, timetravel_commands  # noqa: E402,F401
+from waypoint.cli import (  # noqa: E402,F401
+    maintenance_commands,
+    ops_commands,
+    timetravel_commands,
+)

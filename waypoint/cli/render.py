@@ -56,6 +56,10 @@ def report(result: ThreadReport) -> None:
     ]
     if gates:
         lines.append("gates   " + " | ".join(gates))
+    if values.get("halt"):
+        halt = values["halt"]
+        lines.append(f"halted  before {halt['node']}: {halt['kind']}: {halt['reason']}")
+        lines.append(f"next    waypoint resume {result.thread_id} --override --reason TEXT")
     if values.get("failure"):
         failure = values["failure"]
         lines.append(f"failure {failure['node']}: {failure['error_type']}: {failure['message']}")

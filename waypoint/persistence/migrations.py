@@ -134,3 +134,59 @@ register(
         """,
     )
 )
+
+register(
+    Migration(
+        component="waypoint",
+        version=3,
+        name="audit ledger, kill requests, overrides",
+        sqlite="""
+        CREATE TABLE waypoint_ledger (
+            ledger_id TEXT PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            graph TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            node TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            checkpoint_id TEXT,
+            capability TEXT,
+            provider TEXT,
+            provider_version TEXT,
+            routing_reason TEXT,
+            input_digest TEXT,
+            output_digest TEXT,
+            summary TEXT,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            latency_ms REAL,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd TEXT NOT NULL DEFAULT '0',
+            error_class TEXT,
+            error_message TEXT,
+            gate TEXT,
+            gate_passed INTEGER,
+            actor TEXT,
+            human_decision TEXT
+        );
+        CREATE INDEX waypoint_ledger_thread ON waypoint_ledger (thread_id, started_at);
+        CREATE INDEX waypoint_ledger_graph ON waypoint_ledger (graph, started_at);
+        CREATE TABLE waypoint_kills (
+            thread_id TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            consumed_at TEXT
+        );
+        CREATE TABLE waypoint_overrides (
+            override_id TEXT PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            halt TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        )
+        """,
+    )
+)

@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from langgraph.config import get_config
+
 from waypoint.faults import pause_point
+from waypoint.guards import current_guard
 from waypoint.persistence.sql import Database, Executor
 
 EffectResult = dict[str, Any]
@@ -26,7 +29,15 @@ async def perform_once(
     kind: str,
     apply: Callable[[Executor], Awaitable[EffectResult]],
 ) -> tuple[EffectResult, bool]:
-    """Run `apply` once per `key`; return its result and whether it ran now (False: replayed)."""
+    """Run `apply` once per `key`; return its result and whether it ran now (False: replayed).
+
+    Raises:
+        GuardHalt: the run's guard does not allow this kind of side effect.
+    """
+    guard = current_guard()
+    if guard is not None:
+        node = str(get_config().get("metadata", {}).get("langgraph_node", "?"))
+        guard.allow_side_effect(kind, node)
     async with db.transaction(lock_key=f"effect:{key}") as tx:
         row = await tx.fetchone(
             "SELECT result FROM waypoint_side_effects WHERE effect_key = :key", {"key": key}

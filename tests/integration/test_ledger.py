@@ -1,0 +1,104 @@
+"""The audit ledger: one row per node invocation, consistent with the checkpoints; KPIs."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from tests.conftest import waypoint_cli
+from tests.helpers import demo_input, query, run
+from waypoint.audit import thread_audit, workflow_kpis
+from waypoint.runner import resume_thread, start_run
+
+
+def test_every_invocation_is_in_the_ledger_and_committed(db_url: str) -> None:
+    ticket = demo_input("approval needed", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
+    waiting = run(start_run("support", ticket, db_url=db_url))
+    run(resume_thread(waiting.thread_id, {"decisions": [{"type": "approve"}]}, db_url=db_url))
+    story = run(thread_audit(waiting.thread_id, db_url=db_url))
+    nodes = [row["node"] for row in story["invocations"]]
+    assert nodes == [
+        "intake",
+        "classify",
+        "classification_gate",
+        "lookup",
+        "decide",
+        "draft",
+        "review_gate",
+        "approval",
+        "approval",
+        "execute",
+    ]
+    statuses = [row["status"] for row in story["invocations"]]
+    assert statuses.count("interrupted") == 1
+    assert all(s == "committed" for s in statuses if s != "interrupted")
+    assert all(r["checkpoint_id"] for r in story["invocations"] if r["status"] == "committed")
+    by_node = {row["node"]: row for row in story["invocations"]}
+    assert by_node["classify"]["provider"] == "offline-keyword-classifier"
+    assert by_node["review_gate"]["gate"] == "review" and by_node["review_gate"]["gate_passed"]
+    approved = story["invocations"][8]["human_decision"]
+    assert approved["decision"] == "approve" and approved["answered_by"]
+    # sensitive fields never reach the ledger
+    assert "grace@example.com" not in json.dumps(story)
+
+
+def test_kpis_on_both_backends(db_url: str) -> None:
+    for case in ("auto refund", "unknown customer", "shipping question"):
+        ticket = demo_input(case, ticket_id=f"T-{uuid.uuid4().hex[:6]}")
+        run(start_run("support", ticket, db_url=db_url))
+    kpis = run(workflow_kpis(db_url=db_url, graph="support"))
+    assert kpis["threads"] >= 3
+    assert 0 < kpis["completion_rate"] < 1
+    assert kpis["escalation_rate"] > 0 and kpis["intervention_rate"] >= kpis["escalation_rate"]
+    assert kpis["latency_ms_by_node"]["execute"]["count"] >= 2
+    p50, p95 = (kpis["latency_ms_by_node"]["intake"][k] for k in ("p50", "p95"))
+    assert 0 < p50 <= p95
+
+
+def test_crashed_invocation_is_marked_not_committed(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import PROJECT_ROOT
+
+    thread = f"ledger-{uuid.uuid4().hex[:8]}"
+    ticket = demo_input("auto refund", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
+    marker = tmp_path / "paused"
+    env = {**os.environ, "WAYPOINT_PAUSE_AT": "after:execute", "WAYPOINT_PAUSE_MARKER": str(marker)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "waypoint",
+            "run",
+            "support",
+            "--input",
+            json.dumps(ticket),
+            "--thread",
+            thread,
+            "--db",
+            sqlite_url,
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 90
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    resumed = waypoint_cli("resume", thread, "--db", sqlite_url)
+    assert resumed.returncode == 0, resumed.stderr
+    executes = query(
+        sqlite_url,
+        "SELECT status FROM waypoint_ledger WHERE thread_id = ? AND node = 'execute' "
+        "ORDER BY started_at",
+        (thread,),
+    )
+    assert [r["status"] for r in executes] == ["not_committed", "committed"]

@@ -1,0 +1,143 @@
+"""Guards: per-run budgets, loop detection and the side-effect allowlist.
+
+A `RunGuard` lives for one command (one `ainvoke`). The ledger callback asks it before each node
+starts; a breach raises `GuardHalt`, which the graph's error handler turns into a `halt` in the
+state and an end of the run, so the final checkpoint carries the reason (exit code 4). Model
+calls report their tokens and cost here through `current_guard()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HaltKind = Literal["budget", "loop", "kill", "side_effect"]
+
+
+class Budgets(BaseModel):
+    """Limits for one run; `None` means unlimited. Studio shows these descriptions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int | None = Field(default=None, ge=1, description="Node invocations per run.")
+    model_calls: int | None = Field(default=None, ge=0, description="Capability calls per run.")
+    tokens: int | None = Field(default=None, ge=0, description="Model tokens per run.")
+    cost_usd: Decimal | None = Field(default=None, ge=0, description="Model spend per run.")
+    wall_seconds: float | None = Field(default=None, gt=0, description="Wall time per run.")
+    node_visits: int | None = Field(
+        default=None, ge=1, description="Times one node may run in one run (revise loops)."
+    )
+    side_effects: list[str] | None = Field(
+        default=None, description="Side-effect kinds allowed (e.g. support.payment); None: all."
+    )
+
+
+class Halt(BaseModel):
+    """Why a run was stopped before its next node."""
+
+    kind: HaltKind
+    reason: str
+    node: str = Field(description="The node that was about to run (or ran the side effect).")
+    by: str | None = Field(default=None, description="Who asked (for a kill).")
+
+
+class GuardHalt(RuntimeError):
+    """A guard stopped the run. A `RuntimeError`, so LangGraph's retry policy never retries it."""
+
+    def __init__(self, halt: Halt) -> None:
+        """Carry the typed halt to the error handler."""
+        super().__init__(f"{halt.kind}: {halt.reason}")
+        self.halt = halt
+
+
+def fingerprint(value: Any) -> str:
+    """A stable digest of a JSON-ready value (state fingerprints, ledger digests)."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RunGuard:
+    """Counters and checks for one run."""
+
+    budgets: Budgets
+    started: float = field(default_factory=time.monotonic)
+    steps: int = 0
+    model_calls: int = 0
+    tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    visits: Counter[str] = field(default_factory=Counter)
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+    def before_node(self, node: str, state_fingerprint: str) -> Halt | None:
+        """Check every budget and the loop rule before `node` runs; count it if it may."""
+        b = self.budgets
+        breach: tuple[HaltKind, str] | None = None
+        if b.steps is not None and self.steps >= b.steps:
+            breach = ("budget", f"step budget {b.steps} used up")
+        elif b.model_calls is not None and self.model_calls > b.model_calls:
+            breach = ("budget", f"model-call budget {b.model_calls} exceeded ({self.model_calls})")
+        elif b.tokens is not None and self.tokens > b.tokens:
+            breach = ("budget", f"token budget {b.tokens} exceeded ({self.tokens})")
+        elif b.cost_usd is not None and self.cost_usd > b.cost_usd:
+            breach = ("budget", f"cost budget {b.cost_usd} USD exceeded ({self.cost_usd})")
+        elif b.wall_seconds is not None and time.monotonic() - self.started > b.wall_seconds:
+            breach = ("budget", f"wall-time budget {b.wall_seconds}s exceeded")
+        elif b.node_visits is not None and self.visits[node] >= b.node_visits:
+            breach = ("loop", f"{node} reached {b.node_visits} times in one run")
+        elif (node, state_fingerprint) in self.seen:
+            breach = ("loop", f"{node} reached again with the same state ({state_fingerprint})")
+        if breach is not None:
+            return Halt(kind=breach[0], reason=breach[1], node=node)
+        self.steps += 1
+        self.visits[node] += 1
+        self.seen.add((node, state_fingerprint))
+        return None
+
+    def record_model_call(self, tokens: int, cost_usd: Decimal) -> None:
+        """Count a capability call and its usage."""
+        self.model_calls += 1
+        self.tokens += tokens
+        self.cost_usd += cost_usd
+
+    def allow_side_effect(self, kind: str, node: str) -> None:
+        """Refuse a side effect that is not on the allowlist.
+
+        Raises:
+            GuardHalt: the kind is not allowed in this run.
+        """
+        allowed = self.budgets.side_effects
+        if allowed is not None and kind not in allowed:
+            raise GuardHalt(
+                Halt(
+                    kind="side_effect",
+                    reason=f"side effect {kind} is not on this run's allowlist",
+                    node=node,
+                )
+            )
+
+
+_current_guard: ContextVar[RunGuard | None] = ContextVar("waypoint_guard", default=None)
+
+
+def current_guard() -> RunGuard | None:
+    """The guard of the run this code is part of, if the runner set one."""
+    return _current_guard.get()
+
+
+def set_guard(guard: RunGuard | None) -> Any:
+    """Install a guard for the current context; returns the token to reset it."""
+    return _current_guard.set(guard)
+
+
+def set_guard_reset(token: Any) -> None:
+    """Undo `set_guard`."""
+    _current_guard.reset(token)

@@ -1,0 +1,328 @@
+"""The audit ledger: one row per node invocation, in the same database as the checkpoints.
+
+`LedgerRecorder` is a callback attached to each run by the runner. Before a node's body runs it
+checks the kill switch and the run's guards (a breach raises `GuardHalt`, which the error handler
+turns into a halt); it writes a `started` row, fills it in when the node returns or raises, and
+after the run `reconcile` marks each row `committed` with the checkpoint holding its writes. A
+row whose checkpoint was never written (the process died) becomes `not_committed`: the ledger
+never claims a success the checkpoints do not have. Fields marked sensitive in the state schema
+(`json_schema_extra={"sensitive": True}`) never reach it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import AsyncCallbackHandler
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphInterrupt
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+from pydantic import BaseModel
+
+from waypoint.guards import GuardHalt, Halt, RunGuard, fingerprint
+from waypoint.kill import pending_kill
+from waypoint.persistence.sql import Database
+
+PENDING = ("started", "returned", "error")
+
+
+def sensitive_fields(model: type[BaseModel]) -> set[str]:
+    """Names of fields marked sensitive anywhere in a pydantic model tree."""
+    names: set[str] = set()
+    stack: list[type[BaseModel]] = [model]
+    seen: set[type[BaseModel]] = set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name, info in current.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("sensitive"):
+                names.add(name)
+            for arg in _model_args(info.annotation):
+                stack.append(arg)
+    return names
+
+
+def _model_args(annotation: Any) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append(annotation)
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found.extend(_model_args(arg))
+    return found
+
+
+def redact(value: Any, hidden: set[str]) -> Any:
+    """Drop sensitive keys at any depth."""
+    if isinstance(value, dict):
+        return {k: redact(v, hidden) for k, v in value.items() if k not in hidden}
+    if isinstance(value, list):
+        return [redact(v, hidden) for v in value]
+    return value
+
+
+def _summary(output: Any, hidden: set[str]) -> str:
+    if not isinstance(output, dict):
+        return type(output).__name__
+    clean = redact(output, hidden)
+    text = json.dumps(clean, default=str, sort_keys=True)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _gate(output: Any) -> tuple[str | None, bool | None]:
+    if not isinstance(output, dict):
+        return None, None
+    for value in output.values():
+        item = value[-1] if isinstance(value, list) and value else value
+        if isinstance(item, dict) and "gate" in item and "passed" in item:
+            return str(item["gate"]), bool(item["passed"])
+    return None, None
+
+
+@dataclass
+class _Open:
+    ledger_id: str
+    node: str
+    step: int
+    started: float
+    capability: str | None = None
+    provider: str | None = None
+    provider_version: str | None = None
+    routing_reason: str | None = None
+    tokens: int = 0
+    cost: Decimal = field(default_factory=lambda: Decimal("0"))
+
+
+_current_recorder: ContextVar[LedgerRecorder | None] = ContextVar("waypoint_ledger", default=None)
+
+
+def current_recorder() -> LedgerRecorder | None:
+    """The ledger recorder of the run this code is part of."""
+    return _current_recorder.get()
+
+
+def set_recorder(recorder: LedgerRecorder | None) -> Any:
+    """Install a recorder for the current context; returns the reset token."""
+    return _current_recorder.set(recorder)
+
+
+def set_recorder_reset(token: Any) -> None:
+    """Undo `set_recorder`."""
+    _current_recorder.reset(token)
+
+
+class LedgerRecorder(AsyncCallbackHandler):
+    """Guards and ledger rows around every node of one run."""
+
+    run_inline = True
+    raise_error = True  # a guard's GuardHalt must stop the node, not just be logged
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        thread_id: str,
+        graph: str,
+        guard: RunGuard,
+        actor: str,
+        state_schema: type[BaseModel],
+    ) -> None:
+        """One recorder per command (run)."""
+        self.db = db
+        self.thread_id = thread_id
+        self.graph = graph
+        self.guard = guard
+        self.actor = actor
+        self.run_id = uuid.uuid4().hex
+        self.hidden = sensitive_fields(state_schema)
+        self._open: dict[UUID, _Open] = {}
+        self._by_node: dict[tuple[str, int], _Open] = {}
+        self._attempts: dict[tuple[str, int], int] = {}
+
+    def on_capability_call(
+        self,
+        node: str,
+        step: int,
+        *,
+        capability: str,
+        provider: str,
+        version: str,
+        routing_reason: str,
+        tokens: int,
+        cost: Decimal,
+    ) -> None:
+        """A node called a capability: remember it for the node's row, count it in the guard."""
+        self.guard.record_model_call(tokens, cost)
+        row = self._by_node.get((node, step))
+        if row is not None:
+            row.capability, row.provider, row.provider_version = capability, provider, version
+            row.routing_reason = routing_reason
+            row.tokens += tokens
+            row.cost += cost
+
+    async def on_chain_start(
+        self, serialized: Any, inputs: Any, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Before a node's body: kill switch, guards, then a `started` row."""
+        metadata = kwargs.get("metadata") or {}
+        node = metadata.get("langgraph_node")
+        if not node or kwargs.get("name") != node or str(node).startswith("__"):
+            return
+        step = int(metadata.get("langgraph_step", -1))
+        attempt = self._attempts.get((node, step), 0) + 1
+        self._attempts[(node, step)] = attempt
+        state = inputs.model_dump(mode="json") if isinstance(inputs, BaseModel) else inputs
+        halt: Halt | None = None
+        kill = await pending_kill(self.db, self.thread_id)
+        if kill is not None:
+            halt = Halt(kind="kill", reason=kill["reason"], node=node, by=kill["requested_by"])
+        elif attempt == 1:
+            halt = self.guard.before_node(node, fingerprint(redact(state, set())))
+        row = _Open(ledger_id=uuid.uuid4().hex, node=node, step=step, started=time.monotonic())
+        await self.db.execute(
+            "INSERT INTO waypoint_ledger (ledger_id, thread_id, graph, run_id, step, node, "
+            "attempt, status, input_digest, started_at, actor, error_class, error_message) "
+            "VALUES (:id, :thread, :graph, :run, :step, :node, :attempt, :status, :digest, "
+            ":now, :actor, :error_class, :error_message)",
+            {
+                "id": row.ledger_id,
+                "thread": self.thread_id,
+                "graph": self.graph,
+                "run": self.run_id,
+                "step": step,
+                "node": node,
+                "attempt": attempt,
+                "status": "halted" if halt else "started",
+                "digest": fingerprint(redact(state, self.hidden)),
+                "now": datetime.now(UTC).isoformat(),
+                "actor": self.actor,
+                "error_class": "GuardHalt" if halt else None,
+                "error_message": f"{halt.kind}: {halt.reason}" if halt else None,
+            },
+        )
+        if halt is not None:
+            raise GuardHalt(halt)
+        self._open[run_id] = row
+        self._by_node[(node, step)] = row
+
+    async def _finish(self, run_id: UUID, status: str, **fields: Any) -> None:
+        row = self._open.pop(run_id, None)
+        if row is None:
+            return
+        self._by_node.pop((row.node, row.step), None)
+        await self.db.execute(
+            "UPDATE waypoint_ledger SET status = :status, ended_at = :now, latency_ms = :ms, "
+            "capability = :capability, provider = :provider, provider_version = :version, "
+            "routing_reason = :routing, tokens = :tokens, cost_usd = :cost, "
+            "output_digest = :out, summary = :summary, gate = :gate, gate_passed = :passed, "
+            "human_decision = :human, error_class = :error_class, error_message = :error "
+            "WHERE ledger_id = :id",
+            {
+                "id": row.ledger_id,
+                "status": status,
+                "now": datetime.now(UTC).isoformat(),
+                "ms": round((time.monotonic() - row.started) * 1000, 3),
+                "capability": row.capability,
+                "provider": row.provider,
+                "version": row.provider_version,
+                "routing": row.routing_reason,
+                "tokens": row.tokens,
+                "cost": str(row.cost),
+                "out": fields.get("out"),
+                "summary": fields.get("summary"),
+                "gate": fields.get("gate"),
+                "passed": fields.get("passed"),
+                "human": fields.get("human"),
+                "error_class": fields.get("error_class"),
+                "error": fields.get("error"),
+            },
+        )
+
+    async def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """The node returned; its writes are not checkpointed yet."""
+        if run_id not in self._open:
+            return
+        output = outputs.update if isinstance(outputs, Command) else outputs
+        gate, passed = _gate(output)
+        human = output.get("human") if isinstance(output, dict) else None
+        await self._finish(
+            run_id,
+            "returned",
+            out=fingerprint(redact(output, self.hidden)) if output is not None else None,
+            summary=_summary(output, self.hidden),
+            gate=gate,
+            passed=None if passed is None else int(passed),
+            human=json.dumps(human, default=str) if isinstance(human, dict) else None,
+        )
+
+    async def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """The node raised (an interrupt is a human step, not an error)."""
+        if run_id not in self._open:
+            return
+        if isinstance(error, GraphInterrupt):
+            # LangGraph keeps no checkpoint for an interrupted step: the node runs again on resume
+            await self._finish(run_id, "interrupted", summary="asked a human; waiting")
+            return
+        await self._finish(
+            run_id, "error", error_class=type(error).__name__, error=str(error)[:500]
+        )
+
+
+async def reconcile(
+    db: Database, graph: CompiledStateGraph[Any, Any, Any, Any], config: RunnableConfig
+) -> None:
+    """Mark pending rows of a thread committed (their checkpoint exists) or not_committed."""
+    thread_id = config["configurable"]["thread_id"]
+    rows = await db.fetchall(
+        "SELECT ledger_id, run_id, step, started_at FROM waypoint_ledger WHERE thread_id = :t "
+        "AND status IN ('started', 'returned', 'error')",
+        {"t": thread_id},
+    )
+    if not rows:
+        return
+    run_starts = {
+        str(r["run_id"]): str(r["first"])
+        for r in await db.fetchall(
+            "SELECT run_id, min(started_at) AS first FROM waypoint_ledger WHERE thread_id = :t "
+            "GROUP BY run_id",
+            {"t": thread_id},
+        )
+    }
+    written: list[tuple[int, str, str]] = []
+    async for snapshot in graph.aget_state_history(config):
+        step = (snapshot.metadata or {}).get("step")
+        checkpoint_id = snapshot.config["configurable"].get("checkpoint_id")
+        if step is not None and checkpoint_id and snapshot.created_at:
+            written.append((int(step), str(checkpoint_id), snapshot.created_at))
+    for row in rows:
+        # a run's writes can only be in checkpoints made before the next run started
+        own_start = run_starts[str(row["run_id"])]
+        window_end = min((s for s in run_starts.values() if s > own_start), default="~")
+        match = next(
+            (
+                cid
+                for step, cid, at in written
+                if step == row["step"] and row["started_at"] <= at < window_end
+            ),
+            None,
+        )
+        await db.execute(
+            "UPDATE waypoint_ledger SET status = :status, checkpoint_id = :cid "
+            "WHERE ledger_id = :id",
+            {
+                "status": "committed" if match else "not_committed",
+                "cid": match,
+                "id": row["ledger_id"],
+            },
+        )
