@@ -1,14 +1,21 @@
 """Capability registry: nodes ask for a capability by name; configuration picks the provider.
 
-A capability is a contract (pydantic input and output models). A provider serves it: an offline
-deterministic provider (always present, so every graph runs with no key and no network) and,
-for capabilities with a prompt, a chat model reached through `init_chat_model` when a
-`provider:model` setting is given. Whatever a provider returns is validated against the
-capability's output contract before it can enter the state.
+A capability is a contract (pydantic input and output models). Providers serve it, each with an
+owner, a version, a cost model and an SLO: an offline deterministic provider (always present, so
+every graph runs with no key and no network), any providers a plugin adds, and, for capabilities
+with a prompt, a chat model reached through `init_chat_model` when a `provider:model` setting is
+given. Which providers serve a capability, in which order, is configuration (`waypoint.toml`,
+`WAYPOINT_ROUTE_<CAPABILITY>`), validated by `validate_config`. Each call is routed among the
+healthy providers (`waypoint.routing`, `waypoint.breakers`) and falls back to the next one when a
+provider fails; whatever a provider returns is validated against the output contract before it
+can enter the state.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,7 +26,17 @@ from langchain_core.messages import BaseMessage
 from langgraph.config import get_config
 from pydantic import BaseModel, ValidationError
 
+from waypoint.breakers import shared_breakers
+from waypoint.capability_hooks import current_hook, without_hook
 from waypoint.chat_models import ChatModelFactory, ask_for_structured, default_chat_model_factory
+from waypoint.config import load_config
+from waypoint.errors import BadInput
+from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
+from waypoint.routing import Router
+from waypoint.routing import now as routing_now
+
+MAX_RETRY_AFTER_WAIT = 30.0
+"""Longest Retry-After honoured by waiting in-process; longer ones fail the attempt."""
 
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
@@ -54,12 +71,21 @@ class Capability(Generic[InT, OutT]):
 
 @dataclass(frozen=True)
 class OfflineProvider(Generic[InT, OutT]):
-    """A deterministic provider that needs no network; documented as such in `description`."""
+    """A provider backed by a Python function (sync or async).
+
+    For example a deterministic offline stand-in for a model, documented as such in
+    `description`.
+    """
 
     name: str
     version: str
     description: str
     fn: Callable[[InT], OutT | Awaitable[OutT]]
+    owner: str = "waypoint"
+    usd_per_call: Decimal = Decimal("0")
+    slo_latency_ms: float = 50.0
+    slo_error_rate: float = 0.001
+    timeout_seconds: float = 30.0
 
     async def ainvoke(self, request: InT) -> Any:
         """Run the function (awaiting it when it is async)."""
@@ -67,6 +93,21 @@ class OfflineProvider(Generic[InT, OutT]):
         if isinstance(result, Awaitable):
             return await result
         return result
+
+
+@dataclass(frozen=True)
+class ProviderCard:
+    """What `waypoint registry` shows of a provider."""
+
+    capability: str
+    name: str
+    version: str
+    owner: str
+    description: str
+    usd_per_call: Decimal
+    usd_per_1k_tokens: Decimal
+    slo_latency_ms: float
+    slo_error_rate: float
 
 
 PromptBuilder = Callable[[Any], list[BaseMessage]]
@@ -77,6 +118,10 @@ class _Entry:
     capability: Capability[Any, Any]
     offline: OfflineProvider[Any, Any]
     prompt: PromptBuilder | None = None
+    extra: dict[str, OfflineProvider[Any, Any]] = field(default_factory=dict)
+
+    def providers(self) -> dict[str, OfflineProvider[Any, Any]]:
+        return {self.offline.name: self.offline, **self.extra}
 
 
 @dataclass
@@ -84,6 +129,7 @@ class CapabilityRegistry:
     """Capabilities by name, their providers, and the chat model factory."""
 
     chat_model_factory: ChatModelFactory = default_chat_model_factory
+    router: Router = field(default_factory=Router)
     usd_per_1k_tokens: dict[str, Decimal] = field(default_factory=dict)
     """Price of each `provider:model` (USD per 1,000 tokens); unknown models cost 0."""
     _entries: dict[str, _Entry] = field(default_factory=dict)
@@ -110,12 +156,94 @@ class CapabilityRegistry:
         """Registered capability names."""
         return sorted(self._entries)
 
+    def add_provider(self, capability: str, provider: OfflineProvider[Any, Any]) -> None:
+        """Add another provider of a registered capability (a plugin's, a test's)."""
+        self.capability(capability)
+        self._entries[capability].extra[provider.name] = provider
+
     def provider_name(self, name: str, model: str | None) -> str:
-        """Which provider would serve `name` with this model setting."""
+        """Which provider is first in line for `name` with this model setting."""
+        return self.route(name, model)[0]
+
+    def route(self, name: str, model: str | None) -> list[str]:
+        """The configured providers of `name`, in order of preference.
+
+        `WAYPOINT_ROUTE_<NAME>` (comma-separated) overrides `waypoint.toml`
+        (`[capabilities.<name>] providers = [...]`); the default is the offline provider. A model
+        setting puts `chat:<model>` first; the configured ones follow only with `model_fallback`.
+        """
         entry = self._entries[name]
+        config = load_config()
+        section = config.capabilities.get(name)
+        env = os.environ.get(f"WAYPOINT_ROUTE_{name.upper()}")
+        if env:
+            configured = [p.strip() for p in env.split(",") if p.strip()]
+        elif section is not None and section.providers:
+            configured = list(section.providers)
+        else:
+            configured = [entry.offline.name]
         if model and entry.prompt is not None:
-            return f"chat:{model}"
-        return entry.offline.name
+            fallback = section is not None and section.model_fallback
+            chat = f"chat:{model}"
+            return [chat, *(p for p in configured if p != chat)] if fallback else [chat]
+        return configured
+
+    def validate_config(self) -> None:
+        """Check every configured route names known providers of the right capability.
+
+        Raises:
+            BadInput: an unknown capability or provider, or a provider of another capability.
+        """
+        config = load_config()
+        for name in config.capabilities:
+            if name not in self._entries:
+                raise BadInput(
+                    f"config: capabilities.{name}: unknown capability; registered: "
+                    f"{', '.join(self.names())}",
+                    field=f"capabilities.{name}",
+                )
+        owners = {p: n for n, e in self._entries.items() for p in e.providers()}
+        for name in self.names():
+            for provider in self.route(name, None):
+                if provider.startswith("chat:") and self._entries[name].prompt is not None:
+                    continue
+                if provider not in owners:
+                    raise BadInput(
+                        f"config: capabilities.{name}.providers: unknown provider {provider!r}; "
+                        f"known: {', '.join(sorted(self._entries[name].providers()))}",
+                        field=f"capabilities.{name}.providers",
+                    )
+                if owners[provider] != name:
+                    raise BadInput(
+                        f"config: capabilities.{name}.providers: {provider!r} serves "
+                        f"{owners[provider]!r}, whose contract is not {name!r}'s",
+                        field=f"capabilities.{name}.providers",
+                    )
+
+    def cards(self) -> list[ProviderCard]:
+        """Every registered provider with its owner, version, cost model and SLO."""
+        cards: list[ProviderCard] = []
+        for name in self.names():
+            for provider in self._entries[name].providers().values():
+                cards.append(
+                    ProviderCard(
+                        capability=name,
+                        name=provider.name,
+                        version=provider.version,
+                        owner=provider.owner,
+                        description=provider.description,
+                        usd_per_call=provider.usd_per_call,
+                        usd_per_1k_tokens=Decimal("0"),
+                        slo_latency_ms=provider.slo_latency_ms,
+                        slo_error_rate=provider.slo_error_rate,
+                    )
+                )
+        return cards
+
+    def prompt(self, name: str, request: BaseModel) -> list[BaseMessage] | None:
+        """The model prompt for `request`, or None for a capability without one."""
+        entry = self._entries[name]
+        return entry.prompt(request) if entry.prompt is not None else None
 
     async def call(self, name: str, request: BaseModel, *, model: str | None = None) -> Any:
         """Serve `request` with the configured provider and return the validated output.
@@ -133,19 +261,101 @@ class CapabilityRegistry:
         cap = entry.capability
         if not isinstance(request, cap.input_model):
             raise TypeError(f"{name} expects {cap.input_model.__name__}, got {type(request)}")
-        tokens = 0
-        if model and entry.prompt is not None:
-            chat: BaseChatModel = self.chat_model_factory(model)
-            provider, version, reason = f"chat:{model}", model, "model setting in run context"
-            raw, tokens = await ask_for_structured(chat, entry.prompt(request), cap.output_model)
-        else:
-            provider, version = entry.offline.name, entry.offline.version
-            reason = "offline provider (no model configured)"
-            raw = await entry.offline.ainvoke(request)
-        price = self.usd_per_1k_tokens.get(model or "", Decimal("0"))
-        cost = (price * tokens / 1000).quantize(Decimal("0.000001"))
-        report_call(name, provider, version, reason, tokens, cost)
-        return validate_output(cap, provider, raw)
+        hook = current_hook()  # eval recording and replay; see waypoint/capability_hooks.py
+        if hook is not None:
+            return await hook(
+                self,
+                name,
+                request,
+                model,
+                lambda: without_hook(self.call(name, request, model=model)),
+            )
+        return await self._routed(name, request, model)
+
+    async def _serve(
+        self, name: str, provider: str, request: BaseModel, model: str | None
+    ) -> tuple[Any, int, str, Decimal]:
+        """One attempt at one provider: raw output, tokens, version, cost."""
+        entry = self._entries[name]
+        if provider.startswith("chat:") and entry.prompt is not None:
+            spec = provider.removeprefix("chat:")
+            chat: BaseChatModel = self.chat_model_factory(spec)
+            raw, tokens = await ask_for_structured(
+                chat, entry.prompt(request), entry.capability.output_model
+            )
+            price = self.usd_per_1k_tokens.get(spec, Decimal("0"))
+            return raw, tokens, spec, (price * tokens / 1000).quantize(Decimal("0.000001"))
+        chosen = entry.providers()[provider]
+        try:
+            raw = await asyncio.wait_for(chosen.ainvoke(request), chosen.timeout_seconds)
+        except TimeoutError as exc:
+            raise ProviderUnavailable(
+                provider, f"no answer within {chosen.timeout_seconds:g}s"
+            ) from exc
+        return raw, 0, chosen.version, chosen.usd_per_call
+
+    async def _routed(self, name: str, request: BaseModel, model: str | None) -> Any:
+        cap = self._entries[name].capability
+        breakers = await shared_breakers()
+        healthy: list[str] = []
+        skipped: dict[str, str] = {}
+        waits: list[tuple[float, str]] = []
+        for provider in self.route(name, model):
+            if breakers is not None:
+                view = await breakers.view(provider)
+                limited = (view.rate_limited_until or 0) - routing_now()
+                if limited > 0:
+                    skipped[provider] = f"rate limited for {limited:.1f}s more"
+                    waits.append((limited, provider))
+                    continue
+                if not await breakers.may_call(provider):
+                    skipped[provider] = f"breaker {view.state}"
+                    continue
+            healthy.append(provider)
+        if not healthy:
+            if waits and min(waits)[0] <= MAX_RETRY_AFTER_WAIT:
+                wait, provider = min(waits)
+                await asyncio.sleep(wait)  # honour Retry-After when nobody else can serve
+                healthy = [provider]
+            else:
+                raise NoProviderAvailable(
+                    name,
+                    "no provider may be called: "
+                    + "; ".join(f"{p}: {why}" for p, why in skipped.items()),
+                )
+        last_error: BaseException | None = None
+        for provider in self.router.rank(healthy):
+            signals = self.router.of(provider)
+            signals.in_flight += 1
+            started = time.monotonic()
+            try:
+                raw, tokens, version, cost = await self._serve(name, provider, request, model)
+                result = validate_output(cap, provider, raw)
+            except RateLimited as exc:
+                last_error = exc
+                signals.record((time.monotonic() - started) * 1000, failed=True)
+                if breakers is not None:
+                    await breakers.record_rate_limit(provider, exc.retry_after)
+                skipped[provider] = str(exc)
+                continue
+            except Exception as exc:  # a provider's failure is the next provider's turn
+                last_error = exc
+                signals.record((time.monotonic() - started) * 1000, failed=True)
+                if breakers is not None:
+                    await breakers.record_failure(provider)
+                skipped[provider] = f"{type(exc).__name__}: {str(exc)[:120]}"
+                continue
+            finally:
+                signals.in_flight -= 1
+            signals.record((time.monotonic() - started) * 1000, failed=False)
+            if breakers is not None:
+                await breakers.record_success(provider)
+            report_call(
+                name, provider, version, self.router.explain(provider, skipped), tokens, cost
+            )
+            return result
+        assert last_error is not None
+        raise last_error
 
 
 def report_call(

@@ -190,3 +190,21 @@ register(
         """,
     )
 )
+
+register(
+    Migration(
+        component="waypoint",
+        version=4,
+        name="circuit breakers shared by every process",
+        sqlite="""
+        CREATE TABLE waypoint_breakers (
+            provider TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            failures INTEGER NOT NULL DEFAULT 0,
+            opened_at REAL,
+            rate_limited_until REAL,
+            updated_at REAL NOT NULL
+        )
+        """,
+    )
+)

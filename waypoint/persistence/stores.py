@@ -102,6 +102,11 @@ async def open_stores(url: str | None = None, *, pool_size: int = 6) -> AsyncIte
         await pool.close()
 
 
+def current_database() -> Database | None:
+    """The database the runner opened for this run, if any."""
+    return _current_database.get()
+
+
 async def database_for_run() -> Database:
     """The Waypoint database of the current run.
 

@@ -1,0 +1,93 @@
+"""`waypoint.toml`: which providers serve each capability, and plugins to import.
+
+```toml
+[waypoint]
+plugins = ["my_company.providers"]      # modules that register providers at import
+
+[capabilities.classify_ticket]
+providers = ["offline-keyword-classifier"]   # order of preference
+model_fallback = true                         # with a model setting, fall back to these
+```
+
+`WAYPOINT_CONFIG` points at another file; `WAYPOINT_ROUTE_<CAPABILITY>` and `WAYPOINT_PLUGINS`
+override it from the environment. The file is validated by pydantic; a bad one is `BadInput`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from waypoint.errors import BadInput
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class CapabilityConfig(BaseModel):
+    """Routing of one capability."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[str] = Field(default_factory=list, description="In order of preference.")
+    model_fallback: bool = Field(
+        default=False, description="With a model setting, fall back to `providers` after it."
+    )
+
+
+class WaypointSection(BaseModel):
+    """The `[waypoint]` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plugins: list[str] = Field(default_factory=list)
+
+
+class WaypointConfig(BaseModel):
+    """The whole file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    waypoint: WaypointSection = Field(default_factory=WaypointSection)
+    capabilities: dict[str, CapabilityConfig] = Field(default_factory=dict)
+
+
+_cache: dict[tuple[str, float], WaypointConfig] = {}
+
+
+def config_path() -> Path:
+    """`WAYPOINT_CONFIG`, else `waypoint.toml` at the project root."""
+    return Path(os.environ.get("WAYPOINT_CONFIG", PROJECT_ROOT / "waypoint.toml"))
+
+
+def load_config() -> WaypointConfig:
+    """The validated configuration (re-read when the file changes)."""
+    path = config_path()
+    mtime = path.stat().st_mtime if path.exists() else 0.0
+    key = (str(path), mtime)
+    if key not in _cache:
+        raw = tomllib.loads(path.read_text()) if path.exists() else {}
+        try:
+            _cache[key] = WaypointConfig.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise BadInput(f"config: {path.name}: {where}: {first['msg']}", field=where) from exc
+    return _cache[key]
+
+
+def load_plugins() -> list[str]:
+    """Import the plugin modules named in the file and in `WAYPOINT_PLUGINS`."""
+    names = list(load_config().waypoint.plugins)
+    names += [n.strip() for n in os.environ.get("WAYPOINT_PLUGINS", "").split(",") if n.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise BadInput(
+                f"config: plugin {name!r} cannot be imported: {exc}", field="plugins"
+            ) from exc
+    return names
