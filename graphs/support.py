@@ -6,7 +6,7 @@ own). The command line and tests compile `build()` again with the saver from the
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, TimeoutPolicy
@@ -32,45 +32,109 @@ from nodes.support.humans import (
 from nodes.support.intake import intake
 from nodes.support.lookup import lookup, route_after_lookup
 from state.support import SupportContext, SupportOutput, SupportState, TicketInput
-from waypoint.failures import record_failure
+from waypoint.ladder import Escalation, Ladder, add_node, retry_on
 
 RECURSION_LIMIT = 100
 """Explicit bound on super-steps (LangGraph's default is 10007); the review loop is bounded too."""
 
-MODEL_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.2, max_interval=5.0)
-"""Nodes that call a provider: retried on transient errors."""
+MODEL_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.2, max_interval=5.0, retry_on=retry_on)
+"""Provider calls: three attempts, 429-aware (the registry waits out Retry-After)."""
 
-MODEL_TIMEOUT = TimeoutPolicy(run_timeout=60.0)
-"""...and bounded in time (timeouts fire in async nodes only; every node here is async)."""
-
-EFFECT_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.2)
+EFFECT_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.2, retry_on=retry_on)
 """The side-effect node: safe to retry because its effects are idempotent."""
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 """Plain code and human steps: a retry would fail the same way."""
 
+MODEL_TIMEOUT = TimeoutPolicy(run_timeout=60.0)
+"""Timeouts fire in async nodes only; every node here is async."""
+
+
+def _classified_by_human(values: dict[str, Any], state: Any) -> dict[str, Any]:
+    del state
+    category = values["category"]
+    rationale = "set by a human after classify failed"
+    return {"classification": {"category": category, "confidence": 1.0, "rationale": rationale}}
+
+
+def _lookup_by_human(values: dict[str, Any], state: Any) -> dict[str, Any]:
+    del values, state
+    problems = ["the CRM lookup failed; a human handles this ticket"]
+    return {"lookup": {"customer": None, "order": None, "problems": problems}}
+
+
+def _drafted_by_human(values: dict[str, Any], state: Any) -> dict[str, Any]:
+    attempt = int(getattr(state, "drafts_in_round", 0)) + 1
+    return {"draft": {"text": values["reply"], "attempt": attempt}, "drafts_in_round": attempt}
+
+
+LADDERS: dict[str, Ladder] = {
+    "intake": Ladder(retry=NO_RETRY, last="fail"),
+    "classify": Ladder(
+        retry=MODEL_RETRY,
+        timeout=MODEL_TIMEOUT,
+        fallback="classify_ticket",
+        escalate=Escalation(
+            skip_to="classification_gate",
+            skip_schema={"category": {"type": "string", "enum": ["refund", "shipping", "other"]}},
+            skip_update=_classified_by_human,
+        ),
+        last="halt",
+    ),
+    "classification_gate": Ladder(retry=NO_RETRY, last="halt"),
+    "human_triage": Ladder(retry=NO_RETRY, last="fail"),
+    "lookup": Ladder(
+        retry=MODEL_RETRY,
+        timeout=MODEL_TIMEOUT,
+        fallback="crm_lookup",
+        escalate=Escalation(skip_to="escalate", skip_update=_lookup_by_human),
+        last="halt",
+    ),
+    "escalate": Ladder(retry=NO_RETRY, last="fail"),
+    "decide": Ladder(retry=NO_RETRY, last="halt"),
+    "draft": Ladder(
+        retry=MODEL_RETRY,
+        timeout=MODEL_TIMEOUT,
+        fallback="draft_reply",
+        escalate=Escalation(
+            skip_to="review_gate",
+            skip_schema={"reply": {"type": "string", "minLength": 1}},
+            skip_update=_drafted_by_human,
+        ),
+        last="halt",
+    ),
+    "review_gate": Ladder(retry=NO_RETRY, last="halt"),
+    "approval": Ladder(retry=NO_RETRY, last="fail"),
+    "execute": Ladder(retry=EFFECT_RETRY, escalate=Escalation(), last="halt"),
+}
+"""Every node's failure path: retry, timeout, fallback, escalate to a human, then halt or fail.
+`waypoint graph support --policies` prints this table."""
+
+NODES = {
+    "intake": intake,
+    "classify": classify,
+    "classification_gate": classification_gate,
+    "human_triage": human_triage,
+    "lookup": lookup,
+    "escalate": escalate,
+    "decide": decide,
+    "draft": draft,
+    "review_gate": review_gate,
+    "approval": approval,
+    "execute": execute,
+}
+
 
 def build() -> StateGraph[SupportState, SupportContext, TicketInput, SupportOutput]:
-    """The `support` graph builder; every node fails into `record_failure` as its last rung."""
+    """The `support` graph builder: nodes with their failure ladders, edges, gates, humans."""
     builder = StateGraph(
         SupportState,
         context_schema=SupportContext,
         input_schema=TicketInput,
         output_schema=SupportOutput,
     )
-    # LangGraph injects `NodeError` by annotation; its node protocols do not spell that out.
-    builder.set_node_defaults(error_handler=cast(Any, record_failure))
-    builder.add_node("intake", intake, retry_policy=NO_RETRY)
-    builder.add_node("classify", classify, retry_policy=MODEL_RETRY, timeout=MODEL_TIMEOUT)
-    builder.add_node("classification_gate", classification_gate, retry_policy=NO_RETRY)
-    builder.add_node("human_triage", human_triage, retry_policy=NO_RETRY)
-    builder.add_node("lookup", lookup, retry_policy=MODEL_RETRY, timeout=MODEL_TIMEOUT)
-    builder.add_node("escalate", escalate, retry_policy=NO_RETRY)
-    builder.add_node("decide", decide, retry_policy=NO_RETRY)
-    builder.add_node("draft", draft, retry_policy=MODEL_RETRY, timeout=MODEL_TIMEOUT)
-    builder.add_node("review_gate", review_gate, retry_policy=NO_RETRY)
-    builder.add_node("approval", approval, retry_policy=NO_RETRY)
-    builder.add_node("execute", execute, retry_policy=EFFECT_RETRY)
+    for name, action in NODES.items():
+        add_node(builder, name, action, LADDERS[name])
 
     builder.add_edge(START, "intake")
     builder.add_edge("intake", "classify")

@@ -98,3 +98,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             red=True,
             bold=True,
         )
+
+
+@pytest.fixture
+def fake_chat_model(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Install a scripted fake chat model as the registry's model factory (the only fake allowed).
+
+    Returns an installer: `install(answers)` → the `ToolCallingFakeModel` that will answer every
+    `provider:model` request with `answers`, in order. Runs need the context
+    `{"model": "fake:model"}`.
+    """
+    from tests.helpers import FakeModelFactory, ToolCallingFakeModel
+    from waypoint.capabilities import registry
+
+    def install(answers: Any) -> ToolCallingFakeModel:
+        model = ToolCallingFakeModel(messages=iter(answers))
+        monkeypatch.setattr(registry, "chat_model_factory", FakeModelFactory(model))
+        return model
+
+    return install

@@ -302,13 +302,13 @@ class CapabilityRegistry:
         waits: list[tuple[float, str]] = []
         for provider in self.route(name, model):
             if breakers is not None:
-                view = await breakers.view(provider)
+                view = await breakers.view(f"{name}/{provider}")
                 limited = (view.rate_limited_until or 0) - routing_now()
                 if limited > 0:
                     skipped[provider] = f"rate limited for {limited:.1f}s more"
                     waits.append((limited, provider))
                     continue
-                if not await breakers.may_call(provider):
+                if not await breakers.may_call(f"{name}/{provider}"):
                     skipped[provider] = f"breaker {view.state}"
                     continue
             healthy.append(provider)
@@ -335,21 +335,21 @@ class CapabilityRegistry:
                 last_error = exc
                 signals.record((time.monotonic() - started) * 1000, failed=True)
                 if breakers is not None:
-                    await breakers.record_rate_limit(provider, exc.retry_after)
+                    await breakers.record_rate_limit(f"{name}/{provider}", exc.retry_after)
                 skipped[provider] = str(exc)
                 continue
             except Exception as exc:  # a provider's failure is the next provider's turn
                 last_error = exc
                 signals.record((time.monotonic() - started) * 1000, failed=True)
                 if breakers is not None:
-                    await breakers.record_failure(provider)
+                    await breakers.record_failure(f"{name}/{provider}")
                 skipped[provider] = f"{type(exc).__name__}: {str(exc)[:120]}"
                 continue
             finally:
                 signals.in_flight -= 1
             signals.record((time.monotonic() - started) * 1000, failed=False)
             if breakers is not None:
-                await breakers.record_success(provider)
+                await breakers.record_success(f"{name}/{provider}")
             report_call(
                 name, provider, version, self.router.explain(provider, skipped), tokens, cost
             )

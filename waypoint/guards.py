@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-HaltKind = Literal["budget", "loop", "kill", "side_effect"]
+HaltKind = Literal["budget", "loop", "kill", "side_effect", "aborted", "failure"]
 
 
 class Budgets(BaseModel):

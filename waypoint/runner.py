@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, Durability, StateSnapshot
+from langgraph.types import Command, Durability, Interrupt, StateSnapshot
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
 
@@ -38,6 +39,10 @@ from waypoint.state_versions import bring_up_to_date
 from waypoint.workflows import Workflow, load_workflow
 
 Status = Literal["completed", "failed", "waiting", "halted", "incomplete"]
+
+INTERRUPT, RESUME = "__interrupt__", "__resume__"
+"""Channel names of pending interrupt and resume writes in a checkpoint (LangGraph made its own
+constants private in 1.0)."""
 
 EXIT_CODES: dict[Status, int] = {
     "completed": 0,
@@ -125,13 +130,27 @@ def _config(thread_id: str, extra: Mapping[str, Any] | None = None) -> RunnableC
     return config
 
 
-def report_from_snapshot(thread_id: str, graph: str, snapshot: StateSnapshot) -> ThreadReport:
+def report_from_snapshot(
+    thread_id: str,
+    graph: str,
+    snapshot: StateSnapshot,
+    handler_interrupts: tuple[Interrupt, ...] = (),
+) -> ThreadReport:
     """Classify a checkpoint: waiting, failed, incomplete, halted or completed."""
     values = dict(snapshot.values) if isinstance(snapshot.values, Mapping) else {}
+    by_id = {intr.id: task.name for task in snapshot.tasks for intr in task.interrupts}
+    # `snapshot.interrupts` also holds those raised by an error handler (a failure ladder's
+    # escalation), which belong to no regular task: name the node that failed instead.
     interrupts = [
-        PendingInterrupt(id=intr.id, node=task.name, value=intr.value)
-        for task in snapshot.tasks
-        for intr in task.interrupts
+        PendingInterrupt(
+            id=intr.id,
+            node=by_id.get(intr.id)
+            or str((intr.value or {}).get("action_requests", [{}])[0].get("args", {}).get("node"))
+            if isinstance(intr.value, dict)
+            else by_id.get(intr.id, "?"),
+            value=intr.value,
+        )
+        for intr in {i.id: i for i in (*snapshot.interrupts, *handler_interrupts)}.values()
     ]
     status: Status
     if interrupts:
@@ -154,6 +173,33 @@ def report_from_snapshot(thread_id: str, graph: str, snapshot: StateSnapshot) ->
         values=values,
         interrupts=interrupts,
     )
+
+
+async def current_report(
+    graph: CompiledStateGraph[Any, Any, Any, Any], thread_id: str, graph_name: str
+) -> ThreadReport:
+    """The thread's latest state as a report, including interrupts raised by error handlers.
+
+    LangGraph's `get_state` omits an interrupt raised inside an `error_handler` (a failure
+    ladder's escalation); it is in the checkpoint's pending writes, so read it from there.
+    """
+    config = _config(thread_id)
+    snapshot = await graph.aget_state(config)
+    extra: tuple[Interrupt, ...] = ()
+    saver = graph.checkpointer
+    if isinstance(saver, BaseCheckpointSaver) and snapshot.next:
+        saved = await saver.aget_tuple(config)
+        answered = (
+            {w[0] for w in (saved.pending_writes or []) if w[1] == RESUME} if saved else set()
+        )
+        extra = tuple(
+            intr
+            for task_id, channel, value in (saved.pending_writes or [] if saved else [])
+            if channel == INTERRUPT and task_id not in answered
+            for intr in (value if isinstance(value, list | tuple) else [value])
+            if isinstance(intr, Interrupt)
+        )
+    return report_from_snapshot(thread_id, graph_name, snapshot, extra)
 
 
 async def _index_row(db: Database, thread_id: str) -> dict[str, Any] | None:
@@ -318,7 +364,7 @@ async def start_run(
             run_context,
             durability=durability,
         )
-        report = report_from_snapshot(thread_id, graph_name, await graph.aget_state(config))
+        report = await current_report(graph, thread_id, graph_name)
         await _index_upsert(stores.db, report)
         return report
 
@@ -341,8 +387,7 @@ async def thread_status(thread_id: str, *, db_url: str | None = None) -> ThreadR
     async with open_stores(db_url) as stores:
         workflow, _, _ = await _load(stores, thread_id)
         graph = await _compiled(workflow, stores)
-        snapshot = await graph.aget_state(_config(thread_id))
-        return report_from_snapshot(thread_id, workflow.name, snapshot)
+        return await current_report(graph, thread_id, workflow.name)
 
 
 async def _last_good_checkpoint(
@@ -384,93 +429,107 @@ async def resume_thread(
     thread, a waiting thread given no answer, or an answer the interrupt does not allow is
     `BadInput`, and nothing is written.
     """
-    async with open_stores(db_url) as stores, hold_thread(stores.url, stores.db, thread_id):
-        workflow, context, row = await _load(stores, thread_id)
-        graph = await _compiled(workflow, stores)
-        config = _config(thread_id)
-        report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
-        migrated = await bring_up_to_date(workflow.name, graph, config, workflow.state_schema)
-        if migrated or (answer is not None and report.status == "incomplete"):
-            # After update_state (a migration, a fork) the human step is pending but has not
-            # asked yet: run up to its interrupt so the answer has a question to answer.
-            report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
-            if report.status == "incomplete" and answer is not None:
-                await execute(stores, workflow, graph, None, config, context, durability=durability)
-                report = report_from_snapshot(
-                    thread_id, workflow.name, await graph.aget_state(config)
-                )
-        command: Command[Any] | None = None
-        run_config = config
-        if answer is not None:
-            if report.status != "waiting":
-                raise BadInput(
-                    f"thread: {thread_id} is {report.status}, not waiting for a human; "
-                    "nothing to answer",
-                    field="thread",
-                )
-            pending = report.interrupts[0]
-            response = dict(answer(pending) if callable(answer) else answer)
-            parse_response(response, pending.value)
-            command = Command(resume={pending.id: response})
-        elif report.status == "waiting":
-            raise BadInput(
-                f"thread: {thread_id} is waiting for a human at {report.interrupts[0].node}; "
-                "answer with --approve, --reject, --edit or --respond",
-                field="decision",
+    async with open_stores(db_url) as stores:
+        await _load(stores, thread_id)  # an unknown thread is refused before anything is written
+        async with hold_thread(stores.url, stores.db, thread_id):
+            return await _resume_held(
+                stores, thread_id, answer, durability=durability, override=override
             )
-        elif report.checkpoint_id is None:
+
+
+async def _resume_held(
+    stores: Stores,
+    thread_id: str,
+    answer: Mapping[str, Any] | AnswerBuilder | None,
+    *,
+    durability: Durability,
+    override: str | None,
+) -> ThreadReport:
+    """`resume_thread` once the thread is known and its writer lock is held."""
+    workflow, context, row = await _load(stores, thread_id)
+    graph = await _compiled(workflow, stores)
+    config = _config(thread_id)
+    report = await current_report(graph, thread_id, workflow.name)
+    migrated = await bring_up_to_date(workflow.name, graph, config, workflow.state_schema)
+    if migrated or (answer is not None and report.status == "incomplete"):
+        # After update_state (a migration, a fork) the human step is pending but has not
+        # asked yet: run up to its interrupt so the answer has a question to answer.
+        report = await current_report(graph, thread_id, workflow.name)
+        if report.status == "incomplete" and answer is not None:
+            await execute(stores, workflow, graph, None, config, context, durability=durability)
+            report = await current_report(graph, thread_id, workflow.name)
+    command: Command[Any] | None = None
+    run_config = config
+    if answer is not None:
+        if report.status != "waiting":
             raise BadInput(
-                f"thread: {thread_id} stopped before its first checkpoint; start it again with "
-                f"`waypoint run {workflow.name} --thread {thread_id} --input ...`",
+                f"thread: {thread_id} is {report.status}, not waiting for a human; "
+                "nothing to answer",
                 field="thread",
             )
-        elif report.status == "completed" and row["status"] == "running":
-            # The last command died before it could record the end, so its final checkpoint
-            # is not trusted (a write lost with the connection can leave one that looks
-            # finished). Re-run the last step that had work pending; nodes are idempotent.
-            restart = await _last_pending_checkpoint(graph, thread_id)
-            if restart is not None:
-                run_config = _config(thread_id, restart["configurable"])
-        elif report.status == "completed":
-            raise BadInput(f"thread: {thread_id} already completed", field="thread")
-        elif report.status == "halted":
-            halt = dict(report.values.get("halt") or {})
-            if override is None:
-                raise Halted(
-                    f"thread {thread_id} was halted ({halt.get('kind')}: {halt.get('reason')}) "
-                    f"before {halt.get('node')}; continue it only with "
-                    f"`waypoint resume {thread_id} --override --reason TEXT`"
-                )
-            restart = await _last_good_checkpoint(graph, thread_id, str(halt.get("node", "")))
-            if restart is None:
-                raise BadInput(f"thread: no checkpoint before {halt.get('node')!r}", field="thread")
-            await record_override(stores.db, thread_id, halt, override)
-            run_config = _config(thread_id, restart["configurable"])
-        elif override is not None:
-            raise BadInput(
-                f"override: thread {thread_id} is {report.status}, not halted", field="override"
-            )
-        elif report.status == "failed":
-            failed_node = str((report.values.get("failure") or {}).get("node", ""))
-            restart = await _last_good_checkpoint(graph, thread_id, failed_node)
-            if restart is None:
-                raise BadInput(
-                    f"thread: no checkpoint before the failed node {failed_node!r}", field="thread"
-                )
-            run_config = _config(thread_id, restart["configurable"])
-        await execute(
-            stores,
-            workflow,
-            graph,
-            command,
-            run_config,
-            context,
-            durability=durability,
-            lift_guards=override is not None,
+        pending = report.interrupts[0]
+        response = dict(answer(pending) if callable(answer) else answer)
+        parse_response(response, pending.value)
+        command = Command(resume={pending.id: response})
+    elif report.status == "waiting":
+        raise BadInput(
+            f"thread: {thread_id} is waiting for a human at {report.interrupts[0].node}; "
+            "answer with --approve, --reject, --edit or --respond",
+            field="decision",
         )
-        report = report_from_snapshot(thread_id, workflow.name, await graph.aget_state(config))
-        await _index_upsert(stores.db, report)
-        return report
+    elif report.checkpoint_id is None:
+        raise BadInput(
+            f"thread: {thread_id} stopped before its first checkpoint; start it again with "
+            f"`waypoint run {workflow.name} --thread {thread_id} --input ...`",
+            field="thread",
+        )
+    elif report.status == "completed" and row["status"] == "running":
+        # The last command died before it could record the end, so its final checkpoint
+        # is not trusted (a write lost with the connection can leave one that looks
+        # finished). Re-run the last step that had work pending; nodes are idempotent.
+        restart = await _last_pending_checkpoint(graph, thread_id)
+        if restart is not None:
+            run_config = _config(thread_id, restart["configurable"])
+    elif report.status == "completed":
+        raise BadInput(f"thread: {thread_id} already completed", field="thread")
+    elif report.status == "halted":
+        halt = dict(report.values.get("halt") or {})
+        if override is None:
+            raise Halted(
+                f"thread {thread_id} was halted ({halt.get('kind')}: {halt.get('reason')}) "
+                f"before {halt.get('node')}; continue it only with "
+                f"`waypoint resume {thread_id} --override --reason TEXT`"
+            )
+        restart = await _last_good_checkpoint(graph, thread_id, str(halt.get("node", "")))
+        if restart is None:
+            raise BadInput(f"thread: no checkpoint before {halt.get('node')!r}", field="thread")
+        await record_override(stores.db, thread_id, halt, override)
+        run_config = _config(thread_id, restart["configurable"])
+    elif override is not None:
+        raise BadInput(
+            f"override: thread {thread_id} is {report.status}, not halted", field="override"
+        )
+    elif report.status == "failed":
+        failed_node = str((report.values.get("failure") or {}).get("node", ""))
+        restart = await _last_good_checkpoint(graph, thread_id, failed_node)
+        if restart is None:
+            raise BadInput(
+                f"thread: no checkpoint before the failed node {failed_node!r}", field="thread"
+            )
+        run_config = _config(thread_id, restart["configurable"])
+    await execute(
+        stores,
+        workflow,
+        graph,
+        command,
+        run_config,
+        context,
+        durability=durability,
+        lift_guards=override is not None,
+    )
+    report = await current_report(graph, thread_id, workflow.name)
+    await _index_upsert(stores.db, report)
+    return report
 
 
 async def list_threads(

@@ -37,8 +37,8 @@ from waypoint.runner import (
     _database_guard,
     _index_upsert,
     _load,
+    current_report,
     execute,
-    report_from_snapshot,
     validate,
 )
 from waypoint.state_diff import FieldChange, diff_states
@@ -500,9 +500,7 @@ async def replay_thread(
             )
         await _mark_running(stores.db, thread_id)
         await execute(stores, workflow, graph, None, _at(thread_id, checkpoint_id), context)
-        report = report_from_snapshot(
-            thread_id, workflow.name, await graph.aget_state(_config(thread_id))
-        )
+        report = await current_report(graph, thread_id, workflow.name)
         await _index_upsert(stores.db, report)
         return report
 
@@ -611,9 +609,7 @@ async def fork_thread(
                 "node whose output you are editing with --as-node",
                 field="as-node",
             ) from exc
-        report = report_from_snapshot(
-            thread_id, workflow.name, await graph.aget_state(_config(thread_id))
-        )
+        report = await current_report(graph, thread_id, workflow.name)
         await _index_upsert(stores.db, report)
     return ForkResult(
         thread_id=thread_id,

@@ -13,7 +13,7 @@ from waypoint.state_updates import update
 
 _MONEY = re.compile(r"\b\d+\.\d{2}\b")
 _CUSTOMER_ID = re.compile(r"\bC-\d+\b")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 async def classification_gate(

@@ -1,0 +1,96 @@
+"""The graph `langgraph.json` serves: importable, compiled WITHOUT a checkpointer, listed there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph_cli.config import validate_config_file
+
+import graphs.support
+from state.support import SupportContext, SupportOutput, TicketInput
+from tests.helpers import PROJECT_ROOT
+from waypoint.workflows import load_workflow, workflow_names
+
+LANGGRAPH_JSON = PROJECT_ROOT / "langgraph.json"
+NODES = {
+    "intake",
+    "classify",
+    "classification_gate",
+    "human_triage",
+    "lookup",
+    "escalate",
+    "decide",
+    "draft",
+    "review_gate",
+    "approval",
+    "execute",
+}
+
+
+def test_served_graph_has_no_checkpointer() -> None:
+    graph = graphs.support.graph
+    assert graph.checkpointer is None
+    assert graph.name == "support"
+    assert graph.config is not None
+    assert graph.config["recursion_limit"] == graphs.support.RECURSION_LIMIT == 100
+    assert set(graph.nodes) >= NODES
+
+
+def test_served_graph_declares_its_schemas() -> None:
+    builder = graphs.support.graph.builder
+    assert builder.input_schema is TicketInput
+    assert builder.output_schema is SupportOutput
+    assert builder.context_schema is SupportContext
+
+
+def test_langgraph_json_lists_the_served_graph() -> None:
+    config = json.loads(LANGGRAPH_JSON.read_text())
+    assert config["graphs"]["support"]["path"] == "./graphs/support.py:graph"
+    path, _, attribute = config["graphs"]["support"]["path"].partition(":")
+    assert (LANGGRAPH_JSON.parent / path).resolve() == Path(graphs.support.__file__).resolve()
+    assert attribute == "graph"
+    assert workflow_names() == ["support"]
+
+
+def test_langgraph_json_passes_the_langgraph_cli_validation() -> None:
+    validated = validate_config_file(LANGGRAPH_JSON)
+    assert "support" in validated["graphs"]
+
+
+def test_workflow_serves_that_graph_and_compiles_a_second_one_with_a_saver() -> None:
+    workflow = load_workflow("support")
+    assert workflow.served is graphs.support.graph
+    saver = InMemorySaver()
+    compiled = workflow.compile(saver)
+    assert compiled.checkpointer is saver
+    assert compiled is not workflow.served
+    assert set(compiled.nodes) == set(workflow.served.nodes)
+    assert compiled.config is not None and compiled.config["recursion_limit"] == 100
+    assert workflow.served.checkpointer is None  # compiling again did not touch the served one
+    # and it can be done again (a builder cannot be compiled twice in LangGraph 1.2)
+    assert workflow.compile(None).checkpointer is None
+
+
+def test_the_graph_module_imports_on_its_own() -> None:
+    """What `langgraph dev` does: import the file from langgraph.json in a fresh interpreter."""
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('served', 'graphs/support.py')\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print(type(module.graph).__name__, module.graph.checkpointer)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["CompiledStateGraph", "None"]

@@ -1,0 +1,169 @@
+"""The failure ladder of a node, declared beside it and built on LangGraph 1.2's own policies.
+
+Rungs, in order: retry (`RetryPolicy`, with `retry_on` that also retries HTTP 429 and transient
+provider errors; the registry waits out Retry-After before calling a rate-limited provider
+again), timeout (`TimeoutPolicy`; async nodes), fallback to the next provider of the node's
+capability (done by the capability registry), escalate to a human (an interrupt in the HITL
+shape carrying the error: approve = retry the node, edit = skip it with a value, reject = abort),
+and last, halt with the reason recorded (exit 4) or fail (exit 1). The error handler is the
+node's `error_handler`; a guard's `GuardHalt` always goes straight to a halt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.errors import NodeError
+from langgraph.graph import END, StateGraph
+from langgraph.types import Command, RetryPolicy, TimeoutPolicy
+
+from waypoint.guards import GuardHalt, Halt
+from waypoint.hitl import ask_human, build_request
+from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
+
+_NOT_TRANSIENT = (
+    ValueError,
+    TypeError,
+    ArithmeticError,
+    ImportError,
+    LookupError,
+    NameError,
+    SyntaxError,
+    RuntimeError,
+    ReferenceError,
+    OSError,
+)
+
+
+def retry_on(exc: Exception) -> bool:
+    """Whether a second attempt can fix `exc`.
+
+    Yes for HTTP 429 and 5xx, dropped connections, timeouts, transient provider errors and
+    anything not a programming error (LangGraph's own rule, which leaves 429 out). Never for a
+    guard's halt, nor for "no provider may be called" (breakers open).
+    """
+    if isinstance(exc, GuardHalt | NoProviderAvailable):
+        return False
+    if isinstance(exc, RateLimited | ProviderUnavailable | ConnectionError):
+        return True
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int):
+        return status == 429 or 500 <= status < 600
+    return not isinstance(exc, _NOT_TRANSIENT)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """How a human may recover the node: retry it, skip it with a value, or abort the run."""
+
+    skip_to: str | None = None
+    """The node that runs next when the human skips this one (None: skipping is not offered)."""
+
+    skip_schema: dict[str, Any] = field(default_factory=dict)
+    """JSON Schema properties of what the human gives when skipping."""
+
+    skip_update: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+    """Turns the human's values (and the state) into the state update the node would have made."""
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """A node's failure path, read at a glance in `waypoint graph G --policies`."""
+
+    retry: RetryPolicy
+    timeout: TimeoutPolicy | None = None
+    fallback: str | None = None
+    """The capability whose next provider takes over when one fails (None: no provider)."""
+
+    escalate: Escalation | None = None
+    last: Literal["halt", "fail"] = "fail"
+
+    def rows(self) -> dict[str, str]:
+        """The rungs as text."""
+        t = self.timeout
+        return {
+            "retry": f"{self.retry.max_attempts} attempts, backoff {self.retry.initial_interval}s"
+            f" x{self.retry.backoff_factor}, 429-aware"
+            if self.retry.max_attempts > 1
+            else "no retry",
+            "timeout": f"{t.run_timeout:g}s" if t is not None and t.run_timeout else "-",
+            "fallback": f"next provider of {self.fallback}" if self.fallback else "-",
+            "escalate": f"human: retry / skip to {self.escalate.skip_to} / abort"
+            if self.escalate
+            else "-",
+            "last": "halt (exit 4)" if self.last == "halt" else "fail (exit 1)",
+        }
+
+
+def _failure(error: NodeError) -> dict[str, str]:
+    return {
+        "node": error.node,
+        "error_type": type(error.error).__name__,
+        "message": str(error.error)[:1000],
+    }
+
+
+def ladder_handler(ladder: Ladder) -> Any:
+    """The `error_handler` implementing the escalate and last rungs of `ladder`."""
+
+    def handle(state: Any, error: NodeError, config: RunnableConfig) -> Command[Any]:
+        del config
+        if isinstance(error.error, GuardHalt):
+            return Command(update={"halt": error.error.halt.model_dump(mode="json")}, goto=END)
+        failure = _failure(error)
+        escalation = ladder.escalate
+        if escalation is not None:
+            skip = escalation.skip_to
+            request = build_request(
+                action="recover_node",
+                args={**failure, "skip_to": skip or ""},
+                description=f"{error.node} failed after its retries and fallbacks: "
+                f"{failure['error_type']}: {failure['message']}. Approve to retry it, "
+                + (f"edit to skip it with a value (then {skip} runs), " if skip else "")
+                + "reject to abort the run.",
+                allowed=["approve", "edit", "reject"] if skip else ["approve", "reject"],
+                args_schema={
+                    "type": "object",
+                    "properties": escalation.skip_schema,
+                    "required": sorted(escalation.skip_schema),
+                },
+            )
+            decision = ask_human(request)
+            if decision.type == "approve":
+                return Command(goto=error.node)
+            if decision.type == "edit" and skip is not None:
+                values = dict(decision.edited_args or {})
+                update = escalation.skip_update(values, state) if escalation.skip_update else values
+                return Command(update=update, goto=skip)
+            halt = Halt(
+                kind="aborted",
+                reason=decision.message or f"{error.node} failed and a human aborted the run",
+                node=error.node,
+            )
+            return Command(update={"halt": halt.model_dump(mode="json")}, goto=END)
+        if ladder.last == "halt":
+            halt = Halt(
+                kind="failure",
+                reason=f"{failure['error_type']}: {failure['message']}",
+                node=error.node,
+            )
+            return Command(update={"halt": halt.model_dump(mode="json")}, goto=END)
+        return Command(update={"failure": failure}, goto=END)
+
+    return handle
+
+
+def add_node(
+    builder: StateGraph[Any, Any, Any, Any], name: str, action: Any, ladder: Ladder
+) -> None:
+    """`builder.add_node` with the ladder's retry, timeout and error handler."""
+    builder.add_node(
+        name,
+        action,
+        retry_policy=ladder.retry,
+        timeout=ladder.timeout,
+        error_handler=ladder_handler(ladder),
+    )
