@@ -1,4 +1,6 @@
-"""Circuit breakers per provider of a capability (`capability/provider`), kept in the database so every process sees the same state.
+"""Circuit breakers per provider of a capability (`capability/provider`), kept in the database.
+
+Every process (CLI runs, server workers) sees the same state.
 
 closed → (N consecutive failures) → open → (cool-down passed; one process claims the probe) →
 half_open → success: closed / failure: open again. A provider that answered 429 is also marked
