@@ -91,9 +91,13 @@ class Ladder:
             else "no retry",
             "timeout": f"{t.run_timeout:g}s" if t is not None and t.run_timeout else "-",
             "fallback": f"next provider of {self.fallback}" if self.fallback else "-",
-            "escalate": f"human: retry / skip to {self.escalate.skip_to} / abort"
-            if self.escalate
-            else "-",
+            "escalate": (
+                "-"
+                if self.escalate is None
+                else f"human: retry / skip to {self.escalate.skip_to} / abort"
+                if self.escalate.skip_to
+                else "human: retry / abort"
+            ),
             "last": "halt (exit 4)" if self.last == "halt" else "fail (exit 1)",
         }
 

@@ -26,6 +26,8 @@ from langgraph.types import Command, Durability, Interrupt, StateSnapshot
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
 
+from waypoint.capabilities import registry
+from waypoint.config import load_plugins
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
@@ -113,6 +115,12 @@ def parse_json(text: str, *, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{what}: malformed JSON ({exc.msg} at char {exc.pos})", field=what) from exc
+
+
+def check_configuration() -> None:
+    """Import plugins and validate provider routes before anything runs (bad config: exit 2)."""
+    load_plugins()
+    registry.validate_config()
 
 
 def actor() -> str:
@@ -332,6 +340,7 @@ async def start_run(
         BadInput: unknown graph, invalid input or context, or a thread id already in use.
     """
     workflow = load_workflow(graph_name)
+    check_configuration()
     ticket = validate(workflow.input_schema, raw_input, what="input")
     run_context = validate(workflow.context_schema, dict(context or {}), what="context")
     if thread_id is not None and not thread_id.strip():
@@ -447,6 +456,7 @@ async def _resume_held(
 ) -> ThreadReport:
     """`resume_thread` once the thread is known and its writer lock is held."""
     workflow, context, row = await _load(stores, thread_id)
+    check_configuration()
     graph = await _compiled(workflow, stores)
     config = _config(thread_id)
     report = await current_report(graph, thread_id, workflow.name)

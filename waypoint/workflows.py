@@ -11,7 +11,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ class Workflow:
     description: str
     served: CompiledStateGraph[Any, Any, Any, Any]
     build: Callable[[], StateGraph[Any, Any, Any, Any]]
+    ladders: dict[str, Any] = field(default_factory=dict)
+    """The module's `LADDERS`: each node's failure ladder (`waypoint.ladder.Ladder`)."""
 
     @property
     def input_schema(self) -> type[BaseModel]:
@@ -109,5 +111,9 @@ def load_workflow(name: str) -> Workflow:
     if not callable(build):
         raise BadInput(f"graph: {module_name} must define build() returning its StateGraph")
     return Workflow(
-        name=name, description=specs[name].get("description", ""), served=served, build=build
+        name=name,
+        description=specs[name].get("description", ""),
+        served=served,
+        build=build,
+        ladders=dict(getattr(module, "LADDERS", {})),
     )

@@ -7,6 +7,7 @@ guard or a kill, 5 thread busy.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Coroutine
@@ -17,6 +18,7 @@ import typer
 
 from waypoint.cli import render
 from waypoint.errors import BadInput, WaypointError
+from waypoint.evals.recording import run_recorded
 from waypoint.runner import (
     PendingInterrupt,
     list_threads,
@@ -69,6 +71,9 @@ def run(
     context: Annotated[str | None, typer.Option("--context", help="Run context as JSON.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Also write the run's trace (JSONL) here.")
+    ] = None,
 ) -> None:
     """Start a new thread and run it until it ends or waits for a human."""
 
@@ -90,7 +95,8 @@ def run(
         ctx = parse_json(context, what="context") if context else {}
         if not isinstance(ctx, dict):
             raise BadInput("context: expected a JSON object", field="context")
-        result = await start_run(graph, raw, thread_id=thread, db_url=db, context=ctx)
+        start = functools.partial(run_recorded, record) if record else start_run  # waypoint.evals
+        result = await start(graph, raw, thread_id=thread, db_url=db, context=ctx)
         render.emit_json(result.as_json()) if as_json else render.report(result)
         return result.exit_code
 
@@ -205,12 +211,23 @@ def threads(
 @app.command()
 def graph(
     name: Annotated[str, typer.Argument(help="Graph name from langgraph.json.")],
+    policies: Annotated[
+        bool, typer.Option("--policies", help="Each node's failure ladder, as a table.")
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print the graph as Mermaid (what the README shows)."""
+    """Print the graph as Mermaid (what the README shows), or its failure ladders."""
 
     async def go() -> int:
         workflow = load_workflow(name)
-        render.console.print(workflow.served.get_graph().draw_mermaid(), markup=False)
+        if not policies:
+            render.console.print(workflow.served.get_graph().draw_mermaid(), markup=False)
+            return 0
+        rows = [{"node": node, **ladder.rows()} for node, ladder in workflow.ladders.items()]
+        if as_json:
+            render.emit_json(rows)
+        else:
+            render.ladders_table(rows)
         return 0
 
     raise typer.Exit(_run(go()))
@@ -233,6 +250,7 @@ def main() -> None:
 
 # Command modules register themselves on `app` when imported.
 from waypoint.cli import (  # noqa: E402,F401
+    eval_commands,
     maintenance_commands,
     ops_commands,
     timetravel_commands,

@@ -156,3 +156,57 @@ def kpis_command(
         return 0
 
     raise typer.Exit(_run(go()))
+
+
+@app.command("registry")
+def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Capabilities and their providers: owner, version, cost model, SLO and live breaker health."""
+
+    async def go() -> int:
+        from waypoint.breakers import Breakers
+        from waypoint.capabilities import registry
+        from waypoint.config import load_plugins
+        from waypoint.workflows import load_workflow, workflow_names
+
+        for name in workflow_names():
+            load_workflow(name)
+        load_plugins()
+        registry.validate_config()
+        rows: list[dict[str, Any]] = []
+        async with open_stores(db) as stores:
+            breakers = Breakers(stores.db)
+            for card in registry.cards():
+                view = await breakers.view(f"{card.capability}/{card.name}")
+                rows.append(
+                    {
+                        "capability": card.capability,
+                        "name": card.name,
+                        "version": card.version,
+                        "owner": card.owner,
+                        "routed": card.name in registry.route(card.capability, None),
+                        "usd_per_call": str(card.usd_per_call),
+                        "slo_latency_ms": card.slo_latency_ms,
+                        "slo_error_rate": card.slo_error_rate,
+                        "health": view.state,
+                        "failures": view.failures,
+                        "description": card.description,
+                    }
+                )
+        if as_json:
+            render.emit_json(rows)
+            return 0
+        table = Table("capability", "provider", "version", "owner", "routed", "SLO", "health")
+        for r in rows:
+            table.add_row(
+                r["capability"],
+                r["name"],
+                r["version"],
+                r["owner"],
+                "yes" if r["routed"] else "",
+                f"{r['slo_latency_ms']:g} ms, {r['slo_error_rate']:.1%} errors",
+                r["health"],
+            )
+        render.console.print(table)
+        return 0
+
+    raise typer.Exit(_run(go()))

@@ -90,3 +90,13 @@ def threads_table(rows: list[dict[str, Any]]) -> None:
             str(resolution.get("kind") or ""),
         )
     console.print(table)
+
+
+def ladders_table(rows: list[dict[str, Any]]) -> None:
+    """Each node's failure ladder."""
+    table = Table("node", "retry", "timeout", "fallback", "escalate", "last")
+    for row in rows:
+        table.add_row(
+            *(str(row[k]) for k in ("node", "retry", "timeout", "fallback", "escalate", "last"))
+        )
+    console.print(table)

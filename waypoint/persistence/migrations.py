@@ -206,5 +206,15 @@ register(
             updated_at REAL NOT NULL
         )
         """,
+        postgres="""
+        CREATE TABLE waypoint_breakers (
+            provider TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            failures INTEGER NOT NULL DEFAULT 0,
+            opened_at DOUBLE PRECISION,
+            rate_limited_until DOUBLE PRECISION,
+            updated_at DOUBLE PRECISION NOT NULL
+        )
+        """,
     )
 )

@@ -123,7 +123,8 @@ async def database_for_run() -> Database:
         db: Database
         if parsed.kind == "sqlite":
             assert parsed.sqlite_path is not None
-            parsed.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            # off the event loop: `langgraph dev` refuses blocking calls in a run
+            await asyncio.to_thread(parsed.sqlite_path.parent.mkdir, parents=True, exist_ok=True)
             db = await SqliteDatabase.open(str(parsed.sqlite_path))
         else:
             db = PostgresDatabase(await open_postgres_pool(parsed.url))

@@ -1,0 +1,1 @@
+"""Evaluators: deterministic (openevals, agentevals), Waypoint's own checks, LLM-as-judge."""

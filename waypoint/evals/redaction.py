@@ -1,0 +1,110 @@
+"""Redaction: fields marked sensitive never reach a trace file.
+
+A field is sensitive when its pydantic `Field` says so:
+`email: str = Field(json_schema_extra={"sensitive": True})`. Before a trace is written, the value
+of every key with a sensitive field's name is replaced, at any depth of any run and of the
+header, and every occurrence of such a value inside other strings (a prompt, an interrupt's
+description, an error message) is replaced too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from waypoint.evals.trace_format import TraceHeader
+
+REDACTED = "[redacted]"
+"""What a sensitive value is replaced with."""
+
+MIN_SCRUB_LENGTH = 4
+"""Sensitive values shorter than this are replaced under their key but not searched for."""
+
+RedactionHook = Callable[
+    [TraceHeader, list[dict[str, Any]]], tuple[TraceHeader, list[dict[str, Any]]]
+]
+"""Runs on a trace before it is written; returns the header and runs to write."""
+
+
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append(annotation)
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found.extend(_nested_models(arg))
+    return found
+
+
+def sensitive_field_names(models: Iterable[type[BaseModel]]) -> frozenset[str]:
+    """Names of the fields marked sensitive anywhere in these pydantic model trees."""
+    names: set[str] = set()
+    stack = list(models)
+    seen: set[type[BaseModel]] = set()
+    while stack:
+        model = stack.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("sensitive"):
+                names.add(name)
+            stack.extend(_nested_models(info.annotation))
+    return frozenset(names)
+
+
+@dataclass
+class Redactor:
+    """Replaces sensitive values (by key, then wherever their text appears)."""
+
+    keys: frozenset[str]
+    extra_values: set[str] = field(default_factory=set)
+    """Values to scrub wherever they appear, besides those found under sensitive keys."""
+
+    @classmethod
+    def for_models(cls, models: Iterable[type[BaseModel]]) -> Redactor:
+        """A redactor for the sensitive fields of these models (state, input, output...)."""
+        return cls(keys=sensitive_field_names(models))
+
+    def _collect(self, value: Any, found: set[str]) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in self.keys and isinstance(item, str | int | float) and item != REDACTED:
+                    found.add(str(item))
+                else:
+                    self._collect(item, found)
+        elif isinstance(value, list):
+            for item in value:
+                self._collect(item, found)
+
+    def _scrub(self, value: Any, needles: list[str]) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: REDACTED if key in self.keys else self._scrub(item, needles)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self._scrub(item, needles) for item in value]
+        if isinstance(value, str) and needles:
+            for needle in needles:
+                if needle in value:
+                    value = value.replace(needle, REDACTED)
+        return value
+
+    def __call__(
+        self, header: TraceHeader, runs: list[dict[str, Any]]
+    ) -> tuple[TraceHeader, list[dict[str, Any]]]:
+        """Redact a whole trace (values found in one run are scrubbed from all of them)."""
+        if not self.keys and not self.extra_values:
+            return header, runs
+        head = header.model_dump(mode="json")
+        found = set(self.extra_values)
+        self._collect(head, found)
+        for run in runs:
+            self._collect(run, found)
+        needles = sorted((v for v in found if len(v) >= MIN_SCRUB_LENGTH), key=len, reverse=True)
+        clean_head = TraceHeader.model_validate(self._scrub(head, needles))
+        return clean_head, [self._scrub(run, needles) for run in runs]

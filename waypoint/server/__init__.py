@@ -1,0 +1,1 @@
+"""Serving the graphs: auth for LangGraph servers and the checkpoint fence for Aegra."""

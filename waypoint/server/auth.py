@@ -1,0 +1,235 @@
+"""Who may call the served graphs, and whose threads they may touch (`auth.path` in langgraph.json).
+
+Both servers load this file: `langgraph dev` and Aegra (which imports it by path, on its own, so it
+needs nothing but the standard library and `langgraph_sdk`).
+
+Authentication: a bearer token (`Authorization: Bearer TOKEN`) or an API key (`x-api-key: TOKEN`),
+looked up in configuration, never in the repository:
+
+- `WAYPOINT_API_KEYS`: comma-separated `TOKEN:USER` entries, and/or
+- `WAYPOINT_API_KEYS_FILE`: a file with one `TOKEN:USER` per line (`#` comments allowed), re-read
+  when it changes, so keys rotate without a restart.
+
+A `TOKEN` of the form `sha256:<64 hex digits>` is the SHA-256 of the real token, so the file need
+not hold the secret itself. Tokens are at least 16 characters; make one with
+`python -c "import secrets; print(secrets.token_urlsafe(32))"`. No credentials, an unknown token,
+or no keys configured at all: 401 (fail closed).
+
+Authorization: each thread (and its runs, state, history, crons) belongs to the user who created
+it: creation stamps `metadata.owner`, and every other action is filtered by it, so another user
+gets 404 for a thread that is not theirs and never sees it in a search. Assistants are the graphs
+in `langgraph.json`: everyone may read and search them, nobody may create, change or delete them
+through the API. Store items live under a namespace that starts with the caller's identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph_sdk import Auth
+
+KEYS_ENV = "WAYPOINT_API_KEYS"
+"""Environment variable with `TOKEN:USER,TOKEN:USER` entries."""
+
+KEYS_FILE_ENV = "WAYPOINT_API_KEYS_FILE"
+"""Environment variable naming a file with one `TOKEN:USER` entry per line."""
+
+OWNER_KEY = "owner"
+"""Metadata key that records who created a thread, run or cron."""
+
+MIN_TOKEN_LENGTH = 16
+"""Shorter tokens are refused as configuration errors."""
+
+_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
+_HASHED = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
+
+logger = logging.getLogger("waypoint.server.auth")
+auth = Auth()
+
+
+class KeyConfigError(ValueError):
+    """The configured API keys cannot be used; the message says which entry and why."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One configured credential: the token (or its SHA-256) and the user it stands for."""
+
+    user: str
+    token: str | None = None
+    sha256: str | None = None
+
+    def matches(self, presented: str) -> bool:
+        """Constant-time comparison with the presented token."""
+        if self.sha256 is not None:
+            digest = hashlib.sha256(presented.encode()).hexdigest()
+            return hmac.compare_digest(digest, self.sha256)
+        assert self.token is not None
+        return hmac.compare_digest(presented.encode(), self.token.encode())
+
+
+def parse_keys(text: str, *, source: str) -> list[ApiKey]:
+    """Parse `TOKEN:USER` entries separated by commas or newlines.
+
+    Raises:
+        KeyConfigError: an entry has no user, a bad user name, or a token that is too short.
+    """
+    keys: list[ApiKey] = []
+    for number, raw in enumerate(re.split(r"[,\n]", text), start=1):
+        entry = raw.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        token, sep, user = entry.rpartition(":")
+        token, user = token.strip(), user.strip()
+        if not sep or not token:
+            raise KeyConfigError(f"{source} entry {number}: expected TOKEN:USER")
+        if not _USER.match(user):
+            raise KeyConfigError(
+                f"{source} entry {number}: user must be 1-128 of A-Z a-z 0-9 _ . @ -"
+            )
+        if _HASHED.match(token):
+            keys.append(ApiKey(user=user, sha256=token.removeprefix("sha256:").lower()))
+        elif len(token) < MIN_TOKEN_LENGTH:
+            raise KeyConfigError(
+                f"{source} entry {number}: token shorter than {MIN_TOKEN_LENGTH} characters"
+            )
+        else:
+            keys.append(ApiKey(user=user, token=token))
+    return keys
+
+
+_file_cache: dict[str, tuple[tuple[float, int], list[ApiKey]]] = {}
+
+
+def _keys_from_file(path: str) -> list[ApiKey]:
+    file = Path(path)
+    try:
+        stat = file.stat()
+    except OSError as exc:
+        raise KeyConfigError(f"{KEYS_FILE_ENV}={path}: cannot read it ({exc.strerror})") from exc
+    stamp = (stat.st_mtime, stat.st_size)
+    cached = _file_cache.get(path)
+    if cached is None or cached[0] != stamp:
+        _file_cache[path] = (stamp, parse_keys(file.read_text(), source=KEYS_FILE_ENV))
+    return _file_cache[path][1]
+
+
+def configured_keys(environ: Mapping[str, str] | None = None) -> list[ApiKey]:
+    """Every key from `WAYPOINT_API_KEYS` and `WAYPOINT_API_KEYS_FILE` (read at each call).
+
+    Raises:
+        KeyConfigError: the configuration is malformed.
+    """
+    env = os.environ if environ is None else environ
+    keys = parse_keys(env.get(KEYS_ENV, ""), source=KEYS_ENV)
+    if path := env.get(KEYS_FILE_ENV, "").strip():
+        keys.extend(_keys_from_file(path))
+    return keys
+
+
+def _header(headers: Mapping[Any, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        text_key = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+        if text_key.lower() == name:
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return None
+
+
+def presented_token(headers: Mapping[Any, Any]) -> str | None:
+    """The token of `Authorization: Bearer TOKEN`, else of `x-api-key`, else None."""
+    authorization = _header(headers, "authorization")
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    api_key = _header(headers, "x-api-key")
+    return api_key.strip() if api_key and api_key.strip() else None
+
+
+def user_for_token(token: str, keys: list[ApiKey]) -> str | None:
+    """The user a token belongs to; every key is compared, so timing tells nothing."""
+    found: str | None = None
+    for key in keys:
+        if key.matches(token) and found is None:
+            found = key.user
+    return found
+
+
+def _unauthorized(detail: str) -> Auth.exceptions.HTTPException:
+    return Auth.exceptions.HTTPException(
+        status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+@auth.authenticate
+async def authenticate(headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict:
+    """Map the request's bearer token or API key to a user; anything else is a 401."""
+    token = presented_token(headers)
+    if token is None:
+        raise _unauthorized("missing credentials: send Authorization: Bearer <token>")
+    try:
+        keys = configured_keys()
+    except KeyConfigError as exc:
+        logger.error("waypoint auth: %s", exc)
+        raise _unauthorized("server API keys are misconfigured; see the server log") from None
+    if not keys:
+        logger.error("waypoint auth: no keys configured (%s / %s)", KEYS_ENV, KEYS_FILE_ENV)
+        raise _unauthorized(f"server has no API keys configured ({KEYS_ENV})")
+    user = user_for_token(token, keys)
+    if user is None:
+        raise _unauthorized("invalid credentials")
+    return {"identity": user, "display_name": user, "is_authenticated": True, "permissions": []}
+
+
+def _stamp_owner(value: Any, identity: str) -> None:
+    if isinstance(value, dict) and "metadata" in value:
+        metadata = value.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = {}
+            value["metadata"] = metadata
+        metadata[OWNER_KEY] = identity
+
+
+@auth.on
+async def owner_only(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
+    """Default for threads, runs and crons: stamp the owner on create, filter by it always."""
+    _stamp_owner(value, ctx.user.identity)
+    return {OWNER_KEY: ctx.user.identity}
+
+
+@auth.on.assistants.read
+async def read_assistant(ctx: Auth.types.AuthContext, value: Any) -> None:
+    """Assistants are the graphs in langgraph.json: readable by every authenticated user."""
+
+
+@auth.on.assistants.search
+async def search_assistants(ctx: Auth.types.AuthContext, value: Any) -> None:
+    """Listing assistants is open to every authenticated user."""
+
+
+@auth.on.assistants
+async def change_assistant(ctx: Auth.types.AuthContext, value: Any) -> bool:
+    """Creating, changing or deleting assistants through the API is refused (403)."""
+    return False
+
+
+@auth.on.store
+async def own_namespace(ctx: Auth.types.AuthContext, value: Any) -> None:
+    """Store items live under `(identity, ...)`; a listing with no prefix is scoped to it."""
+    identity = ctx.user.identity
+    namespace = value.get("namespace") if isinstance(value, dict) else None
+    if namespace is None and ctx.action == "list_namespaces":
+        value["namespace"] = (identity,)
+        return
+    if not namespace or namespace[0] != identity:
+        raise Auth.exceptions.HTTPException(
+            status_code=403, detail=f"store namespaces must start with ({identity!r}, ...)"
+        )
