@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
@@ -210,3 +214,39 @@ FakeModelInstaller = Callable[[Iterable[AIMessage | str]], ToolCallingFakeModel]
 
 FAKE_MODEL = "fake:model"
 """The run context's `model` setting that routes classify and draft to the installed fake."""
+
+
+def start_paused(
+    args: Sequence[str], point: str, tmp_path: Path, *, releasable: bool = False
+) -> subprocess.Popen[str]:
+    """Start `waypoint ARGS` frozen at pause point `point` (see `waypoint.faults`); wait for it.
+
+    With `releasable`, writing `tmp_path / "release"` lets it go on; otherwise kill it.
+    """
+    marker = tmp_path / "paused"
+    env = {
+        **os.environ,
+        "WAYPOINT_PAUSE_AT": point,
+        "WAYPOINT_PAUSE_MARKER": str(marker),
+        "LANGGRAPH_STRICT_MSGPACK": "true",
+    }
+    if releasable:
+        env["WAYPOINT_PAUSE_RELEASE"] = str(tmp_path / "release")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "waypoint", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not marker.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"process ended before reaching {point}: {out}\n{err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"never reached pause point {point}")
+        time.sleep(0.05)
+    return proc

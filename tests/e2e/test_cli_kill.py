@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
-from tests.conftest import PROJECT_ROOT, waypoint_cli
-from tests.helpers import count, demo_input
+from tests.conftest import waypoint_cli
+from tests.helpers import count, demo_input, start_paused
 
 
 def _paused_run(db_url: str, thread: str, point: str, tmp_path: Path) -> subprocess.Popen[str]:
     ticket = demo_input("auto refund", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
-    env = {
-        **os.environ,
-        "WAYPOINT_PAUSE_AT": point,
-        "WAYPOINT_PAUSE_MARKER": str(tmp_path / "paused"),
-        "WAYPOINT_PAUSE_RELEASE": str(tmp_path / "release"),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "waypoint",
-            "run",
-            "support",
-            "--input",
-            json.dumps(ticket),
-            "--thread",
-            thread,
-            "--db",
-            db_url,
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 90
-    while not (tmp_path / "paused").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "never paused"
-        time.sleep(0.05)
-    return proc
+    args = ["run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", db_url]
+    return start_paused(args, point, tmp_path, releasable=True)
 
 
 def test_kill_from_another_process_halts_before_the_next_node(db_url: str, tmp_path: Path) -> None:

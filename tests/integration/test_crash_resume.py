@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import psycopg
 import pytest
 
 from tests.conftest import PROJECT_ROOT, waypoint_cli
+from tests.helpers import start_paused
 
 AUTO_REFUND = {
     "ticket_id": "T-CRASH",
@@ -48,35 +48,6 @@ AUTO_REFUND_POINTS = [
     "effect:support.reply:before_commit",
     "after:execute",
 ]
-
-
-def _start_paused(args: list[str], point: str, marker: Path) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "WAYPOINT_PAUSE_AT": point,
-        "WAYPOINT_PAUSE_MARKER": str(marker),
-        "LANGGRAPH_STRICT_MSGPACK": "true",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "waypoint", *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for(marker: Path, proc: subprocess.Popen[str], point: str) -> None:
-    deadline = time.monotonic() + 90
-    while not marker.exists():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"process ended before reaching {point}: {out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"never reached pause point {point}")
-        time.sleep(0.05)
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
@@ -117,13 +88,11 @@ def test_kill_anywhere_then_resume_reaches_the_same_end(
 ) -> None:
     thread = f"crash-{uuid.uuid4().hex[:10]}"
     ticket = {**AUTO_REFUND, "ticket_id": f"T-{uuid.uuid4().hex[:6]}"}
-    marker = tmp_path / "paused"
-    proc = _start_paused(
+    proc = start_paused(
         ["run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", db_url],
         point,
-        marker,
+        tmp_path,
     )
-    _wait_for(marker, proc, point)
     _kill(proc)
 
     before = _status(db_url, thread)
@@ -148,9 +117,7 @@ def test_kill_inside_payment_after_approval_then_resume(db_url: str, tmp_path: P
     assert started.returncode == 3, started.stderr
 
     point = "effect:support.payment:before_commit"
-    marker = tmp_path / "paused"
-    proc = _start_paused(["resume", thread, "--approve", "--db", db_url], point, marker)
-    _wait_for(marker, proc, point)
+    proc = start_paused(["resume", thread, "--approve", "--db", db_url], point, tmp_path)
     _kill(proc)
     assert _count(db_url, "support_payments", thread) == 0  # the transaction died with it
     assert _status(db_url, thread)["status"] == "incomplete"
@@ -165,13 +132,11 @@ def test_kill_inside_payment_after_approval_then_resume(db_url: str, tmp_path: P
 def test_second_writer_gets_exit_5_and_writes_nothing(db_url: str, tmp_path: Path) -> None:
     thread = f"busy-{uuid.uuid4().hex[:10]}"
     ticket = {**AUTO_REFUND, "ticket_id": f"T-{uuid.uuid4().hex[:6]}"}
-    marker = tmp_path / "paused"
-    holder = _start_paused(
+    holder = start_paused(
         ["run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", db_url],
         "before:lookup",
-        marker,
+        tmp_path,
     )
-    _wait_for(marker, holder, "before:lookup")
     checkpoints = _checkpoints(db_url, thread)
 
     second = waypoint_cli("resume", thread, "--db", db_url)

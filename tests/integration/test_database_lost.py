@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import psycopg
 
-from tests.conftest import ADMIN_URL, PROJECT_ROOT, waypoint_cli
+from tests.conftest import ADMIN_URL, waypoint_cli
+from tests.helpers import start_paused
 
 
 def test_connections_dropped_mid_run_fail_clearly_and_resume(pg_url: str, tmp_path: Path) -> None:
@@ -23,38 +20,9 @@ def test_connections_dropped_mid_run_fail_clearly_and_resume(pg_url: str, tmp_pa
         "order_id": "O-1",
         "message": "My mug arrived broken. I would like a refund, please.",
     }
-    marker, release = tmp_path / "paused", tmp_path / "release"
-    env = {
-        **os.environ,
-        "WAYPOINT_PAUSE_AT": "before:decide",
-        "WAYPOINT_PAUSE_MARKER": str(marker),
-        "WAYPOINT_PAUSE_RELEASE": str(release),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "waypoint",
-            "run",
-            "support",
-            "--input",
-            json.dumps(ticket),
-            "--thread",
-            thread,
-            "--db",
-            pg_url,
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 90
-    while not marker.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "never paused"
-        time.sleep(0.05)
+    args = ["run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", pg_url]
+    proc = start_paused(args, "before:decide", tmp_path, releasable=True)
+    release = tmp_path / "release"
 
     database = pg_url.rpartition("/")[2]
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

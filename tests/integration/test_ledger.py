@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import uuid
+from pathlib import Path
 
 from tests.conftest import waypoint_cli
-from tests.helpers import demo_input, query, run
+from tests.helpers import demo_input, query, run, start_paused
 from waypoint.audit import thread_audit, workflow_kpis
 from waypoint.runner import resume_thread, start_run
 
@@ -55,42 +57,11 @@ def test_kpis_on_both_backends(db_url: str) -> None:
     assert 0 < p50 <= p95
 
 
-def test_crashed_invocation_is_marked_not_committed(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.conftest import PROJECT_ROOT
-
+def test_crashed_invocation_is_marked_not_committed(sqlite_url: str, tmp_path: Path) -> None:
     thread = f"ledger-{uuid.uuid4().hex[:8]}"
     ticket = demo_input("auto refund", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
-    marker = tmp_path / "paused"
-    env = {**os.environ, "WAYPOINT_PAUSE_AT": "after:execute", "WAYPOINT_PAUSE_MARKER": str(marker)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "waypoint",
-            "run",
-            "support",
-            "--input",
-            json.dumps(ticket),
-            "--thread",
-            thread,
-            "--db",
-            sqlite_url,
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 90
-    while not marker.exists():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    args = ["run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", sqlite_url]
+    proc = start_paused(args, "after:execute", tmp_path)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     resumed = waypoint_cli("resume", thread, "--db", sqlite_url)
