@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
+import psycopg
 import pytest
 
 import tests.fault_providers as faults
@@ -32,9 +35,15 @@ def _clean(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _reset_breakers(db_url: str) -> None:
+    sql = "DELETE FROM waypoint_breakers WHERE provider LIKE 'classify_ticket/%'"
     # the table does not exist before the first run on a fresh database
-    with contextlib.suppress(Exception):
-        query(db_url, "DELETE FROM waypoint_breakers WHERE provider LIKE 'classify_ticket/%'")
+    with contextlib.suppress(sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+        if db_url.startswith("sqlite:///"):
+            with closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as conn, conn:
+                conn.execute(sql)
+        else:
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                conn.execute(sql)
 
 
 def _route(monkeypatch: pytest.MonkeyPatch, *providers: str) -> None:

@@ -24,7 +24,8 @@ from waypoint.evals.scoring import CaseResult
 from waypoint.evals.session import run_suite, select_cases
 from waypoint.evals.suite import load_suite
 from waypoint.evals.upload import require_api_key, upload
-from waypoint.runner import parse_json
+from waypoint.runner import parse_json, validate
+from waypoint.workflows import load_workflow
 
 
 def _read_input(input_json: str | None, input_file: Path | None) -> Any:
@@ -156,6 +157,8 @@ def eval_command(
         if overrides and mode == "score":
             raise BadInput("context: --context changes runs; use it with replay or live")
         loaded = load_suite(suite)
+        if overrides:  # a bad change is a usage error (exit 2), not a failing case
+            validate(load_workflow(loaded.graph).context_schema, overrides, what="context")
         against = Baseline.read(baseline) if baseline is not None else None
         total = len(select_cases(loaded, case, tag))
         chosen: Mode = mode  # type: ignore[assignment]

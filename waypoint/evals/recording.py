@@ -90,6 +90,8 @@ class RecordedCase:
     runs: list[dict[str, Any]]
     report: ThreadReport
     answers_used: int
+    answer_refused: str | None = None
+    """Replay only: why a recorded answer was not accepted (the run asked something else)."""
 
     def write(self, path: Path) -> Path:
         """Write the trace file."""
@@ -128,12 +130,23 @@ async def record_case(
     workflow = load_workflow(graph)
     thread = thread_id or f"{graph}-{uuid.uuid4().hex[:12]}"
     used = 0
+    refused: str | None = None
     with recording(replay=replay) as recorder:
         report = await start_run(graph, raw_input, thread_id=thread, db_url=db_url, context=context)
         while report.status == "waiting" and used < len(answers):
             builder = answer_builder(answers[used])
             used += 1
-            report = await resume_thread(thread, builder, db_url=db_url)
+            try:
+                report = await resume_thread(thread, builder, db_url=db_url)
+            except BadInput as exc:
+                if strict_answers:
+                    raise
+                # Replay went elsewhere: the recorded answer does not fit this question.
+                refused = (
+                    f"answer {used} does not fit the question at {report.interrupts[0].node}: {exc}"
+                )
+                used -= 1
+                break
     if strict_answers and used < len(answers):
         raise BadInput(
             f"answer: {len(answers) - used} answer(s) left over; the run is {report.status}, "
@@ -159,7 +172,9 @@ async def record_case(
         [workflow.state_schema, workflow.input_schema, workflow.context_schema]
     )
     header, runs = redactor(header, runs)
-    return RecordedCase(header=header, runs=runs, report=report, answers_used=used)
+    return RecordedCase(
+        header=header, runs=runs, report=report, answers_used=used, answer_refused=refused
+    )
 
 
 async def run_recorded(

@@ -42,6 +42,7 @@ class CaseResult:
     path: list[str] = field(default_factory=list)
     input: dict[str, Any] | None = None
     output: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def errored(self) -> bool:
@@ -72,6 +73,7 @@ class CaseResult:
             "path": self.path,
             "input": self.input,
             "output": self.output,
+            "notes": self.notes,
             "seconds": round(self.seconds, 6),
             "cost_usd": str(self.cost),
             "tokens": self.tokens,
@@ -97,18 +99,35 @@ def divergence(expected: list[str], actual: list[str]) -> tuple[str, str] | None
     return None
 
 
+def _first_index(path: list[str], node: str) -> float:
+    return float(path.index(node)) if node in path else float(len(path))
+
+
 def _cluster(result: CaseResult, view: TraceView | None) -> str | None:
+    """Name the first thing that went wrong, in the order of the path.
+
+    A divergence after node N sits between N and the next node, so an error or drift in N itself
+    comes first; on the same spot, the root cause (drift, then error) wins.
+    """
     if result.passed:
         return None
+    path = result.path
+    found: list[tuple[float, int, str]] = []
     if result.drift:
-        return f"drift at {result.drift[0]['node']}"
+        node = result.drift[0]["node"]
+        found.append((_first_index(path, node), 0, f"drift at {node}"))
     failure = result.outcome("failure")
     if view is not None and failure is not None and failure.passed is False and view.errors:
-        return f"error at {view.errors[0]['node']}"
+        node = str(view.errors[0]["node"])
+        found.append((_first_index(path, node), 1, f"error at {node}"))
+    if result.diverged_at is not None:
+        node = result.diverged_at
+        where = -0.5 if node == START else _first_index(path, node) + 0.5
+        found.append((where, 2, f"diverged after {node}"))
+    if found:
+        return min(found)[2]
     if result.errored:
         return "error: " + (result.error or "")[:60]
-    if result.diverged_at is not None:
-        return f"diverged after {result.diverged_at}"
     first = next((o for o in result.outcomes if o.passed is False), None)
     return f"{first.key} failed" if first else None
 
@@ -122,6 +141,7 @@ def score_case(
     trace: str = "",
     error: str | None = None,
     drift: list[dict[str, str]] | None = None,
+    notes: list[str] | None = None,
 ) -> CaseResult:
     """Run every evaluator that applies to the case (and that the case selects)."""
     node_cost = view.cost(context.suite.usd_per_1k_tokens)
@@ -141,6 +161,7 @@ def score_case(
         path=list(view.path),
         input=view.header.input,
         output=view.final_output,
+        notes=list(notes or []),
     )
     with tracing_context(enabled=False):  # openevals traces each evaluator call otherwise
         for evaluator in evaluators:

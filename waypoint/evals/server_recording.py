@@ -4,13 +4,15 @@ Imported by `waypoint/__init__.py` only when the variable is set, so a LangGraph
 process) that loads a Waypoint graph records each thread to `<dir>/<thread_id>.jsonl`: a header
 when the file is new, then the runs of each invocation as it ends, redacted like any trace. A
 server owns its checkpointer, so these traces carry no checkpoint ids (`waypoint record` adds
-them). Only root runs of graphs listed in langgraph.json are written.
+them). Only root runs of graphs listed in langgraph.json are written, by a background thread
+(a server's event loop never waits on the file).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +51,10 @@ class EnvTraceRecorder(TraceRecorder):
         self.directory = Path(os.environ.get(RECORD_DIR_ENV) or ".waypoint/traces")
 
     def trace_finished(self, runs: list[dict[str, Any]]) -> None:
+        """Hand the runs to the writer thread (a server's event loop must not block on files)."""
+        _writer.submit(self.write, runs)
+
+    def write(self, runs: list[dict[str, Any]]) -> None:
         """Append this invocation's runs to its thread's trace file."""
         from waypoint.workflows import load_workflow, workflow_names
 
@@ -75,6 +81,9 @@ class EnvTraceRecorder(TraceRecorder):
         with path.open("a", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
 
+
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waypoint-trace-writer")
+"""One writer thread: files are appended in the order invocations end; joined at exit."""
 
 _never_set: ContextVar[EnvTraceRecorder | None] = ContextVar("waypoint_env_recorder", default=None)
 register_configure_hook(_never_set, True, EnvTraceRecorder, RECORD_DIR_ENV)

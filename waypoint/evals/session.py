@@ -112,7 +112,10 @@ async def _rerun_one(
     if drift:
         first = drift[0]
         error = f"replay drift at {first['node']} ({first['capability']}): unseen prompt"
-    return score_case(case, view, evaluators, ctx, trace=str(path), error=error, drift=drift)
+    notes = [rerun.answer_refused] if rerun.answer_refused else []
+    return score_case(
+        case, view, evaluators, ctx, trace=str(path), error=error, drift=drift, notes=notes
+    )
 
 
 async def run_suite(

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml  # type: ignore[import-untyped]  # PyYAML, pinned through langchain-core
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from waypoint.errors import BadInput
@@ -158,6 +158,9 @@ class JudgeSpec(_Strict):
     )
     inputs: str = Field(default="input.message", description="Dotted path: input.* or output.*")
     outputs: str = Field(default="output.draft.text", description="Dotted path of the answer.")
+    reference: str | None = Field(
+        default=None, description="Dotted path of the reference (input.*, output.*, expect.*)."
+    )
     min_score: float = Field(
         default=1.0, ge=0.0, le=1.0, description="A case passes at this judge score or above."
     )

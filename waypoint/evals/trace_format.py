@@ -96,6 +96,7 @@ def write_trace(path: Path, header: TraceHeader, runs: Iterable[dict[str, Any]])
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a trace is a project file
     os.replace(tmp, path)
     return path
 

@@ -10,7 +10,8 @@ node. Works the same on a Waypoint recording and on a LangSmith export of a Lang
 Internal nodes (`__error_handler__<node>` and other `__` names) are not visits, but an interrupt
 they raise (a failure ladder asking a human to recover) is an interrupt like any other; the
 thread trajectory marks it with `__interrupt__` too, which agentevals' checkpoint-based
-extraction does not see.
+extraction does not see. A node a guard halted before its body started has no run (the halt in
+the final output names it); agentevals lists it, as its task is in the checkpoint.
 """
 
 from __future__ import annotations
@@ -162,8 +163,7 @@ def build_view(trace: TraceFile) -> TraceView:
             elif run.error is None and not internal:
                 for verdict in _verdicts(run.outputs or {}):
                     view.verdicts.append({"node": run.name, **verdict})
-        if steps:
-            view.thread_steps.append(steps)
+        view.thread_steps.append(steps)
         view.seconds += _seconds(root)
         previous_pause = paused_here
     for run in runs:

@@ -45,7 +45,11 @@ class LLMJudge:
                 None,
                 comment="skipped: no judge model (judge_model, WAYPOINT_JUDGE_MODEL or --judge)",
             )
-        data: dict[str, Any] = {"input": view.header.input or {}, "output": view.final_output}
+        data: dict[str, Any] = {
+            "input": view.header.input or {},
+            "output": view.final_output,
+            "expect": case.expect.model_dump(mode="json", exclude_none=True),
+        }
         answer = lookup(data, self.spec.outputs)
         if answer in (None, ""):
             return Outcome(self.key, None, comment=f"skipped: no {self.spec.outputs} to judge")
@@ -56,7 +60,10 @@ class LLMJudge:
             feedback_key=self.key,
             judge=registry.chat_model_factory(context.judge_model),
         )
-        result = evaluator(inputs=lookup(data, self.spec.inputs), outputs=answer)
+        reference = lookup(data, self.spec.reference) if self.spec.reference else ""
+        result = evaluator(
+            inputs=lookup(data, self.spec.inputs), outputs=answer, reference_outputs=reference
+        )
         item = result[0] if isinstance(result, list) else result
         score = float(item["score"])
         return Outcome(

@@ -1,0 +1,41 @@
+"""Redaction: fields marked sensitive never reach a trace file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from state.support import SupportState
+from tests.helpers import PROJECT_ROOT
+from waypoint.evals.redaction import REDACTED, Redactor, sensitive_field_names
+from waypoint.evals.trace_format import TraceHeader
+
+CRM = json.loads((PROJECT_ROOT / "nodes" / "support" / "crm_data.json").read_text())
+
+
+def test_sensitive_fields_are_found_in_nested_models() -> None:
+    assert "email" in sensitive_field_names([SupportState])
+
+
+def test_keys_are_replaced_and_values_scrubbed_everywhere() -> None:
+    redactor = Redactor.for_models([SupportState])
+    header = TraceHeader(graph="support", input={"note": "mail grace@example.com please"})
+    runs: list[dict[str, Any]] = [
+        {"outputs": {"lookup": {"customer": {"name": "Grace", "email": "grace@example.com"}}}},
+        {"inputs": {"messages": [{"content": "write to grace@example.com"}]}, "error": None},
+    ]
+    clean_header, clean_runs = redactor(header, runs)
+    text = json.dumps([clean_header.model_dump(), clean_runs])
+    assert "grace@example.com" not in text
+    assert clean_runs[0]["outputs"]["lookup"]["customer"]["email"] == REDACTED
+    assert clean_runs[0]["outputs"]["lookup"]["customer"]["name"] == "Grace"
+    assert REDACTED in clean_runs[1]["inputs"]["messages"][0]["content"]
+
+
+def test_no_shipped_trace_holds_an_email_address() -> None:
+    emails = [customer["email"] for customer in CRM["customers"]]
+    traces = sorted((PROJECT_ROOT / "evals" / "support" / "traces").glob("*.jsonl"))
+    assert len(traces) >= 30
+    for path in traces:
+        text = path.read_text()
+        assert not [e for e in emails if e in text], path.name
