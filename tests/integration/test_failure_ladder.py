@@ -39,11 +39,11 @@ def _reset_breakers(db_url: str) -> None:
     # the table does not exist before the first run on a fresh database
     with contextlib.suppress(sqlite3.OperationalError, psycopg.errors.UndefinedTable):
         if db_url.startswith("sqlite:///"):
-            with closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as conn, conn:
-                conn.execute(sql)
+            with closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as lite, lite:
+                lite.execute(sql)
         else:
-            with psycopg.connect(db_url, autocommit=True) as conn:
-                conn.execute(sql)
+            with psycopg.connect(db_url, autocommit=True) as pg:
+                pg.execute(sql)
 
 
 def _route(monkeypatch: pytest.MonkeyPatch, *providers: str) -> None:
