@@ -1,4 +1,4 @@
-.PHONY: demo test bench bench-quick lint format
+.PHONY: demo test bench bench-quick lint format dev serve serve-setup aegra-env aegra-lock eval
 
 demo:  ## the main job: the support demo on SQLite, offline, no key
 	@scripts/bootstrap.sh
@@ -6,6 +6,11 @@ demo:  ## the main job: the support demo on SQLite, offline, no key
 
 test:  ## the whole suite: ruff, mypy --strict, pytest on real SQLite and Postgres
 	@scripts/test.sh
+
+eval:  ## the support eval suite: score the recorded traces, then replay them on today's code
+	@scripts/bootstrap.sh
+	.venv/bin/waypoint eval evals/support --mode score --baseline evals/support/baseline.json --report .waypoint/eval/score
+	.venv/bin/waypoint eval evals/support --mode replay --baseline evals/support/baseline.json --report .waypoint/eval/replay
 
 bench-quick:
 	@scripts/bootstrap.sh
@@ -18,3 +23,18 @@ bench:
 format:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+dev:  ## langgraph dev for Studio on 127.0.0.1:$(PORT) (default 2099), offline, no key
+	@scripts/dev-server.sh
+
+aegra-env:  ## build .venv-aegra (Python 3.12) from the hash-pinned serve/aegra.lock
+	@scripts/aegra-env.sh >/dev/null
+
+aegra-lock:  ## re-resolve serve/aegra.lock (after changing serve/aegra.in or pyproject.toml)
+	@scripts/aegra-env.sh --lock
+
+serve-setup:  ## create the database, run Aegra's migrations, install the checkpoint fence
+	@scripts/aegra-serve.sh setup
+
+serve:  ## Aegra on the local Postgres + Redis, 127.0.0.1:$(PORT) (default 2026); see docs/deploy.md
+	@scripts/aegra-serve.sh

@@ -25,8 +25,16 @@ from waypoint.state_updates import update
 
 
 def _answered_by(config: RunnableConfig) -> str | None:
-    actor = config.get("configurable", {}).get("waypoint_actor")
-    return str(actor) if actor else None
+    """The command line's actor, or the user a LangGraph server authenticated."""
+    configurable = config.get("configurable", {})
+    actor = configurable.get("waypoint_actor")
+    if actor:
+        return str(actor)
+    user = configurable.get("langgraph_auth_user")
+    identity = getattr(user, "identity", None) or (
+        user.get("identity") if isinstance(user, dict) else None
+    )
+    return str(identity) if identity else None
 
 
 def _answer(

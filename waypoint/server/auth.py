@@ -15,6 +15,10 @@ not hold the secret itself. Tokens are at least 16 characters; make one with
 `python -c "import secrets; print(secrets.token_urlsafe(32))"`. No credentials, an unknown token,
 or no keys configured at all: 401 (fail closed).
 
+LangGraph Studio on the local `langgraph dev` server: Studio sends no token. With
+`WAYPOINT_STUDIO_USER=NAME` set, and only on the local dev server (never on Aegra or a deployed
+server), a request marked `x-auth-scheme: langsmith` is let in as user NAME. Off by default.
+
 Authorization: each thread (and its runs, state, history, crons) belongs to the user who created
 it: creation stamps `metadata.owner`, and every other action is filtered by it, so another user
 gets 404 for a thread that is not theirs and never sees it in a search. Assistants are the graphs
@@ -44,6 +48,9 @@ KEYS_FILE_ENV = "WAYPOINT_API_KEYS_FILE"
 
 OWNER_KEY = "owner"
 """Metadata key that records who created a thread, run or cron."""
+
+STUDIO_USER_ENV = "WAYPOINT_STUDIO_USER"
+"""Opt-in: the user a token-less Studio request acts as, on the local dev server only."""
 
 MIN_TOKEN_LENGTH = 16
 """Shorter tokens are refused as configuration errors."""
@@ -154,6 +161,17 @@ def presented_token(headers: Mapping[Any, Any]) -> str | None:
     return api_key.strip() if api_key and api_key.strip() else None
 
 
+def studio_user(headers: Mapping[Any, Any], environ: Mapping[str, str] | None = None) -> str | None:
+    """The opted-in Studio user, for a Studio request to the local dev server; else None."""
+    env = os.environ if environ is None else environ
+    user = env.get(STUDIO_USER_ENV, "").strip()
+    if not user or env.get("LANGSMITH_LANGGRAPH_API_VARIANT") != "local_dev":
+        return None
+    if (_header(headers, "x-auth-scheme") or "").strip().lower() != "langsmith":
+        return None
+    return user if _USER.match(user) else None
+
+
 def user_for_token(token: str, keys: list[ApiKey]) -> str | None:
     """The user a token belongs to; every key is compared, so timing tells nothing."""
     found: str | None = None
@@ -174,6 +192,8 @@ async def authenticate(headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict
     """Map the request's bearer token or API key to a user; anything else is a 401."""
     token = presented_token(headers)
     if token is None:
+        if (studio := studio_user(headers)) is not None:
+            return _user(studio)
         raise _unauthorized("missing credentials: send Authorization: Bearer <token>")
     try:
         keys = configured_keys()
@@ -186,7 +206,16 @@ async def authenticate(headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict
     user = user_for_token(token, keys)
     if user is None:
         raise _unauthorized("invalid credentials")
-    return {"identity": user, "display_name": user, "is_authenticated": True, "permissions": []}
+    return _user(user)
+
+
+def _user(identity: str) -> Auth.types.MinimalUserDict:
+    return {
+        "identity": identity,
+        "display_name": identity,
+        "is_authenticated": True,
+        "permissions": [],
+    }
 
 
 def _stamp_owner(value: Any, identity: str) -> None:

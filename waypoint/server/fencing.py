@@ -17,8 +17,8 @@ by a transaction-scoped advisory lock, so two writers cannot both pass. Subgraph
 not fenced (their parents are root checkpoints, which are).
 
 Install with `python -m waypoint.server.fencing install --db URL` (`make serve` does it); it also
-creates the checkpoint tables (the saver's own `setup()`) and Waypoint's tables if missing, and
-is safe to run twice or from two processes.
+creates the checkpoint and store tables (the saver's and store's own `setup()`) and Waypoint's
+tables if missing, and is safe to run twice or from two processes.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import sys
 from collections.abc import Sequence
 
 import psycopg
+from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg import sql
 
 from waypoint.persistence.sql import PostgresDatabase
@@ -108,6 +109,10 @@ async def install(url: str) -> None:
     async with open_stores(url) as stores:
         db = stores.db
         assert isinstance(db, PostgresDatabase)
+        # The server's store tables too: instances that start together on a fresh database
+        # would otherwise race in `AsyncPostgresStore.setup()` (a duplicate-key failure).
+        async with db.session_lock("waypoint_store_setup"):
+            await AsyncPostgresStore(db.pool).setup()
         async with db.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('waypoint_fence_install'))")
             await conn.execute(_FUNCTION_SQL)

@@ -1,0 +1,288 @@
+"""The SDK flows both servers must pass (`langgraph dev` and Aegra), written once.
+
+Runs are awaited with `runs.stream` (it ends when the run ends) rather than `runs.wait`, whose
+Redis mode on Aegra polls every 2 s.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from langgraph_sdk.client import SyncLangGraphClient
+from langgraph_sdk.schema import Command
+
+from tests.e2e.servers import Server, Users, status_code
+from tests.helpers import count, rows
+
+TICKET = {
+    "ticket_id": "T-200",
+    "customer_id": "C-200",
+    "order_id": "O-2",
+    "message": "The chair is damaged, please refund it.",
+}
+"""C-200's order O-2 (480.00): above the approval threshold, so the run waits at `approval`."""
+
+DECISIONS: dict[str, dict[str, Any]] = {
+    "approve": {"type": "approve"},
+    "edit": {"type": "edit", "edited_action": {"name": "issue_refund", "args": {"amount": "200"}}},
+    "reject": {"type": "reject", "message": "Photos show no damage."},
+    "respond": {"type": "respond", "message": "Please send a photo of the damage."},
+}
+"""One answer of each kind the approval step allows (LangChain's HITLResponse decisions)."""
+
+
+def resume_with(decision: str) -> Command:
+    """`Command(resume=HITLResponse)` answering the approval with one decision."""
+    return {"resume": {"decisions": [DECISIONS[decision]]}}
+
+
+OUTCOMES: dict[str, tuple[str, str, int]] = {
+    "approve": ("refunded", "480.00", 1),
+    "edit": ("refunded", "200.00", 1),
+    "reject": ("rejected", "0.00", 0),
+    "respond": ("closed_by_human", "0.00", 0),
+}
+"""decision → (resolution kind, amount paid, rows in support_payments)."""
+
+
+def stream_run(client: SyncLangGraphClient, thread_id: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Start a `support` run on the thread and read its stream to the end."""
+    parts = [(part.event, part.data) for part in client.runs.stream(thread_id, "support", **kwargs)]
+    errors = [data for event, data in parts if event == "error"]
+    assert not errors, errors
+    return parts
+
+
+def run_to_approval(client: SyncLangGraphClient) -> tuple[str, dict[str, Any]]:
+    """A new thread whose `support` run stopped at the approval interrupt; its state."""
+    thread_id = client.threads.create()["thread_id"]
+    stream_run(client, thread_id, input=TICKET)
+    state = plain(client.threads.get_state(thread_id))
+    assert state["next"] == ["approval"], state
+    return thread_id, state
+
+
+def plain(response: Any) -> dict[str, Any]:
+    """An SDK response (a TypedDict) as the plain JSON object it is."""
+    assert isinstance(response, dict), response
+    return cast(dict[str, Any], response)
+
+
+def values(state: Any) -> dict[str, Any]:
+    """A thread state's values, as a dict."""
+    found = state["values"]
+    assert isinstance(found, dict), found
+    return found
+
+
+def hitl_request(state: Any) -> dict[str, Any]:
+    """The HITL request of the one pending interrupt."""
+    interrupts = state.get("interrupts") or [
+        i for task in state.get("tasks", []) for i in task.get("interrupts", [])
+    ]
+    assert len(interrupts) == 1, state
+    value: dict[str, Any] = interrupts[0]["value"]
+    return value
+
+
+def lists_assistants(server: Server, users: Users) -> None:
+    """Every authenticated user sees the graphs of langgraph.json, with their descriptions."""
+    assistants = server.client(users.alice).assistants.search()
+    by_graph = {a["graph_id"]: a for a in assistants}
+    assert "support" in by_graph
+    assert "refund desk" in str(by_graph["support"].get("description"))
+    assert {a["graph_id"] for a in server.client(users.bob, scheme="x-api-key").assistants.search()}
+    client = server.client(users.alice)
+    assistant_id = by_graph["support"]["assistant_id"]
+    # what Studio draws and shows: the conditional edges (routers have Literal return types)
+    # and the run settings with their descriptions
+    graph = plain(client.assistants.get_graph(assistant_id))
+    edges = {(e["source"], e["target"], bool(e.get("conditional"))) for e in graph["edges"]}
+    assert {("review_gate", "approval", True), ("approval", "execute", True)} <= edges, edges
+    schemas = plain(client.assistants.get_schemas(assistant_id))
+    settings = schemas["context_schema"]["properties"]
+    assert "approval" in settings["approval_threshold"]["description"]
+    assert set(schemas["input_schema"]["required"]) == {"ticket_id", "customer_id", "message"}
+
+
+def runs_to_the_approval_interrupt(server: Server, users: Users, db_url: str) -> None:
+    """The run stops at approval with an HITL request for `issue_refund`; nothing is paid yet."""
+    client = server.client(users.alice)
+    thread_id, state = run_to_approval(client)
+    request = hitl_request(state)
+    action = request["action_requests"][0]
+    assert action["name"] == "issue_refund"
+    assert action["args"]["amount"] == "480.00"
+    assert set(request["review_configs"][0]["allowed_decisions"]) == set(DECISIONS)
+    assert state["values"]["decision"]["needs_approval"] is True
+    thread = plain(client.threads.get(thread_id))
+    assert thread["status"] == "interrupted"
+    assert thread["metadata"]["owner"] == users.alice.name
+    assert count(db_url, "support_payments", thread_id) == 0
+
+
+def resumes_with(decision: str, server: Server, users: Users, db_url: str) -> None:
+    """Resume with `Command(resume=HITLResponse)`; the outcome and payments match the decision."""
+    client = server.client(users.alice)
+    thread_id, _ = run_to_approval(client)
+    stream_run(client, thread_id, command=resume_with(decision))
+    state = plain(client.threads.get_state(thread_id))
+    kind, amount, payments = OUTCOMES[decision]
+    assert state["next"] == [], state
+    values = state["values"]
+    assert values["human"]["decision"] == decision
+    assert values["resolution"]["kind"] == kind, values
+    assert values["resolution"]["refund_amount"] == amount
+    paid = rows(db_url, "support_payments", thread_id)
+    assert len(paid) == payments
+    if payments:
+        assert str(paid[0]["amount"]) == amount
+    if decision == "respond":
+        sent = rows(db_url, "support_outbox", thread_id)
+        assert [row["body"] for row in sent] == [DECISIONS["respond"]["message"]]
+
+
+def reads_history_and_forks(server: Server, users: Users, db_url: str) -> None:
+    """History lists every checkpoint; a fork before `lookup` with another order escalates."""
+    client = server.client(users.alice)
+    thread_id, _ = run_to_approval(client)
+    history = [plain(h) for h in client.threads.get_history(thread_id, limit=100)]
+    sources = [h["metadata"]["source"] for h in history]
+    assert sources[-1] == "input" and set(sources) <= {"input", "loop"}
+    nexts = [tuple(h["next"]) for h in reversed(history)]
+    assert nexts[:3] == [("__start__",), ("intake",), ("classify",)]
+    assert nexts[-1] == ("approval",)
+    before_lookup = next(h for h in history if h["next"] == ["lookup"])
+    checkpoint_id = before_lookup["checkpoint"]["checkpoint_id"]
+
+    client.threads.update_state(
+        thread_id,
+        {"order_id": "O-1"},  # C-100's order, not C-200's: lookup must escalate, not guess
+        as_node="classification_gate",
+        checkpoint_id=checkpoint_id,
+    )
+    forked = plain(client.threads.get_state(thread_id))
+    assert forked["next"] == ["lookup"]
+    assert forked["metadata"]["source"] == "update"
+    assert forked["parent_checkpoint"]["checkpoint_id"] == checkpoint_id
+
+    # continue the branch from its head (Aegra wants the checkpoint named when there is no input)
+    stream_run(client, thread_id, input=None, checkpoint_id=forked["checkpoint"]["checkpoint_id"])
+    state = plain(client.threads.get_state(thread_id))
+    assert state["next"] == ["escalate"], state
+    assert hitl_request(state)["action_requests"][0]["name"] == "handle_ticket"
+    assert "belongs to another customer" in " ".join(state["values"]["lookup"]["problems"])
+    after = [plain(h) for h in client.threads.get_history(thread_id, limit=100)]
+    assert len(after) > len(history)
+    assert any(h["checkpoint"]["checkpoint_id"] == checkpoint_id for h in after)
+    assert count(db_url, "support_payments", thread_id) == 0
+
+
+def streams_a_run(server: Server, users: Users) -> None:
+    """`runs.stream` yields each node's update in order, then the interrupt."""
+    client = server.client(users.alice)
+    thread_id = client.threads.create()["thread_id"]
+    parts = stream_run(client, thread_id, input=TICKET, stream_mode="updates")
+    assert parts[0][0] == "metadata"
+    updates = [data for event, data in parts if event == "updates"]
+    nodes = [name for update in updates for name in update]
+    assert nodes[:7] == [
+        "intake",
+        "classify",
+        "classification_gate",
+        "lookup",
+        "decide",
+        "draft",
+        "review_gate",
+    ], nodes
+    assert nodes[-1] == "__interrupt__"
+    interrupt = updates[-1]["__interrupt__"][0]["value"]
+    assert interrupt["action_requests"][0]["name"] == "issue_refund"
+
+
+def _refused(call: Any) -> int | None:
+    try:
+        call()
+    except Exception as exc:  # the SDK raises httpx / langgraph_sdk errors
+        return status_code(exc)
+    return 200
+
+
+def second_user_cannot_touch_the_thread(server: Server, users: Users, db_url: str) -> None:
+    """Bob cannot list, read, run, resume, fork, copy or delete Alice's thread: 404 or 403."""
+    alice = server.client(users.alice)
+    bob = server.client(users.bob, scheme="x-api-key")
+    thread_id, state = run_to_approval(alice)
+    run_id = alice.runs.list(thread_id)[0]["run_id"]
+    checkpoint_id = state["checkpoint"]["checkpoint_id"]
+
+    assert thread_id not in {t["thread_id"] for t in bob.threads.search(limit=100)}
+    assert thread_id in {t["thread_id"] for t in alice.threads.search(limit=100)}
+    resume = resume_with("approve")
+    attempts = {
+        "get": lambda: bob.threads.get(thread_id),
+        "state": lambda: bob.threads.get_state(thread_id),
+        "history": lambda: bob.threads.get_history(thread_id),
+        "run": lambda: bob.runs.create(thread_id, "support", input=TICKET),
+        "resume": lambda: bob.runs.create(thread_id, "support", command=resume),
+        "fork": lambda: bob.threads.update_state(
+            thread_id, {"order_id": "O-1"}, as_node="classification_gate"
+        ),
+        "fork_past": lambda: bob.threads.update_state(
+            thread_id, {"order_id": "O-1"}, checkpoint_id=checkpoint_id
+        ),
+        "runs": lambda: bob.runs.list(thread_id),
+        "run_get": lambda: bob.runs.get(thread_id, run_id),
+        "join": lambda: bob.runs.join(thread_id, run_id),
+        "cancel": lambda: bob.runs.cancel(thread_id, run_id),
+        "delete": lambda: bob.threads.delete(thread_id),
+        "update": lambda: bob.threads.update(thread_id, metadata={"owner": "bob"}),
+    }
+    answers = {name: _refused(call) for name, call in attempts.items()}
+    # `runs.list` of a thread that is not yours may answer with an empty list instead
+    if answers["runs"] == 200:
+        answers["runs"] = 404 if bob.runs.list(thread_id) == [] else 200
+    assert all(code in (403, 404) for code in answers.values()), answers
+
+    copied = _refused(lambda: bob.threads.copy(thread_id))
+    assert copied in (403, 404, 409), copied
+
+    taken = _refused(lambda: bob.threads.create(thread_id=thread_id, if_exists="do_nothing"))
+    if taken == 200:  # a server may answer "exists" with the caller's view: never Alice's data
+        seen = bob.threads.create(thread_id=thread_id, if_exists="do_nothing")
+        assert (seen.get("metadata") or {}).get("owner") != users.alice.name
+        assert "values" not in seen or not seen["values"]
+    else:
+        assert taken in (403, 404, 409), taken
+
+    # Alice's thread is untouched and still waiting for her
+    after = alice.threads.get_state(thread_id)
+    assert after["checkpoint"]["checkpoint_id"] == checkpoint_id
+    assert after["next"] == ["approval"]
+    assert (alice.threads.get(thread_id).get("metadata") or {})["owner"] == users.alice.name
+    assert count(db_url, "support_payments", thread_id) == 0
+
+
+def no_credentials_is_401(server: Server, users: Users) -> None:
+    """No token, a wrong token, or a wrong scheme: 401 on every endpoint."""
+    anonymous = server.client(None)
+    wrong = server.client(users.alice.__class__("mallory", "not-a-real-token-000000000"))
+    for client in (anonymous, wrong):
+        for call in (
+            client.assistants.search,
+            client.threads.search,
+            client.threads.create,
+            lambda c=client: c.runs.create(None, "support", input=TICKET),
+        ):
+            assert _refused(call) == 401
+    basic = _refused(
+        lambda: server.client(None).http.get("/threads/x", headers={"Authorization": "Basic YTpi"})
+    )
+    assert basic == 401
+
+
+def fail_if_dead(server: Server) -> None:
+    """Fail with the server's log when it died during a test."""
+    if not server.alive():
+        pytest.fail(f"{server.name} died:\n{server.log_tail()}")

@@ -1,0 +1,307 @@
+"""Real LangGraph-protocol servers for the e2e tests: `langgraph dev` and Aegra, as subprocesses.
+
+Each server runs on a free loopback port with its log in a temporary folder (outside the project,
+so nothing it writes is watched). Tests drive them with the official `langgraph_sdk` client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.client import SyncLangGraphClient
+
+from tests.conftest import IN_CI, PROJECT_ROOT
+from tests.helpers import query
+
+# Variables that must not leak from the developer's shell into a server under test.
+_SCRUBBED_PREFIXES = ("LANGSMITH_", "LANGCHAIN_", "WAYPOINT_PAUSE", "OTEL_")
+_SCRUBBED = {
+    "LANGGRAPH_API_KEY",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "WAYPOINT_API_KEYS",
+    "WAYPOINT_API_KEYS_FILE",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PORT",
+    "HOST",
+}
+
+
+def missing(capability: str) -> None:
+    """A capability the tests need is not there: fail under CI, skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{capability} (CI=true: a missing capability is a failure, not a skip)")
+    pytest.skip(capability)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The test process's environment without credentials or settings of the developer's shell."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _SCRUBBED and not key.startswith(_SCRUBBED_PREFIXES)
+    }
+    env.update(
+        {
+            "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+            "LANGGRAPH_NO_VERSION_CHECK": "1",
+            "LANGGRAPH_STRICT_MSGPACK": "true",
+            "LANGSMITH_TRACING": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class User:
+    """A test user and the token that authenticates it."""
+
+    name: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Users:
+    """Two users with their own tokens, and the `WAYPOINT_API_KEYS` value naming them."""
+
+    alice: User = field(default_factory=lambda: User("alice", secrets.token_urlsafe(24)))
+    bob: User = field(default_factory=lambda: User("bob", secrets.token_urlsafe(24)))
+
+    @property
+    def api_keys(self) -> str:
+        """`TOKEN:USER,TOKEN:USER` for the server's environment."""
+        return ",".join(f"{u.token}:{u.name}" for u in (self.alice, self.bob))
+
+
+@dataclass
+class Server:
+    """One server process under test."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        """The server's process id (the process that runs the graphs)."""
+        return self.process.pid
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the server's log, for failure messages."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM the server's process group (it was started in its own session), then SIGKILL."""
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=timeout)
+
+    def kill9(self) -> None:
+        """SIGKILL the server process itself, as a crash would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=15)
+
+    def client(self, user: User | None, *, scheme: str = "bearer") -> SyncLangGraphClient:
+        """An SDK client for `user` (None: no credentials at all)."""
+        if user is None:
+            return get_sync_client(url=self.url, api_key=None, timeout=60)
+        if scheme == "bearer":
+            return get_sync_client(
+                url=self.url,
+                api_key=None,
+                headers={"Authorization": f"Bearer {user.token}"},
+                timeout=60,
+            )
+        return get_sync_client(url=self.url, api_key=user.token, timeout=60)
+
+
+def launch(
+    name: str, command: list[str], *, env: Mapping[str, str], port: int, log_dir: Path
+) -> Server:
+    """Start `command` in its own session (so it and its children can be stopped together)."""
+    log = log_dir / f"{name}.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Server(name=name, url=f"http://127.0.0.1:{port}", process=process, log=log)
+
+
+def wait_ready(server: Server, timeout: float = 120) -> Server:
+    """Wait until the server answers HTTP (any status) on its port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise RuntimeError(
+                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
+        try:
+            httpx.get(f"{server.url}/ok", timeout=2)
+            return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(
+        f"{server.name} did not answer on {server.url} in {timeout}s:\n{server.log_tail()}"
+    )
+
+
+def start_langgraph_dev(*, env: Mapping[str, str], log_dir: Path) -> Server:
+    """`langgraph dev` on a free loopback port: no reload, no browser, in-memory threads."""
+    port = free_port()
+    langgraph = Path(sys.executable).parent / "langgraph"
+    command = [
+        str(langgraph),
+        "dev",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--no-reload",
+    ]
+    full_env = server_env({"LANGGRAPH_DISABLE_FILE_PERSISTENCE": "true", **env})
+    return wait_ready(launch("langgraph-dev", command, env=full_env, port=port, log_dir=log_dir))
+
+
+def aegra_python() -> str:
+    """Build (or reuse) `.venv-aegra` with `scripts/aegra-env.sh`; its interpreter's path."""
+    script = PROJECT_ROOT / "scripts" / "aegra-env.sh"
+    done = subprocess.run(
+        [str(script)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=900, check=False
+    )
+    if done.returncode != 0:
+        missing(f"cannot build the Aegra environment (.venv-aegra): {done.stderr.strip()[-2000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def redis_reachable(url: str) -> bool:
+    """Whether a Redis answers PING at `url` (redis://host:port/db)."""
+    rest = url.removeprefix("redis://").split("/", 1)[0]
+    host, _, port = rest.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_forget(python: str, url: str, prefix: str) -> None:
+    """Delete the keys under `prefix` (they expire within the hour anyway), with Aegra's redis."""
+    code = (
+        "import redis, sys\n"
+        "client = redis.Redis.from_url(sys.argv[1])\n"
+        "for key in client.scan_iter(match=sys.argv[2] + '*', count=1000):\n"
+        "    client.delete(key)\n"
+    )
+    subprocess.run([python, "-c", code, url, prefix], timeout=60, check=False, capture_output=True)
+
+
+def aegra_setup(env: Mapping[str, str], log_dir: Path) -> None:
+    """`scripts/aegra-serve.sh setup`: database, Aegra's migrations, the checkpoint fence."""
+    script = PROJECT_ROOT / "scripts" / "aegra-serve.sh"
+    log = log_dir / "aegra-setup.log"
+    with log.open("wb") as out:
+        done = subprocess.run(
+            [str(script), "setup"],
+            cwd=PROJECT_ROOT,
+            env=server_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"aegra setup failed:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def launch_aegra(name: str, *, env: Mapping[str, str], log_dir: Path) -> Server:
+    """Start one Aegra instance (`scripts/aegra-serve.sh run`) on a free loopback port.
+
+    The script `exec`s uvicorn, so the process is the instance that runs the graphs.
+    """
+    port = free_port()
+    script = PROJECT_ROOT / "scripts" / "aegra-serve.sh"
+    full_env = server_env({**env, "PORT": str(port), "HOST": "127.0.0.1"})
+    return launch(name, [str(script), "run"], env=full_env, port=port, log_dir=log_dir)
+
+
+def wait_for_file(path: Path, timeout: float) -> str:
+    """Wait until `path` exists and has content; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and (text := path.read_text()).strip():
+            return text
+        time.sleep(0.05)
+    raise TimeoutError(f"{path} did not appear within {timeout}s")
+
+
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP status of an SDK error, if it carries a response."""
+    response: Any = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def checkpoint_tree(db_url: str, thread_id: str) -> list[dict[str, Any]]:
+    """The thread's root-namespace checkpoints as stored (id, parent, source), oldest first."""
+    return query(
+        db_url,
+        "SELECT checkpoint_id, parent_checkpoint_id, metadata->>'source' AS source "
+        "FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' ORDER BY checkpoint_id",
+        (thread_id,),
+    )
+
+
+def branches(db_url: str, thread_id: str) -> dict[str | None, int]:
+    """Parents with more than one child (None: more than one root): empty for a linear history."""
+    children = Counter(row["parent_checkpoint_id"] for row in checkpoint_tree(db_url, thread_id))
+    return {parent: n for parent, n in children.items() if n > 1}

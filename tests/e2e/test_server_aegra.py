@@ -1,0 +1,317 @@
+"""Aegra (a self-hosted LangGraph-protocol server) on Postgres + Redis: two instances, via the SDK.
+
+The module builds `.venv-aegra` (Python 3.12, from serve/aegra.lock) with scripts/aegra-env.sh,
+creates its own database, runs `scripts/aegra-serve.sh setup` (Aegra's migrations and Waypoint's
+checkpoint fence) and starts two instances with `scripts/aegra-serve.sh run`, sharing Postgres and
+Redis (under key prefixes of their own). Leases are short so a killed worker's run is re-queued
+within seconds. Under CI=true a missing Python 3.12, Redis or Postgres fails the module.
+
+Both instances pause at `effect:support.payment:after_commit` (waypoint.faults) only while the
+release file is absent; the tests remove it to freeze the instance that is paying.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from langgraph_sdk.client import SyncLangGraphClient
+
+from tests.conftest import ADMIN_URL
+from tests.e2e import server_flows as flows
+from tests.e2e.servers import (
+    Server,
+    Users,
+    aegra_python,
+    aegra_setup,
+    branches,
+    checkpoint_tree,
+    launch_aegra,
+    missing,
+    redis_forget,
+    redis_reachable,
+    wait_for_file,
+    wait_ready,
+)
+from tests.helpers import count, rows
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group(name="aegra")]
+
+REDIS_URL = os.environ.get("WAYPOINT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+PAUSE_POINT = "effect:support.payment:after_commit"
+APPROVE = flows.resume_with("approve")
+FINISHED = {"success", "error", "interrupted", "timeout"}
+
+
+@dataclass
+class Cluster:
+    """Two Aegra instances on one Postgres database and one Redis."""
+
+    a: Server
+    b: Server
+    db_url: str
+    marker: Path
+    release: Path
+    env: dict[str, str]
+    logs: Path
+
+    def replace(self, dead: Server) -> None:
+        """Start a new instance in place of one that was killed."""
+        fresh = wait_ready(launch_aegra(f"{dead.name}-again", env=self.env, log_dir=self.logs))
+        if self.a is dead:
+            self.a = fresh
+        else:
+            self.b = fresh
+
+    def by_pid(self, pid: int) -> tuple[Server, Server]:
+        """(the instance with this pid, the other one)."""
+        if self.a.pid == pid:
+            return self.a, self.b
+        assert self.b.pid == pid, (pid, self.a.pid, self.b.pid)
+        return self.b, self.a
+
+
+@pytest.fixture(scope="module")
+def users() -> Users:
+    return Users()
+
+
+@pytest.fixture(scope="module")
+def aegra_db() -> Iterator[str]:
+    name = f"waypoint_aegra_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        missing(f"Postgres unreachable at {ADMIN_URL}: {exc}")
+    base, _, _ = ADMIN_URL.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    users: Users, aegra_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    if not redis_reachable(REDIS_URL):
+        missing(f"Redis unreachable at {REDIS_URL} (set WAYPOINT_TEST_REDIS)")
+    python = aegra_python()
+    logs = tmp_path_factory.mktemp("aegra")
+    prefix = f"waypoint-test-{uuid.uuid4().hex[:8]}"
+    marker, release = logs / "paused", logs / "release"
+    release.touch()
+    env = {
+        "DATABASE_URL": aegra_db,
+        "WAYPOINT_DB_URL": aegra_db,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_BROKER_ENABLED": "true",
+        "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
+        "WORKER_QUEUE_KEY": f"{prefix}:jobs",
+        "WAYPOINT_API_KEYS": users.api_keys,
+        # short leases: a dead worker's run is re-queued within ~4 s
+        "LEASE_DURATION_SECONDS": "3",
+        "HEARTBEAT_INTERVAL_SECONDS": "1",
+        "REAPER_INTERVAL_SECONDS": "1",
+        "BLPOP_TIMEOUT_SECONDS": "1",
+        "BLOCKING_SOCKET_TIMEOUT_SECONDS": "6",
+        "WORKER_COUNT": "2",
+        "N_JOBS_PER_WORKER": "4",
+        "CRON_ENABLED": "false",
+        "LANGGRAPH_MIN_POOL_SIZE": "1",
+        "LANGGRAPH_MAX_POOL_SIZE": "4",
+        "SQLALCHEMY_POOL_SIZE": "2",
+        "SQLALCHEMY_MAX_OVERFLOW": "2",
+        "WAYPOINT_PAUSE_AT": PAUSE_POINT,
+        "WAYPOINT_PAUSE_MARKER": str(marker),
+        "WAYPOINT_PAUSE_RELEASE": str(release),
+    }
+    aegra_setup(env, logs)
+    a = launch_aegra("aegra-a", env=env, log_dir=logs)
+    b = launch_aegra("aegra-b", env=env, log_dir=logs)
+    cluster = Cluster(a=a, b=b, db_url=aegra_db, marker=marker, release=release, env=env, logs=logs)
+    try:
+        wait_ready(a)
+        wait_ready(b)
+        yield cluster
+    finally:
+        release.touch()
+        started = [a, b, *(s for s in (cluster.a, cluster.b) if s is not a and s is not b)]
+        for server in started:
+            if server.alive():
+                os.kill(server.pid, signal.SIGCONT)  # in case a test left it stopped
+            server.stop()
+        redis_forget(python, REDIS_URL, prefix)
+
+
+@pytest.fixture
+def server(cluster: Cluster) -> Server:
+    return cluster.a
+
+
+def wait_run(
+    client: SyncLangGraphClient, thread_id: str, run_id: str, timeout: float = 60
+) -> dict[str, Any]:
+    """Poll a run until it finishes (runs.wait / join poll every 2 s in Redis mode)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = client.runs.get(thread_id, run_id)
+        if run["status"] in FINISHED:
+            return dict(run)
+        time.sleep(0.2)
+    raise TimeoutError(f"run {run_id} did not finish in {timeout}s")
+
+
+# --- the SDK flow, as on `langgraph dev` ------------------------------------------------------
+
+
+def test_lists_assistants(server: Server, users: Users) -> None:
+    flows.lists_assistants(server, users)
+
+
+def test_runs_to_the_approval_interrupt(server: Server, users: Users, cluster: Cluster) -> None:
+    flows.runs_to_the_approval_interrupt(server, users, cluster.db_url)
+
+
+@pytest.mark.parametrize("decision", list(flows.DECISIONS))
+def test_resumes_with_each_decision(
+    decision: str, server: Server, users: Users, cluster: Cluster
+) -> None:
+    flows.resumes_with(decision, server, users, cluster.db_url)
+
+
+def test_reads_history_and_forks(server: Server, users: Users, cluster: Cluster) -> None:
+    flows.reads_history_and_forks(server, users, cluster.db_url)
+
+
+def test_streams_a_run(server: Server, users: Users) -> None:
+    flows.streams_a_run(server, users)
+
+
+def test_second_user_cannot_touch_the_thread(cluster: Cluster, users: Users) -> None:
+    flows.second_user_cannot_touch_the_thread(cluster.a, users, cluster.db_url)
+    flows.second_user_cannot_touch_the_thread(cluster.b, users, cluster.db_url)
+
+
+def test_no_credentials_is_401(cluster: Cluster, users: Users) -> None:
+    flows.no_credentials_is_401(cluster.a, users)
+    flows.no_credentials_is_401(cluster.b, users)
+
+
+# --- two instances on Postgres + Redis --------------------------------------------------------
+
+
+def test_run_created_on_one_is_joined_on_the_other(cluster: Cluster, users: Users) -> None:
+    on_a, on_b = cluster.a.client(users.alice), cluster.b.client(users.alice)
+    thread_id = on_a.threads.create()["thread_id"]
+    run = on_a.runs.create(thread_id, "support", input=flows.TICKET)
+    streamed = [part.event for part in on_b.runs.join_stream(thread_id, run["run_id"])]
+    assert "error" not in streamed, streamed
+    assert on_b.runs.get(thread_id, run["run_id"])["status"] == "interrupted"
+    state = on_b.threads.get_state(thread_id)
+    assert flows.hitl_request(state)["action_requests"][0]["name"] == "issue_refund"
+    # and the answer, given on B, is picked up by whichever instance is free
+    resumed = on_b.runs.create(thread_id, "support", command=APPROVE)
+    assert wait_run(on_a, thread_id, resumed["run_id"])["status"] == "success"
+    assert count(cluster.db_url, "support_payments", thread_id) == 1
+
+
+def test_two_runs_at_once_on_one_thread_leave_one_linear_history(
+    cluster: Cluster, users: Users
+) -> None:
+    """Aegra ignores multitask_strategy; the checkpoint fence keeps each history linear."""
+    on_a, on_b = cluster.a.client(users.alice), cluster.b.client(users.alice)
+    outcomes: list[str] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for _ in range(3):
+            thread_id = on_a.threads.create()["thread_id"]
+            created = list(
+                pool.map(
+                    lambda c, t=thread_id: c.runs.create(t, "support", input=flows.TICKET),
+                    (on_a, on_b),
+                )
+            )
+            finished = [
+                wait_run(c, thread_id, r["run_id"])
+                for c, r in zip((on_a, on_b), created, strict=True)
+            ]
+            statuses = sorted(run["status"] for run in finished)
+            outcomes.append("+".join(statuses))
+            assert "interrupted" in statuses, statuses  # at least one reached the approval
+            assert set(statuses) <= {"interrupted", "error"}, statuses
+            assert branches(cluster.db_url, thread_id) == {}, checkpoint_tree(
+                cluster.db_url, thread_id
+            )
+            state = on_a.threads.get_state(thread_id)
+            assert state["next"] == ["approval"]
+
+
+def test_a_frozen_worker_woken_after_its_run_was_finished_elsewhere_writes_nothing(
+    cluster: Cluster, users: Users
+) -> None:
+    """SIGSTOP the paying worker past its lease: the run is re-queued and finished on the other
+    instance; woken up, the stale worker is stopped (lease lost, or refused by the fence)."""
+    client = cluster.a.client(users.alice)
+    thread_id, _ = flows.run_to_approval(client)
+    cluster.marker.unlink(missing_ok=True)
+    cluster.release.unlink()
+    run = client.runs.create(thread_id, "support", command=APPROVE)
+    pid = int(wait_for_file(cluster.marker, 30).split()[1])
+    frozen, other = cluster.by_pid(pid)
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        cluster.release.touch()  # the other instance must not pause when it takes the run over
+        done = wait_run(other.client(users.alice), thread_id, run["run_id"], timeout=60)
+        assert done["status"] == "success"
+        before = checkpoint_tree(cluster.db_url, thread_id)
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    time.sleep(3)  # the woken worker resumes, and must not write
+    assert frozen.alive(), frozen.log_tail()
+    assert checkpoint_tree(cluster.db_url, thread_id) == before
+    assert branches(cluster.db_url, thread_id) == {}
+    assert count(cluster.db_url, "support_payments", thread_id) == 1
+    assert count(cluster.db_url, "support_outbox", thread_id) == 1
+    state = other.client(users.alice).threads.get_state(thread_id)
+    assert flows.values(state)["resolution"]["kind"] == "refunded"
+
+
+def test_kill_9_of_the_paying_instance_requeues_the_run_and_pays_once(
+    cluster: Cluster, users: Users
+) -> None:
+    """The run is finished from its last checkpoint by the other instance; a new instance then
+    takes the killed one's place, for whatever test runs next."""
+    client = cluster.a.client(users.alice)
+    thread_id, _ = flows.run_to_approval(client)
+    cluster.marker.unlink(missing_ok=True)
+    cluster.release.unlink()
+    run = client.runs.create(thread_id, "support", command=APPROVE)
+    pid = int(wait_for_file(cluster.marker, 30).split()[1])
+    victim, survivor = cluster.by_pid(pid)
+    assert len(rows(cluster.db_url, "support_payments", thread_id)) == 1  # paid, then died
+    before = checkpoint_tree(cluster.db_url, thread_id)
+    victim.kill9()
+    cluster.release.touch()
+    cluster.replace(victim)
+
+    done = wait_run(survivor.client(users.alice), thread_id, run["run_id"], timeout=60)
+    assert done["status"] == "success", survivor.log_tail()
+    assert count(cluster.db_url, "support_payments", thread_id) == 1
+    state = survivor.client(users.alice).threads.get_state(thread_id)
+    resolution = flows.values(state)["resolution"]
+    assert (resolution["kind"], resolution["refund_amount"]) == ("refunded", "480.00")
+    assert resolution["effects_replayed"] is True  # execute ran again and found the payment
+    after = checkpoint_tree(cluster.db_url, thread_id)
+    assert after[: len(before)] == before  # nothing rewritten: continued from the last one
+    assert [row["source"] for row in after].count("input") == 1  # not restarted from input
+    assert len(after) == len(before) + 1  # just the step that was lost: execute
+    assert branches(cluster.db_url, thread_id) == {}

@@ -1,0 +1,74 @@
+"""`langgraph dev` (the server Studio connects to), driven by the official `langgraph_sdk` client.
+
+One real server for the module, started as a subprocess on a free loopback port, offline, with
+no LangSmith key; threads live in its memory, side effects go to an SQLite file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import server_flows as flows
+from tests.e2e.servers import Server, Users, start_langgraph_dev
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def users() -> Users:
+    return Users()
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('dev-db') / 'waypoint.sqlite'}"
+
+
+@pytest.fixture(scope="module")
+def server(users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    logs: Path = tmp_path_factory.mktemp("dev-logs")
+    dev = start_langgraph_dev(
+        env={"WAYPOINT_API_KEYS": users.api_keys, "WAYPOINT_DB_URL": db_url}, log_dir=logs
+    )
+    yield dev
+    dev.stop()
+
+
+@pytest.fixture(autouse=True)
+def _server_alive(server: Server) -> Iterator[None]:
+    yield
+    flows.fail_if_dead(server)
+
+
+def test_lists_assistants(server: Server, users: Users) -> None:
+    flows.lists_assistants(server, users)
+
+
+def test_runs_to_the_approval_interrupt(server: Server, users: Users, db_url: str) -> None:
+    flows.runs_to_the_approval_interrupt(server, users, db_url)
+
+
+@pytest.mark.parametrize("decision", list(flows.DECISIONS))
+def test_resumes_with_each_decision(
+    decision: str, server: Server, users: Users, db_url: str
+) -> None:
+    flows.resumes_with(decision, server, users, db_url)
+
+
+def test_reads_history_and_forks(server: Server, users: Users, db_url: str) -> None:
+    flows.reads_history_and_forks(server, users, db_url)
+
+
+def test_streams_a_run(server: Server, users: Users) -> None:
+    flows.streams_a_run(server, users)
+
+
+def test_second_user_cannot_touch_the_thread(server: Server, users: Users, db_url: str) -> None:
+    flows.second_user_cannot_touch_the_thread(server, users, db_url)
+
+
+def test_no_credentials_is_401(server: Server, users: Users) -> None:
+    flows.no_credentials_is_401(server, users)

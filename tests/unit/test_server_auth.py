@@ -1,0 +1,204 @@
+"""The served graphs' auth module: keys from configuration, fail closed, owners only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph_sdk import Auth
+
+from tests.helpers import PROJECT_ROOT, run
+from waypoint.server import auth as server_auth
+from waypoint.server.auth import (
+    KeyConfigError,
+    change_assistant,
+    configured_keys,
+    own_namespace,
+    owner_only,
+    parse_keys,
+    presented_token,
+    read_assistant,
+    studio_user,
+    user_for_token,
+)
+
+ALICE = "alice-token-0123456789"
+BOB = "bob-token-0123456789ab"
+
+
+class _User:
+    def __init__(self, identity: str) -> None:
+        self.identity = identity
+        self.display_name = identity
+        self.is_authenticated = True
+        self.permissions: list[str] = []
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def __contains__(self, key: str) -> bool:
+        return hasattr(self, key)
+
+    def __iter__(self) -> Any:
+        return iter(["identity"])
+
+
+def _ctx(resource: Any, action: Any, identity: str = "alice") -> Auth.types.AuthContext:
+    return Auth.types.AuthContext(
+        user=_User(identity), permissions=[], resource=resource, action=action
+    )
+
+
+def test_parse_keys_reads_entries_comments_and_hashes() -> None:
+    digest = hashlib.sha256(BOB.encode()).hexdigest()
+    keys = parse_keys(
+        f" {ALICE}:alice ,\n# a comment\nsha256:{digest}:bob # inline\n\n", source="x"
+    )
+    assert [k.user for k in keys] == ["alice", "bob"]
+    assert keys[1].sha256 == digest and keys[1].token is None
+    assert user_for_token(ALICE, keys) == "alice"
+    assert user_for_token(BOB, keys) == "bob"
+    assert user_for_token("nope-nope-nope-nope", keys) is None
+    assert parse_keys("", source="x") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("just-a-token-with-no-user", "expected TOKEN:USER"),
+        (":alice", "expected TOKEN:USER"),
+        ("short:alice", "shorter than 16"),
+        (f"{ALICE}:al ice", "user must be"),
+        (f"{ALICE}:", "user must be"),
+    ],
+)
+def test_parse_keys_refuses_bad_entries(text: str, error: str) -> None:
+    with pytest.raises(KeyConfigError, match=error):
+        parse_keys(text, source="WAYPOINT_API_KEYS")
+
+
+def test_keys_come_from_the_environment_and_a_file_that_is_reread(tmp_path: Path) -> None:
+    file = tmp_path / "keys"
+    file.write_text(f"{BOB}:bob\n")
+    env = {"WAYPOINT_API_KEYS": f"{ALICE}:alice", "WAYPOINT_API_KEYS_FILE": str(file)}
+    assert [k.user for k in configured_keys(env)] == ["alice", "bob"]
+    file.write_text(f"{BOB}:carol\n")
+    os.utime(file, (1, 1))  # a new mtime even within the same clock tick
+    assert [k.user for k in configured_keys(env)] == ["alice", "carol"]
+    with pytest.raises(KeyConfigError, match="cannot read"):
+        configured_keys({"WAYPOINT_API_KEYS_FILE": str(tmp_path / "missing")})
+
+
+def test_the_token_comes_from_bearer_or_x_api_key() -> None:
+    assert presented_token({"Authorization": f"Bearer {ALICE}"}) == ALICE
+    assert presented_token({b"authorization": f"bearer  {ALICE} ".encode()}) == ALICE
+    assert presented_token({b"x-api-key": ALICE.encode()}) == ALICE
+    assert presented_token({"authorization": "Basic YTpi"}) is None
+    assert presented_token({"authorization": "Bearer "}) is None
+    assert presented_token({}) is None
+
+
+def _status(headers: dict[str, str]) -> int | str:
+    try:
+        user = run(server_auth.authenticate(headers))
+    except Auth.exceptions.HTTPException as exc:
+        return exc.status_code
+    return user["identity"]
+
+
+def test_authenticate_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WAYPOINT_API_KEYS_FILE", raising=False)
+    monkeypatch.setenv("WAYPOINT_API_KEYS", f"{ALICE}:alice,{BOB}:bob")
+    assert _status({"authorization": f"Bearer {ALICE}"}) == "alice"
+    assert _status({"x-api-key": BOB}) == "bob"
+    assert _status({}) == 401
+    assert _status({"authorization": "Bearer wrong-token-00000000"}) == 401
+    monkeypatch.setenv("WAYPOINT_API_KEYS", "")
+    assert _status({"authorization": f"Bearer {ALICE}"}) == 401  # no keys: nobody gets in
+    monkeypatch.setenv("WAYPOINT_API_KEYS", "short:alice")
+    assert _status({"authorization": "Bearer short"}) == 401  # misconfigured: nobody gets in
+
+
+def test_threads_belong_to_their_creator() -> None:
+    value: dict[str, Any] = {"thread_id": "t", "metadata": {"owner": "mallory", "x": 1}}
+    assert run(owner_only(ctx=_ctx("threads", "create"), value=value)) == {"owner": "alice"}
+    assert value["metadata"] == {"owner": "alice", "x": 1}  # a caller cannot pick the owner
+    empty: dict[str, Any] = {"thread_id": "t", "metadata": None}
+    run(owner_only(ctx=_ctx("threads", "create"), value=empty))
+    assert empty["metadata"] == {"owner": "alice"}
+    read: dict[str, Any] = {"thread_id": "t"}
+    assert run(owner_only(ctx=_ctx("threads", "read", "bob"), value=read)) == {"owner": "bob"}
+    assert read == {"thread_id": "t"}
+
+
+def test_assistants_are_read_only() -> None:
+    assert run(read_assistant(ctx=_ctx("assistants", "read"), value={})) is None
+    assert run(change_assistant(ctx=_ctx("assistants", "create"), value={})) is False
+
+
+def test_store_namespaces_start_with_the_caller() -> None:
+    run(own_namespace(ctx=_ctx("store", "put"), value={"namespace": ("alice", "notes")}))
+    with pytest.raises(Auth.exceptions.HTTPException) as refused:
+        run(own_namespace(ctx=_ctx("store", "get"), value={"namespace": ("bob", "notes")}))
+    assert refused.value.status_code == 403
+    listing: dict[str, Any] = {"namespace": None}
+    run(own_namespace(ctx=_ctx("store", "list_namespaces"), value=listing))
+    assert listing["namespace"] == ("alice",)
+
+
+def test_studio_is_let_in_only_when_opted_in_on_the_local_dev_server() -> None:
+    studio = {"x-auth-scheme": "langsmith"}
+    dev = {"WAYPOINT_STUDIO_USER": "dev", "LANGSMITH_LANGGRAPH_API_VARIANT": "local_dev"}
+    assert studio_user(studio, dev) == "dev"
+    assert studio_user({}, dev) is None
+    assert studio_user(studio, {"WAYPOINT_STUDIO_USER": "dev"}) is None  # not the dev server
+    assert studio_user(studio, {"LANGSMITH_LANGGRAPH_API_VARIANT": "local_dev"}) is None
+    assert studio_user(studio, {**dev, "WAYPOINT_STUDIO_USER": "no spaces"}) is None
+
+
+def test_a_tokenless_studio_request_is_401_unless_opted_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAYPOINT_API_KEYS", f"{ALICE}:alice")
+    monkeypatch.setenv("LANGSMITH_LANGGRAPH_API_VARIANT", "local_dev")
+    monkeypatch.delenv("WAYPOINT_STUDIO_USER", raising=False)
+    assert _status({"x-auth-scheme": "langsmith"}) == 401
+    monkeypatch.setenv("WAYPOINT_STUDIO_USER", "dev")
+    assert _status({"x-auth-scheme": "langsmith"}) == "dev"
+
+
+def test_langgraph_json_serves_every_graph_with_this_auth() -> None:
+    config = json.loads((PROJECT_ROOT / "langgraph.json").read_text())
+    assert config["auth"] == {"path": "./waypoint/server/auth.py:auth", "disable_studio_auth": True}
+    assert config["python_version"] and config["dependencies"] == ["."]
+    assert (PROJECT_ROOT / config["env"]).is_file()
+    assert all(graph.get("description") for graph in config["graphs"].values())
+    assert "checkpointer" not in config  # each server brings its own saver
+
+
+def test_the_auth_file_loads_on_its_own() -> None:
+    """Aegra imports it by path, before the project is on sys.path, and serves with NO auth if
+    that fails: it must need nothing but the standard library and langgraph_sdk."""
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('standalone', sys.argv[1])\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "sys.modules[spec.name] = module  # as Aegra does\n"
+        "spec.loader.exec_module(module)\n"
+        "from langgraph_sdk import Auth\n"
+        "assert isinstance(module.auth, Auth)\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in {'waypoint', 'nodes'}]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(PROJECT_ROOT / "waypoint/server/auth.py")],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
