@@ -9,7 +9,8 @@ export LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=1 LANGGRAPH_STRIC
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 set +e
-.venv/bin/pytest "$@"
+# two workers (pytest-xdist): much of the suite waits on subprocesses and the databases
+.venv/bin/pytest -n 2 "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
