@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph_cli.config import validate_config_file
 
 import graphs.support
@@ -61,10 +61,14 @@ def test_langgraph_json_passes_the_langgraph_cli_validation() -> None:
     assert "support" in validated["graphs"]
 
 
+class _OwnSaver(BaseCheckpointSaver[str]):
+    """A saver nobody else creates, so identity says which one the graph holds."""
+
+
 def test_workflow_serves_that_graph_and_compiles_a_second_one_with_a_saver() -> None:
     workflow = load_workflow("support")
     assert workflow.served is graphs.support.graph
-    saver = InMemorySaver()
+    saver = _OwnSaver()  # not InMemorySaver: an in-process server runtime may patch that class
     compiled = workflow.compile(saver)
     assert compiled.checkpointer is saver
     assert compiled is not workflow.served
