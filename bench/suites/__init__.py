@@ -1,0 +1,12 @@
+"""The benchmarks, one module each; importing this package registers them all.
+
+To add a row to the report, add a module here with one `@benchmark("name")` function and import
+it below.
+"""
+
+import bench.suites.checkpoint_floor
+import bench.suites.concurrency
+import bench.suites.processes
+import bench.suites.resume
+import bench.suites.runner_overhead
+import bench.suites.support_runs  # noqa: F401  (imported for registration)
