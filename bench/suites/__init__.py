@@ -6,6 +6,7 @@ it below.
 
 import bench.suites.checkpoint_floor
 import bench.suites.concurrency
+import bench.suites.history
 import bench.suites.processes
 import bench.suites.resume
 import bench.suites.runner_overhead
