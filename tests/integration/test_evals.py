@@ -99,6 +99,9 @@ def test_a_changed_route_is_caught_by_the_cli() -> None:
         "import sys\n"
         "import graphs.support as g\n"
         "g.route_after_lookup = lambda s: 'escalate' if s.lookup.customer is None else 'decide'\n"
+        # a changed module is compiled afresh on import: rebuild the served graph likewise
+        "g.graph = g.build().compile(name='support').with_config("
+        "recursion_limit=g.RECURSION_LIMIT)\n"
         "from waypoint.cli.app import main\n"
         "sys.argv = ['waypoint', *sys.argv[1:]]\n"
         "main()\n"
