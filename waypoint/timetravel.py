@@ -10,11 +10,17 @@ Vocabulary (LangGraph's checkpoint metadata `source`): `input` (a run's input), 
 super-step), `update` (an `update_state`, e.g. a fork), `fork` (the copy LangGraph saves when a
 run replays a past checkpoint). A checkpoint with more than one child is a branch point; a child
 made by `update` or `fork`, or any child of a branch point but its first, starts a branch.
+
+Reads are fast on the savers Waypoint opens: `history` reads ids and parents of every checkpoint
+(for the branches) and the saved checkpoints of only the rows it shows, from the saver's tables
+(`waypoint.checkpoint_tables`, `waypoint.checkpoint_facts`); `show` and `diff` read the one or two
+checkpoints they print. Any other saver, or a checkpoint those modules do not model, goes through
+`aget_state_history` as before, with the same rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +32,15 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 from pydantic import BaseModel
 
+from waypoint.checkpoint_facts import (
+    CheckpointFacts,
+    FactsReader,
+    GateInfo,
+    InterruptInfo,
+    facts_from_snapshot,
+    snapshot_values,
+)
+from waypoint.checkpoint_tables import CheckpointLink, tables_for
 from waypoint.errors import BadInput, WaypointError
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
@@ -49,41 +64,6 @@ AS_NODE_KEY = "waypoint_as_node"
 so `history` can say which node a fork wrote as."""
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
-
-
-@dataclass(frozen=True)
-class InterruptInfo:
-    """A human question raised while running a checkpoint's next tasks."""
-
-    id: str
-    node: str
-    action: str | None
-    """The HITL action name (`issue_refund`, ...), when the payload is an HITL request."""
-    answered: bool
-    """Whether the node went on to finish (the question was answered) from this checkpoint."""
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record."""
-        return {"id": self.id, "node": self.node, "action": self.action, "answered": self.answered}
-
-
-@dataclass(frozen=True)
-class GateInfo:
-    """A quality gate's verdict found in the state (the last one, for a list of verdicts)."""
-
-    field: str
-    gate: str
-    passed: bool
-    reasons: list[str]
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record."""
-        return {
-            "field": self.field,
-            "gate": self.gate,
-            "passed": self.passed,
-            "reasons": self.reasons,
-        }
 
 
 @dataclass
@@ -244,105 +224,137 @@ def _at(
     )
 
 
-def _interrupts(snapshot: StateSnapshot) -> list[InterruptInfo]:
-    found: list[InterruptInfo] = []
-    for task in snapshot.tasks:
-        for intr in task.interrupts:
-            value = intr.value
-            action = None
-            if isinstance(value, Mapping) and value.get("action_requests"):
-                action = str(value["action_requests"][0].get("name"))
-            found.append(
-                InterruptInfo(
-                    id=intr.id, node=task.name, action=action, answered=task.result is not None
-                )
-            )
-    return found
+def _source(link: CheckpointLink) -> str:
+    return str(link.metadata.get("source", "?"))
 
 
-def _as_verdict(name: str, value: Any) -> GateInfo | None:
-    if isinstance(value, Mapping) and "gate" in value and isinstance(value.get("passed"), bool):
-        return GateInfo(
-            field=name,
-            gate=str(value["gate"]),
-            passed=bool(value["passed"]),
-            reasons=[str(r) for r in value.get("reasons") or []],
-        )
-    return None
+@dataclass(frozen=True)
+class _ThreadTree:
+    """A thread's checkpoints, newest first, and the facts read for some of them."""
+
+    links: list[CheckpointLink]
+    facts: dict[str, CheckpointFacts]
+    """By checkpoint id: those asked for and their parents (a `loop` row's writers are its
+    parent's tasks)."""
 
 
-def _gates(values: Mapping[str, Any]) -> list[GateInfo]:
-    """Gate verdicts kept in the state: single verdicts, and the last of a list of them."""
-    gates: list[GateInfo] = []
-    for name, value in values.items():
-        if isinstance(value, list) and value:
-            verdict = _as_verdict(f"{name}[{len(value) - 1}]", value[-1])
-        else:
-            verdict = _as_verdict(name, value)
-        if verdict is not None:
-            gates.append(verdict)
-    return gates
+def _with_parents(links: list[CheckpointLink], ids: Collection[str]) -> set[str]:
+    parents = {link.checkpoint_id: link.parent_id for link in links}
+    return {*ids, *(p for i in ids if (p := parents.get(i)) is not None)}
 
 
-def _values(snapshot: StateSnapshot) -> dict[str, Any]:
-    return dict(snapshot.values) if isinstance(snapshot.values, Mapping) else {}
+async def _read_tree(
+    stores: Stores,
+    graph: Graph,
+    thread_id: str,
+    *,
+    newest: int | None = None,
+    ids: Collection[str] | None = None,
+) -> _ThreadTree:
+    """Every checkpoint's link, with facts for the `newest` N, or for `ids`, or for all.
+
+    From the saver's tables when they are known and the checkpoints modelled; otherwise from
+    LangGraph's `aget_state_history` (every checkpoint, whatever was asked).
+    """
+    tables, reader = tables_for(stores), FactsReader(graph)
+    if tables is not None and reader.supported():
+        links = await tables.links(thread_id)
+        if newest is not None:
+            ids = [link.checkpoint_id for link in links[:newest]]
+        wanted = None if ids is None else _with_parents(links, ids)
+        stored = await tables.read(thread_id, wanted)
+        facts = {checkpoint_id: reader.facts(s) for checkpoint_id, s in stored.items()}
+        if all(f is not None for f in facts.values()):
+            return _ThreadTree(links, {k: f for k, f in facts.items() if f is not None})
+    return await _read_tree_from_snapshots(graph, thread_id)
 
 
-def _rows(snapshots: list[StateSnapshot]) -> list[CheckpointRow]:
-    """History rows, newest first, with writers and branches worked out across all of them."""
-    by_id = {_checkpoint_id(s.config): s for s in snapshots}
-    rows: list[CheckpointRow] = []
-    for snapshot in snapshots:
-        metadata = snapshot.metadata or {}
-        source = str(metadata.get("source", "?"))
+async def _read_tree_from_snapshots(graph: Graph, thread_id: str) -> _ThreadTree:
+    """The tree with every checkpoint's facts, from LangGraph's `aget_state_history`."""
+    links: list[CheckpointLink] = []
+    facts: dict[str, CheckpointFacts] = {}
+    async for snapshot in graph.aget_state_history(_config(thread_id)):
+        checkpoint_id = str(_checkpoint_id(snapshot.config))
         parent_id = _checkpoint_id(snapshot.parent_config)
-        parent = by_id.get(parent_id) if parent_id else None
+        links.append(CheckpointLink(checkpoint_id, parent_id, dict(snapshot.metadata or {})))
+        facts[checkpoint_id] = facts_from_snapshot(snapshot)
+    return _ThreadTree(links, facts)
+
+
+@dataclass
+class _BranchMarks:
+    """Where a checkpoint sits among the thread's branches (see `CheckpointRow`)."""
+
+    children: int = 0
+    branch_point: bool = False
+    branch_start: bool = False
+    branch: str = "main"
+    on_head_line: bool = False
+    is_head: bool = False
+
+
+def _branch_marks(links: list[CheckpointLink]) -> dict[str, _BranchMarks]:
+    """Children, branch points, branch starts and the head's line; `links` are newest first."""
+    parents = {link.checkpoint_id: link.parent_id for link in links}
+    marks = {link.checkpoint_id: _BranchMarks() for link in links}
+    children: dict[str, list[str]] = {}
+    for link in reversed(links):  # oldest first, so a parent's first child comes first
+        if link.parent_id is not None:
+            children.setdefault(link.parent_id, []).append(link.checkpoint_id)
+    for link in reversed(links):
+        mark = marks[link.checkpoint_id]
+        kids = children.get(link.checkpoint_id, [])
+        mark.children = len(kids)
+        mark.branch_point = len(kids) > 1
+        parent = marks.get(link.parent_id) if link.parent_id else None
+        later_child = parent is not None and children[str(link.parent_id)][0] != link.checkpoint_id
+        mark.branch_start = _source(link) in ("update", "fork") or later_child
+        if mark.branch_start:
+            mark.branch = link.checkpoint_id
+        elif parent is not None:
+            mark.branch = parent.branch
+    if links:
+        marks[links[0].checkpoint_id].is_head = True
+        line: str | None = links[0].checkpoint_id
+        while line is not None and line in marks:
+            marks[line].on_head_line = True
+            line = parents[line]
+    return marks
+
+
+def _rows(tree: _ThreadTree, shown: list[CheckpointLink]) -> list[CheckpointRow]:
+    """The history rows of the `shown` links (whose facts `tree` holds), branches marked."""
+    marks = _branch_marks(tree.links)
+    rows: list[CheckpointRow] = []
+    for link in shown:
+        metadata, source, facts = link.metadata, _source(link), tree.facts[link.checkpoint_id]
+        parent = tree.facts.get(link.parent_id) if link.parent_id else None
         writers: list[str] = []
         if source == "loop" and parent is not None:
-            writers = [task.name for task in parent.tasks]
+            writers = list(parent.next)
         elif source == "update" and metadata.get(AS_NODE_KEY):
             writers = [str(metadata.get(AS_NODE_KEY))]
+        mark = marks[link.checkpoint_id]
         rows.append(
             CheckpointRow(
                 step=int(metadata.get("step", -1)),
-                checkpoint_id=str(_checkpoint_id(snapshot.config)),
-                parent_id=parent_id,
+                checkpoint_id=link.checkpoint_id,
+                parent_id=link.parent_id,
                 source=source,
                 writers=writers,
-                created_at=snapshot.created_at,
-                next=list(snapshot.next),
-                interrupts=_interrupts(snapshot),
-                gates=_gates(_values(snapshot)),
+                created_at=facts.created_at,
+                next=list(facts.next),
+                interrupts=list(facts.interrupts),
+                gates=list(facts.gates),
+                children=mark.children,
+                branch_point=mark.branch_point,
+                branch_start=mark.branch_start,
+                branch=mark.branch,
+                on_head_line=mark.on_head_line,
+                is_head=mark.is_head,
             )
         )
-    _mark_branches(rows)
     return rows
-
-
-def _mark_branches(rows: list[CheckpointRow]) -> None:
-    """Children, branch points, branch starts and the head's line; `rows` are newest first."""
-    by_id = {row.checkpoint_id: row for row in rows}
-    children: dict[str, list[CheckpointRow]] = {}
-    for row in reversed(rows):  # oldest first, so a parent's first child comes first
-        if row.parent_id is not None:
-            children.setdefault(row.parent_id, []).append(row)
-    for row in reversed(rows):
-        kids = children.get(row.checkpoint_id, [])
-        row.children = len(kids)
-        row.branch_point = len(kids) > 1
-        parent = by_id.get(row.parent_id) if row.parent_id else None
-        later_child = parent is not None and children[parent.checkpoint_id][0] is not row
-        row.branch_start = row.source in ("update", "fork") or later_child
-        if row.branch_start:
-            row.branch = row.checkpoint_id
-        elif parent is not None:
-            row.branch = parent.branch
-    if rows:
-        rows[0].is_head = True
-        line: CheckpointRow | None = rows[0]
-        while line is not None:
-            line.on_head_line = True
-            line = by_id.get(line.parent_id) if line.parent_id else None
 
 
 @asynccontextmanager
@@ -363,10 +375,6 @@ async def _open_thread(
             return
         async with hold_thread(stores.url, stores.db, thread_id):
             yield stores, workflow, context, graph
-
-
-async def _all_rows(graph: Graph, thread_id: str) -> list[CheckpointRow]:
-    return _rows([s async for s in graph.aget_state_history(_config(thread_id))])
 
 
 def _unknown_checkpoint(thread_id: str, checkpoint_id: str) -> BadInput:
@@ -396,24 +404,43 @@ async def _snapshot_at(graph: Graph, thread_id: str, checkpoint_id: str) -> Stat
     return snapshot
 
 
+async def _rows_at(
+    stores: Stores, graph: Graph, thread_id: str, checkpoint_ids: list[str]
+) -> list[CheckpointRow]:
+    """The rows of the given checkpoints, in that order, read without the rest of the history.
+
+    Raises:
+        BadInput: one of them is not a checkpoint of the thread (the first such is named).
+    """
+    tree = await _read_tree(stores, graph, thread_id, ids=checkpoint_ids)
+    by_id = {link.checkpoint_id: link for link in tree.links}
+    for checkpoint_id in checkpoint_ids:
+        if checkpoint_id not in by_id:
+            raise _unknown_checkpoint(thread_id, checkpoint_id)
+    return _rows(tree, [by_id[checkpoint_id] for checkpoint_id in checkpoint_ids])
+
+
 async def thread_history(
     thread_id: str, *, db_url: str | None = None, limit: int | None = None
 ) -> ThreadHistory:
     """Every checkpoint of the thread, newest first (at most `limit`), with branches marked.
+
+    With `limit`, only the rows shown are built; `total` still counts every checkpoint.
 
     Raises:
         BadInput: no such thread, or `limit` below 1.
     """
     if limit is not None and limit < 1:
         raise BadInput("limit: expected 1 or more", field="limit")
-    async with _open_thread(thread_id, db_url) as (_, workflow, _, graph):
-        rows = await _all_rows(graph, thread_id)
+    async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
+        tree = await _read_tree(stores, graph, thread_id, newest=limit)
+    links = tree.links
     return ThreadHistory(
         thread_id=thread_id,
         graph=workflow.name,
-        head=rows[0].checkpoint_id if rows else None,
-        total=len(rows),
-        rows=rows[:limit] if limit is not None else rows,
+        head=links[0].checkpoint_id if links else None,
+        total=len(links),
+        rows=_rows(tree, links[:limit] if limit is not None else links),
     )
 
 
@@ -425,19 +452,19 @@ async def show_checkpoint(
     Raises:
         BadInput: no such thread, no such checkpoint, or a thread with no checkpoint yet.
     """
-    async with _open_thread(thread_id, db_url) as (_, workflow, _, graph):
-        rows = await _all_rows(graph, thread_id)
+    async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
         if checkpoint_id is None:
-            if not rows:
-                raise BadInput(f"thread: {thread_id} has no checkpoint yet", field="thread")
             # The live view of the head: values include finished tasks' pending writes.
             snapshot = await graph.aget_state(_config(thread_id))
-            row = _find(rows, thread_id, str(_checkpoint_id(snapshot.config)))
+            head = _checkpoint_id(snapshot.config)
+            if head is None:
+                raise BadInput(f"thread: {thread_id} has no checkpoint yet", field="thread")
+            [row] = await _rows_at(stores, graph, thread_id, [head])
         else:
-            row = _find(rows, thread_id, checkpoint_id)
+            [row] = await _rows_at(stores, graph, thread_id, [checkpoint_id])
             snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
     return CheckpointView(
-        thread_id=thread_id, graph=workflow.name, checkpoint=row, values=_values(snapshot)
+        thread_id=thread_id, graph=workflow.name, checkpoint=row, values=snapshot_values(snapshot)
     )
 
 
@@ -449,12 +476,10 @@ async def diff_checkpoints(
     Raises:
         BadInput: no such thread or checkpoint.
     """
-    async with _open_thread(thread_id, db_url) as (_, workflow, _, graph):
-        rows = await _all_rows(graph, thread_id)
-        before_row = _find(rows, thread_id, before_id)
-        after_row = _find(rows, thread_id, after_id)
-        before = _values(await _snapshot_at(graph, thread_id, before_id))
-        after = _values(await _snapshot_at(graph, thread_id, after_id))
+    async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
+        before_row, after_row = await _rows_at(stores, graph, thread_id, [before_id, after_id])
+        before = snapshot_values(await _snapshot_at(graph, thread_id, before_id))
+        after = snapshot_values(await _snapshot_at(graph, thread_id, after_id))
     return StateDiff(
         thread_id=thread_id,
         graph=workflow.name,
@@ -574,10 +599,11 @@ async def fork_thread(
                 f"expected one of {', '.join(sorted(nodes))}",
                 field="as-node",
             )
-        rows = await _all_rows(graph, thread_id)
+        tree = await _read_tree(stores, graph, thread_id)
+        rows = _rows(tree, tree.links)
         row = _find(rows, thread_id, checkpoint_id)
         snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
-        values = _values(snapshot)
+        values = snapshot_values(snapshot)
         if not values:
             raise BadInput(
                 f"checkpoint: {checkpoint_id} holds no state yet (the run's input is applied "

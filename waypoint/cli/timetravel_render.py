@@ -9,14 +9,13 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from waypoint.checkpoint_facts import GateInfo, InterruptInfo
 from waypoint.cli.render import console
 from waypoint.state_diff import flatten
 from waypoint.timetravel import (
     CheckpointRow,
     CheckpointView,
     ForkResult,
-    GateInfo,
-    InterruptInfo,
     StateDiff,
     ThreadHistory,
 )
