@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from waypoint.persistence.sql import Database, Executor
+from waypoint.persistence.sql import Database, Statement
 
 
 async def request_kill(db: Database, thread_id: str, reason: str, by: str) -> None:
@@ -25,9 +25,9 @@ async def request_kill(db: Database, thread_id: str, reason: str, by: str) -> No
         )
 
 
-async def pending_kill(db: Executor, thread_id: str) -> dict[str, Any] | None:
-    """The open kill request of a thread, if any."""
-    return await db.fetchone(
+def pending_kill_query(thread_id: str) -> Statement:
+    """The query for the open kill request of a thread (to batch with other statements)."""
+    return (
         "SELECT reason, requested_by, requested_at FROM waypoint_kills "
         "WHERE thread_id = :thread_id AND consumed_at IS NULL",
         {"thread_id": thread_id},

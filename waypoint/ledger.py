@@ -11,26 +11,28 @@ never claims a success the checkpoints do not have. Fields marked sensitive in t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.errors import GraphInterrupt
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from pydantic import BaseModel
 
 from waypoint.guards import GuardHalt, Halt, RunGuard, fingerprint
-from waypoint.kill import pending_kill
-from waypoint.persistence.sql import Database
+from waypoint.kill import pending_kill_query
+from waypoint.persistence.sql import Database, Statement
 
 PENDING = ("started", "returned", "error")
 
@@ -149,6 +151,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         self._open: dict[UUID, _Open] = {}
         self._by_node: dict[tuple[str, int], _Open] = {}
         self._attempts: dict[tuple[str, int], int] = {}
+        self._finished: list[Statement] = []
 
     def on_capability_call(
         self,
@@ -174,7 +177,10 @@ class LedgerRecorder(AsyncCallbackHandler):
     async def on_chain_start(
         self, serialized: Any, inputs: Any, *, run_id: UUID, **kwargs: Any
     ) -> None:
-        """Before a node's body: kill switch, guards, then a `started` row."""
+        """Before a node's body: guards, a `started` row and the kill switch, in one round trip.
+
+        The rows of nodes that finished since the last call go in the same transaction.
+        """
         metadata = kwargs.get("metadata") or {}
         node = metadata.get("langgraph_node")
         if not node or kwargs.get("name") != node or str(node).startswith("__"):
@@ -183,14 +189,10 @@ class LedgerRecorder(AsyncCallbackHandler):
         attempt = self._attempts.get((node, step), 0) + 1
         self._attempts[(node, step)] = attempt
         state = inputs.model_dump(mode="json") if isinstance(inputs, BaseModel) else inputs
-        halt: Halt | None = None
-        kill = await pending_kill(self.db, self.thread_id)
-        if kill is not None:
-            halt = Halt(kind="kill", reason=kill["reason"], node=node, by=kill["requested_by"])
-        elif attempt == 1:
-            halt = self.guard.before_node(node, fingerprint(redact(state, set())))
+        digest = fingerprint(redact(state, self.hidden))  # the loop rule's fingerprint too
+        halt = self.guard.before_node(node, digest) if attempt == 1 else None
         row = _Open(ledger_id=uuid.uuid4().hex, node=node, step=step, started=time.monotonic())
-        await self.db.execute(
+        insert = (
             "INSERT INTO waypoint_ledger (ledger_id, thread_id, graph, run_id, step, node, "
             "attempt, status, input_digest, started_at, actor, error_class, error_message) "
             "VALUES (:id, :thread, :graph, :run, :step, :node, :attempt, :status, :digest, "
@@ -204,50 +206,69 @@ class LedgerRecorder(AsyncCallbackHandler):
                 "node": node,
                 "attempt": attempt,
                 "status": "halted" if halt else "started",
-                "digest": fingerprint(redact(state, self.hidden)),
+                "digest": digest,
                 "now": datetime.now(UTC).isoformat(),
                 "actor": self.actor,
                 "error_class": "GuardHalt" if halt else None,
                 "error_message": f"{halt.kind}: {halt.reason}" if halt else None,
             },
         )
+        finished, self._finished = self._finished, []
+        kills = await self.db.batch([*finished, insert], pending_kill_query(self.thread_id))
+        if kills:
+            kill = kills[0]
+            halt = Halt(kind="kill", reason=kill["reason"], node=node, by=kill["requested_by"])
+            await self.db.execute(
+                "UPDATE waypoint_ledger SET status = 'halted', error_class = 'GuardHalt', "
+                "error_message = :message WHERE ledger_id = :id",
+                {"id": row.ledger_id, "message": f"kill: {halt.reason}"},
+            )
         if halt is not None:
             raise GuardHalt(halt)
         self._open[run_id] = row
         self._by_node[(node, step)] = row
 
-    async def _finish(self, run_id: UUID, status: str, **fields: Any) -> None:
+    def _finish(self, run_id: UUID, status: str, **fields: Any) -> None:
+        """Queue the node's finished row; it is written with the next node's start or `flush`."""
         row = self._open.pop(run_id, None)
         if row is None:
             return
         self._by_node.pop((row.node, row.step), None)
-        await self.db.execute(
-            "UPDATE waypoint_ledger SET status = :status, ended_at = :now, latency_ms = :ms, "
-            "capability = :capability, provider = :provider, provider_version = :version, "
-            "routing_reason = :routing, tokens = :tokens, cost_usd = :cost, "
-            "output_digest = :out, summary = :summary, gate = :gate, gate_passed = :passed, "
-            "human_decision = :human, error_class = :error_class, error_message = :error "
-            "WHERE ledger_id = :id",
-            {
-                "id": row.ledger_id,
-                "status": status,
-                "now": datetime.now(UTC).isoformat(),
-                "ms": round((time.monotonic() - row.started) * 1000, 3),
-                "capability": row.capability,
-                "provider": row.provider,
-                "version": row.provider_version,
-                "routing": row.routing_reason,
-                "tokens": row.tokens,
-                "cost": str(row.cost),
-                "out": fields.get("out"),
-                "summary": fields.get("summary"),
-                "gate": fields.get("gate"),
-                "passed": fields.get("passed"),
-                "human": fields.get("human"),
-                "error_class": fields.get("error_class"),
-                "error": fields.get("error"),
-            },
+        self._finished.append(
+            (
+                "UPDATE waypoint_ledger SET status = :status, ended_at = :now, "
+                "latency_ms = :ms, capability = :capability, provider = :provider, "
+                "provider_version = :version, routing_reason = :routing, tokens = :tokens, "
+                "cost_usd = :cost, output_digest = :out, summary = :summary, gate = :gate, "
+                "gate_passed = :passed, human_decision = :human, error_class = :error_class, "
+                "error_message = :error WHERE ledger_id = :id",
+                {
+                    "id": row.ledger_id,
+                    "status": status,
+                    "now": datetime.now(UTC).isoformat(),
+                    "ms": round((time.monotonic() - row.started) * 1000, 3),
+                    "capability": row.capability,
+                    "provider": row.provider,
+                    "version": row.provider_version,
+                    "routing": row.routing_reason,
+                    "tokens": row.tokens,
+                    "cost": str(row.cost),
+                    "out": fields.get("out"),
+                    "summary": fields.get("summary"),
+                    "gate": fields.get("gate"),
+                    "passed": fields.get("passed"),
+                    "human": fields.get("human"),
+                    "error_class": fields.get("error_class"),
+                    "error": fields.get("error"),
+                },
+            )
         )
+
+    async def flush(self) -> None:
+        """Write the rows of nodes that finished since the last node started."""
+        finished, self._finished = self._finished, []
+        if finished:
+            await self.db.batch(finished)
 
     async def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """The node returned; its writes are not checkpointed yet."""
@@ -256,7 +277,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         output = outputs.update if isinstance(outputs, Command) else outputs
         gate, passed = _gate(output)
         human = output.get("human") if isinstance(output, dict) else None
-        await self._finish(
+        self._finish(
             run_id,
             "returned",
             out=fingerprint(redact(output, self.hidden)) if output is not None else None,
@@ -272,17 +293,17 @@ class LedgerRecorder(AsyncCallbackHandler):
             return
         if isinstance(error, GraphInterrupt):
             # LangGraph keeps no checkpoint for an interrupted step: the node runs again on resume
-            await self._finish(run_id, "interrupted", summary="asked a human; waiting")
+            self._finish(run_id, "interrupted", summary="asked a human; waiting")
             return
-        await self._finish(
-            run_id, "error", error_class=type(error).__name__, error=str(error)[:500]
-        )
+        self._finish(run_id, "error", error_class=type(error).__name__, error=str(error)[:500])
 
 
-async def reconcile(
-    db: Database, graph: CompiledStateGraph[Any, Any, Any, Any], config: RunnableConfig
-) -> None:
-    """Mark pending rows of a thread committed (their checkpoint exists) or not_committed."""
+async def reconcile(db: Database, saver: BaseCheckpointSaver[Any], config: RunnableConfig) -> None:
+    """Mark pending rows of a thread committed (their checkpoint exists) or not_committed.
+
+    Reads only the checkpoints written since the oldest pending row started, newest first,
+    through the saver (no state is rebuilt), and writes every verdict in one batch.
+    """
     thread_id = config["configurable"]["thread_id"]
     rows = await db.fetchall(
         "SELECT ledger_id, run_id, step, started_at FROM waypoint_ledger WHERE thread_id = :t "
@@ -299,12 +320,21 @@ async def reconcile(
             {"t": thread_id},
         )
     }
+    oldest = min(str(row["started_at"]) for row in rows)
     written: list[tuple[int, str, str]] = []
-    async for snapshot in graph.aget_state_history(config):
-        step = (snapshot.metadata or {}).get("step")
-        checkpoint_id = snapshot.config["configurable"].get("checkpoint_id")
-        if step is not None and checkpoint_id and snapshot.created_at:
-            written.append((int(step), str(checkpoint_id), snapshot.created_at))
+    listed = cast(  # an async generator, typed as an iterator by the saver interface
+        AsyncGenerator[CheckpointTuple, None],
+        saver.alist({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}),
+    )
+    async with contextlib.aclosing(listed):  # leaving early must release the saver's lock now
+        async for saved in listed:
+            created = str(saved.checkpoint["ts"])
+            if created < oldest:
+                break  # newest first: the rest were written before any pending row started
+            step = (saved.metadata or {}).get("step")
+            if step is not None:
+                written.append((int(step), str(saved.checkpoint["id"]), created))
+    verdicts: list[Statement] = []
     for row in rows:
         # a run's writes can only be in checkpoints made before the next run started
         own_start = run_starts[str(row["run_id"])]
@@ -317,12 +347,15 @@ async def reconcile(
             ),
             None,
         )
-        await db.execute(
-            "UPDATE waypoint_ledger SET status = :status, checkpoint_id = :cid "
-            "WHERE ledger_id = :id",
-            {
-                "status": "committed" if match else "not_committed",
-                "cid": match,
-                "id": row["ledger_id"],
-            },
+        verdicts.append(
+            (
+                "UPDATE waypoint_ledger SET status = :status, checkpoint_id = :cid "
+                "WHERE ledger_id = :id",
+                {
+                    "status": "committed" if match else "not_committed",
+                    "cid": match,
+                    "id": row["ledger_id"],
+                },
+            )
         )
+    await db.batch(verdicts)

@@ -242,25 +242,20 @@ async def _index_upsert(
     summary = json.dumps(
         {k: report.values.get(k) for k in ("ticket_id", "resolution", "failure")}, default=str
     )
-    updated = await db.execute(
-        "UPDATE waypoint_threads SET status = :status, updated_at = :now, summary = :summary "
-        "WHERE thread_id = :thread_id",
-        {"status": report.status, "now": now, "summary": summary, "thread_id": report.thread_id},
+    await db.execute(
+        "INSERT INTO waypoint_threads (thread_id, graph, status, created_at, updated_at, "
+        "summary, context) VALUES (:thread_id, :graph, :status, :now, :now, :summary, "
+        ":context) ON CONFLICT (thread_id) DO UPDATE SET status = excluded.status, "
+        "updated_at = excluded.updated_at, summary = excluded.summary",
+        {
+            "thread_id": report.thread_id,
+            "graph": report.graph,
+            "status": report.status,
+            "now": now,
+            "summary": summary,
+            "context": json.dumps(dict(context or {}), default=str),
+        },
     )
-    if updated == 0:
-        await db.execute(
-            "INSERT INTO waypoint_threads (thread_id, graph, status, created_at, updated_at, "
-            "summary, context) VALUES (:thread_id, :graph, :status, :now, :now, :summary, "
-            ":context)",
-            {
-                "thread_id": report.thread_id,
-                "graph": report.graph,
-                "status": report.status,
-                "now": now,
-                "summary": summary,
-                "context": json.dumps(dict(context or {}), default=str),
-            },
-        )
 
 
 @asynccontextmanager
@@ -318,7 +313,8 @@ async def execute(
         set_guard_reset(guard_token)
         set_recorder_reset(recorder_token)
         with contextlib.suppress(Exception):  # a lost database is already being reported
-            await reconcile(stores.db, graph, _config(thread_id))
+            await recorder.flush()
+            await reconcile(stores.db, stores.checkpointer, _config(thread_id))
 
 
 async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:

@@ -7,18 +7,24 @@ their own connections (SQLite) or share the same pool (Postgres). SQL is written
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
-import aiosqlite
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | None
+Statement = tuple[str, Params]
+"""One SQL statement with `:name` placeholders and its parameters."""
+T = TypeVar("T")
 
 _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -49,6 +55,14 @@ class Executor(Protocol):
 class Database(Executor, Protocol):
     """A database handle that can also open transactions."""
 
+    async def batch(self, writes: Sequence[Statement], query: Statement | None = None) -> list[Row]:
+        """Apply `writes`, then run `query`, atomically and in one round trip; `query`'s rows.
+
+        The writes must touch different rows and must not depend on each other (on Postgres
+        they run as one statement, on one snapshot).
+        """
+        ...
+
     def transaction(self, *, lock_key: str | None = None) -> _TxContext:
         """Open a transaction; `lock_key` serialises it against others with the same key."""
         ...
@@ -61,63 +75,141 @@ class Database(Executor, Protocol):
 _TxContext = Any  # an async context manager yielding an Executor
 
 
+def _sqlite_run(conn: sqlite3.Connection, sql: str, params: Params) -> tuple[int, list[Row]]:
+    cursor = conn.execute(sql, dict(params or {}))
+    try:
+        rows = [dict(row) for row in cursor.fetchall()] if cursor.description else []
+        return cursor.rowcount, rows
+    finally:
+        cursor.close()
+
+
+def _sqlite_batch(
+    conn: sqlite3.Connection,
+    statements: Sequence[Statement],
+    *,
+    own_transaction: bool,
+) -> list[Row]:
+    if own_transaction:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = [_sqlite_run(conn, sql, params)[1] for sql, params in statements]
+    except BaseException:
+        if own_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if own_transaction:
+        conn.execute("COMMIT")
+    return rows[-1] if rows else []
+
+
 class SqliteDatabase:
-    """Waypoint tables in an SQLite file (WAL, busy timeout, autocommit outside transactions)."""
+    """Waypoint tables in an SQLite file (WAL, busy timeout, autocommit outside transactions).
+
+    One connection, used from one worker thread, one task at a time: an `asyncio.Lock` makes
+    concurrent runs in one process (a server, `asyncio.gather`) take turns instead of
+    interleaving statements on the connection, which would nest transactions. The task holding
+    the lock inside `transaction()` may keep using the database directly; its statements join
+    the transaction.
+    """
 
     kind: Literal["sqlite", "postgres"] = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        """Wrap an open aiosqlite connection."""
+    def __init__(self, conn: sqlite3.Connection, worker: ThreadPoolExecutor) -> None:
+        """Wrap a connection made by `open`, used only on `worker`."""
         self.conn = conn
+        self._worker = worker
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
         """Open (creating if needed) the SQLite file at `path`."""
-        conn = await aiosqlite.connect(path, isolation_level=None, timeout=30)
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA busy_timeout=30000")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        return cls(conn)
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waypoint-sqlite")
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+
+        try:
+            conn = await asyncio.get_running_loop().run_in_executor(worker, connect)
+        except BaseException:
+            worker.shutdown(wait=False)
+            raise
+        return cls(conn, worker)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._worker, functools.partial(fn, *args)
+        )
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[bool]:
+        """Wait for this task's turn on the connection; yields False if it already had it."""
+        task = asyncio.current_task()
+        if task is not None and self._owner is task:
+            yield False
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield True
+            finally:
+                self._owner = None
 
     async def execute(self, sql: str, params: Params = None) -> int:
         """Run one statement; return the affected row count."""
-        cursor = await self.conn.execute(sql, dict(params or {}))
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        async with self._turn():
+            count, _ = await self._call(_sqlite_run, self.conn, sql, params)
+            return count
 
     async def executescript(self, script: str) -> None:
         """Run several statements (migrations)."""
-        await self.conn.executescript(script)
+        async with self._turn():
+            await self._call(self.conn.executescript, script)
 
     async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
         """Run a query; return every row as a dict."""
-        cursor = await self.conn.execute(sql, dict(params or {}))
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return [dict(row) for row in rows]
+        async with self._turn():
+            _, rows = await self._call(_sqlite_run, self.conn, sql, params)
+            return rows
 
     async def fetchone(self, sql: str, params: Params = None) -> Row | None:
         """Run a query; return its first row or None."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
+    async def batch(self, writes: Sequence[Statement], query: Statement | None = None) -> list[Row]:
+        """Apply `writes`, then run `query`, in one transaction and one hop to the worker."""
+        statements = [*writes, *([query] if query else [])]
+        async with self._turn() as own:
+            rows = await self._call(
+                functools.partial(_sqlite_batch, own_transaction=own), self.conn, statements
+            )
+            return rows if query else []
+
     @asynccontextmanager
     async def transaction(self, *, lock_key: str | None = None) -> AsyncIterator[SqliteDatabase]:
         """`BEGIN IMMEDIATE` takes SQLite's write lock, which serialises every writer."""
         del lock_key  # the file-wide write lock already serialises everything
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            await self.conn.execute("ROLLBACK")
-            raise
-        await self.conn.execute("COMMIT")
+        async with self._turn():
+            await self._call(self.conn.execute, "BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                await self._call(self.conn.execute, "ROLLBACK")
+                raise
+            await self._call(self.conn.execute, "COMMIT")
 
     async def close(self) -> None:
-        """Close the connection."""
-        await self.conn.close()
+        """Close the connection and its worker thread."""
+        async with self._lock:
+            await self._call(self.conn.close)
+        self._worker.shutdown(wait=False)
 
 
 class _PostgresTx:
@@ -149,6 +241,26 @@ class PostgresDatabase:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         """Wrap a pool opened by `open_postgres_pool`."""
         self.pool = pool
+        self.held_locks: set[str] = set()
+        """Session advisory locks this process holds on its lock session."""
+        self._lock_session: AsyncConnection[Any] | None = None
+        self._lock_session_ready = asyncio.Lock()
+
+    async def lock_session(self) -> AsyncConnection[Any]:
+        """The connection that holds this process's session-level advisory locks.
+
+        One connection taken from the pool for as long as the database is open, so concurrent
+        runs in one process do not each pin a pooled connection for their whole duration. A
+        broken one is replaced (its locks died with it).
+        """
+        async with self._lock_session_ready:
+            conn = self._lock_session
+            if conn is None or conn.closed or conn.broken:
+                if conn is not None:
+                    await self.pool.putconn(conn)
+                    self.held_locks.clear()
+                conn = self._lock_session = await self.pool.getconn()
+            return conn
 
     async def execute(self, sql: str, params: Params = None) -> int:
         """Run one statement (autocommit); return the affected row count."""
@@ -164,6 +276,14 @@ class PostgresDatabase:
         """Run a query; return its first row or None."""
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
+
+    async def batch(self, writes: Sequence[Statement], query: Statement | None = None) -> list[Row]:
+        """Apply `writes`, then run `query`, as one statement (data-modifying CTEs)."""
+        if not writes:
+            return await self.fetchall(*query) if query else []
+        sql, params = as_one_statement(writes, query)
+        rows = await self.fetchall(sql, params)
+        return rows if query else []
 
     @asynccontextmanager
     async def transaction(self, *, lock_key: str | None = None) -> AsyncIterator[_PostgresTx]:
@@ -188,7 +308,33 @@ class PostgresDatabase:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
     async def close(self) -> None:
-        """The pool belongs to whoever opened it; nothing to do here."""
+        """Give the lock session back; the pool belongs to whoever opened it."""
+        conn, self._lock_session = self._lock_session, None
+        if conn is not None:
+            await self.pool.putconn(conn)
+
+
+def _prefixed(sql: str, params: Params, prefix: str) -> tuple[str, dict[str, Any]]:
+    """Rename `:name` placeholders (and their parameters) to `:{prefix}name`."""
+    renamed = _NAMED_PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
+    return renamed, {f"{prefix}{k}": v for k, v in (params or {}).items()}
+
+
+def as_one_statement(writes: Sequence[Statement], query: Statement | None) -> Statement:
+    """Postgres: several writes and a final query as one statement of data-modifying CTEs.
+
+    One statement is one round trip and one commit; all parts see the same snapshot, so the
+    writes must touch different rows.
+    """
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for index, (sql, args) in enumerate(writes):
+        renamed, renamed_args = _prefixed(sql, args, f"w{index}_")
+        parts.append(f"w{index} AS ({renamed})")
+        params.update(renamed_args)
+    final, final_args = _prefixed(*(query or ("SELECT 1", None)), "q_")
+    params.update(final_args)
+    return f"WITH {', '.join(parts)} {final}", params
 
 
 def postgres_connection_kwargs() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from waypoint.errors import DatabaseUnavailable
 from waypoint.persistence.migrations import migrate
+from waypoint.persistence.migrations import registered as registered_migrations
 from waypoint.persistence.sql import (
     Database,
     PostgresDatabase,
@@ -26,6 +27,7 @@ from waypoint.persistence.sql import (
 from waypoint.persistence.urls import DatabaseURL, parse_db_url
 
 _current_database: ContextVar[Database | None] = ContextVar("waypoint_database", default=None)
+_current_stores: ContextVar[Stores | None] = ContextVar("waypoint_stores", default=None)
 _lazy_databases: dict[tuple[int, str], Database] = {}
 
 
@@ -36,6 +38,8 @@ class Stores:
     url: DatabaseURL
     checkpointer: BaseCheckpointSaver[Any]
     db: Database
+    migrated: int = 0
+    """How many registered migrations were known when the tables were last brought up to date."""
 
 
 async def _sqlite_saver(path: str) -> tuple[AsyncSqliteSaver, aiosqlite.Connection]:
@@ -47,19 +51,48 @@ async def _sqlite_saver(path: str) -> tuple[AsyncSqliteSaver, aiosqlite.Connecti
     return saver, conn
 
 
+async def _postgres_schema_current(db: PostgresDatabase) -> bool:
+    """Whether the saver's and Waypoint's migrations are all applied (one query)."""
+    try:
+        row = await db.fetchone(
+            "SELECT (SELECT max(v) FROM checkpoint_migrations) AS saver, "
+            "(SELECT string_agg(component || ':' || version, ',') "
+            "FROM waypoint_schema_migrations) AS waypoint"
+        )
+    except psycopg.errors.UndefinedTable:
+        return False
+    if row is None or row["saver"] != len(AsyncPostgresSaver.MIGRATIONS) - 1:
+        return False
+    applied = set(str(row["waypoint"] or "").split(","))
+    return {f"{m.component}:{m.version}" for m in registered_migrations()} <= applied
+
+
 @asynccontextmanager
-async def open_stores(url: str | None = None, *, pool_size: int = 6) -> AsyncIterator[Stores]:
+async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIterator[Stores]:
     """Open the saver and tables for `url` (see `parse_db_url`), run migrations, and close after.
 
     Postgres: one psycopg pool (autocommit, prepare_threshold=0, dict rows) shared by
     `AsyncPostgresSaver` and Waypoint's tables; `setup()` and migrations run under an advisory
-    lock, so first use from several processes at once is safe. SQLite: WAL mode, one connection
-    for the saver and one for Waypoint's tables.
+    lock, so first use from several processes at once is safe, and are skipped when one query
+    shows them applied. SQLite: WAL mode, one connection for the saver and one for Waypoint's
+    tables.
+
+    Inside an open `open_stores` for the same URL, this reuses those stores instead of opening
+    new ones: a long-lived process (a service, a batch, the demo) opens them once around many
+    runs.
 
     Raises:
         DatabaseUnavailable: the database cannot be reached.
     """
     parsed = parse_db_url(url)
+    already = _current_stores.get()
+    if already is not None and already.url.url == parsed.url:
+        if already.migrated != len(registered_migrations()):
+            # a workflow imported since registered its own tables
+            await migrate(already.db)
+            already.migrated = len(registered_migrations())
+        yield already
+        return
     if parsed.kind == "sqlite":
         assert parsed.sqlite_path is not None
         parsed.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,10 +104,14 @@ async def open_stores(url: str | None = None, *, pool_size: int = 6) -> AsyncIte
         except BaseException:
             await db.close()
             raise
-        token = _current_database.set(db)
+        stores = Stores(
+            url=parsed, checkpointer=saver, db=db, migrated=len(registered_migrations())
+        )
+        token, stores_token = _current_database.set(db), _current_stores.set(stores)
         try:
-            yield Stores(url=parsed, checkpointer=saver, db=db)
+            yield stores
         finally:
+            _current_stores.reset(stores_token)
             _current_database.reset(token)
             await saver_conn.close()
             await db.close()
@@ -90,14 +127,20 @@ async def open_stores(url: str | None = None, *, pool_size: int = 6) -> AsyncIte
     try:
         pg = PostgresDatabase(pool)
         pg_saver = AsyncPostgresSaver(pool)
-        async with pg.session_lock("waypoint_saver_setup"):
-            await pg_saver.setup()
-        await migrate(pg)
-        token = _current_database.set(pg)
+        if not await _postgres_schema_current(pg):
+            async with pg.session_lock("waypoint_saver_setup"):
+                await pg_saver.setup()
+            await migrate(pg)
+        stores = Stores(
+            url=parsed, checkpointer=pg_saver, db=pg, migrated=len(registered_migrations())
+        )
+        token, stores_token = _current_database.set(pg), _current_stores.set(stores)
         try:
-            yield Stores(url=parsed, checkpointer=pg_saver, db=pg)
+            yield stores
         finally:
+            _current_stores.reset(stores_token)
             _current_database.reset(token)
+            await pg.close()
     finally:
         await pool.close()
 

@@ -1,7 +1,8 @@
 """One writer per thread: a lock that the database (or the OS) releases when the holder dies.
 
-Postgres: a session-level advisory lock on a connection held for the whole run; if the process
-dies, its connection closes and the lock goes with it. SQLite: an exclusive `flock` on a lock
+Postgres: a session-level advisory lock on the process's lock session (one connection that holds
+the locks of every thread this process runs); if the process dies, its connection closes and the
+locks go with it. SQLite: an exclusive `flock` on a lock
 file beside the database, which the kernel releases when the process dies. Either way the second
 writer fails at once with `ThreadBusy` (exit 5) naming the holder, before it writes anything.
 """
@@ -35,22 +36,12 @@ def _lock_key(thread_id: str) -> str:
 
 
 async def _record_holder(db: Database, thread_id: str) -> None:
-    params = {
-        "thread_id": thread_id,
-        "holder": holder_name(),
-        "now": datetime.now(UTC).isoformat(),
-    }
-    updated = await db.execute(
-        "UPDATE waypoint_thread_holders SET holder = :holder, acquired_at = :now "
-        "WHERE thread_id = :thread_id",
-        params,
+    await db.execute(
+        "INSERT INTO waypoint_thread_holders (thread_id, holder, acquired_at) "
+        "VALUES (:thread_id, :holder, :now) ON CONFLICT (thread_id) "
+        "DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at",
+        {"thread_id": thread_id, "holder": holder_name(), "now": datetime.now(UTC).isoformat()},
     )
-    if not updated:
-        await db.execute(
-            "INSERT INTO waypoint_thread_holders (thread_id, holder, acquired_at) "
-            "VALUES (:thread_id, :holder, :now)",
-            params,
-        )
 
 
 async def _busy(db: Database, thread_id: str) -> ThreadBusy:
@@ -67,23 +58,29 @@ async def _busy(db: Database, thread_id: str) -> ThreadBusy:
 
 @asynccontextmanager
 async def _postgres_lock(db: PostgresDatabase, thread_id: str) -> AsyncIterator[None]:
-    async with db.pool.connection() as conn:
+    key = _lock_key(thread_id)
+    if key in db.held_locks:  # session locks stack within a session: refuse here instead
+        raise await _busy(db, thread_id)
+    db.held_locks.add(key)  # before any await, so a second task of this process sees it
+    locked = False
+    conn = None
+    try:
+        conn = await db.lock_session()
         cursor = await conn.execute(
-            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked",
-            (_lock_key(thread_id),),
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked", (key,)
         )
         row = await cursor.fetchone()
-        if not row or not row["locked"]:
+        locked = bool(row and row["locked"])
+        if not locked:
             raise await _busy(db, thread_id)
-        try:
-            await _record_holder(db, thread_id)
-            yield
-        finally:
+        await _record_holder(db, thread_id)
+        yield
+    finally:
+        db.held_locks.discard(key)
+        if locked and conn is not None:
             # if the connection is gone, its session lock went with it
             with contextlib.suppress(psycopg.Error):
-                await conn.execute(
-                    "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (_lock_key(thread_id),)
-                )
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
 
 @asynccontextmanager

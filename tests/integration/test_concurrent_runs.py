@@ -1,0 +1,72 @@
+"""Many runs at once in one process: a server's situation, on one open set of stores or many."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from tests.helpers import count, demo_input, query, run
+from waypoint.errors import ThreadBusy
+from waypoint.persistence.stores import open_stores
+from waypoint.runner import start_run
+
+RUNS = 12
+
+
+async def _batch(db_url: str, prefix: str) -> list[str]:
+    tickets = [demo_input("auto refund", ticket_id=f"{prefix}-{i}") for i in range(RUNS)]
+    reports = await asyncio.gather(
+        *(
+            start_run("support", t, thread_id=f"{prefix}-{i}", db_url=db_url)
+            for i, t in enumerate(tickets)
+        )
+    )
+    assert [r.status for r in reports] == ["completed"] * RUNS
+    return [r.thread_id for r in reports]
+
+
+def _check(db_url: str, threads: list[str]) -> None:
+    for thread_id in threads:
+        assert count(db_url, "support_payments", thread_id) == 1
+        assert count(db_url, "support_outbox", thread_id) == 1
+        statuses = {
+            row["status"]
+            for row in query(
+                db_url, "SELECT status FROM waypoint_ledger WHERE thread_id = ?", (thread_id,)
+            )
+        }
+        assert statuses == {"committed"}
+
+
+def test_concurrent_runs_sharing_open_stores(db_url: str) -> None:
+    async def main() -> list[str]:
+        async with open_stores(db_url):
+            return await _batch(db_url, f"shared-{uuid.uuid4().hex[:6]}")
+
+    _check(db_url, run(main()))
+
+
+def test_concurrent_runs_each_opening_stores(db_url: str) -> None:
+    _check(db_url, run(_batch(db_url, f"own-{uuid.uuid4().hex[:6]}")))
+
+
+def test_same_thread_twice_in_one_process_is_busy(db_url: str) -> None:
+    thread_id = f"twice-{uuid.uuid4().hex[:6]}"
+
+    async def main() -> list[object]:
+        async with open_stores(db_url):
+            return await asyncio.gather(
+                *(
+                    start_run(
+                        "support", demo_input("auto refund"), thread_id=thread_id, db_url=db_url
+                    )
+                    for _ in range(2)
+                ),
+                return_exceptions=True,
+            )
+
+    outcomes = run(main())
+    busy = [o for o in outcomes if isinstance(o, ThreadBusy)]
+    done = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(busy) == 1 and len(done) == 1, outcomes
+    assert count(db_url, "support_payments", thread_id) == 1
