@@ -13,6 +13,7 @@ from typing import Any
 from rich.table import Table
 
 from waypoint.cli import render
+from waypoint.persistence.stores import open_stores
 from waypoint.persistence.urls import parse_db_url
 from waypoint.runner import ThreadReport, resume_thread, start_run
 from waypoint.workflows import PROJECT_ROOT, workflow_names
@@ -42,6 +43,11 @@ def _where(result: ThreadReport) -> str:
 
 async def run_demo(db_url: str | None) -> int:
     """Run every demo case; exit 1 if any case did not end where it should."""
+    async with open_stores(db_url):  # opened once, reused by every run below
+        return await _run_cases(db_url)
+
+
+async def _run_cases(db_url: str | None) -> int:
     parsed = parse_db_url(db_url)
     render.console.print(f"[bold]Waypoint demo[/] on {parsed.redacted} (offline providers)\n")
     table = Table("case", "ticket", "gates", "where it went", "thread")
