@@ -58,10 +58,19 @@ class GuardHalt(RuntimeError):
         self.halt = halt
 
 
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def digest_of(text: str) -> str:
+    """A short stable digest of a text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def fingerprint(value: Any) -> str:
     """A stable digest of a JSON-ready value (state fingerprints, ledger digests)."""
-    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return digest_of(canonical_json(value))
 
 
 @dataclass

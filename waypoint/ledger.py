@@ -30,7 +30,7 @@ from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from waypoint.guards import GuardHalt, Halt, RunGuard, fingerprint
+from waypoint.guards import GuardHalt, Halt, RunGuard, canonical_json, digest_of, fingerprint
 from waypoint.kill import pending_kill_query
 from waypoint.persistence.sql import Database, Statement
 
@@ -74,12 +74,15 @@ def redact(value: Any, hidden: set[str]) -> Any:
     return value
 
 
-def _summary(output: Any, hidden: set[str]) -> str:
+def _digest_and_summary(output: Any, hidden: set[str]) -> tuple[str | None, str]:
+    """The output's digest and a short readable summary, from one redacted JSON text."""
+    if output is None:
+        return None, "NoneType"
+    text = canonical_json(redact(output, hidden))
+    digest = digest_of(text)  # `fingerprint` of the redacted output
     if not isinstance(output, dict):
-        return type(output).__name__
-    clean = redact(output, hidden)
-    text = json.dumps(clean, default=str, sort_keys=True)
-    return text if len(text) <= 300 else text[:297] + "..."
+        return digest, type(output).__name__
+    return digest, text if len(text) <= 300 else text[:297] + "..."
 
 
 def _gate(output: Any) -> tuple[str | None, bool | None]:
@@ -277,11 +280,12 @@ class LedgerRecorder(AsyncCallbackHandler):
         output = outputs.update if isinstance(outputs, Command) else outputs
         gate, passed = _gate(output)
         human = output.get("human") if isinstance(output, dict) else None
+        digest, summary = _digest_and_summary(output, self.hidden)
         self._finish(
             run_id,
             "returned",
-            out=fingerprint(redact(output, self.hidden)) if output is not None else None,
-            summary=_summary(output, self.hidden),
+            out=digest,
+            summary=summary,
             gate=gate,
             passed=None if passed is None else int(passed),
             human=json.dumps(human, default=str) if isinstance(human, dict) else None,
