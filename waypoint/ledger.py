@@ -33,52 +33,16 @@ from pydantic import BaseModel
 from waypoint.guards import GuardHalt, Halt, RunGuard, canonical_json, digest_of, fingerprint
 from waypoint.kill import pending_kill_query
 from waypoint.persistence.sql import Database, Statement
+from waypoint.sensitive import sensitive_field_names, without_keys
 
 PENDING = ("started", "returned", "error")
 
 
-def sensitive_fields(model: type[BaseModel]) -> set[str]:
-    """Names of fields marked sensitive anywhere in a pydantic model tree."""
-    names: set[str] = set()
-    stack: list[type[BaseModel]] = [model]
-    seen: set[type[BaseModel]] = set()
-    while stack:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        for name, info in current.model_fields.items():
-            extra = info.json_schema_extra
-            if isinstance(extra, dict) and extra.get("sensitive"):
-                names.add(name)
-            for arg in _model_args(info.annotation):
-                stack.append(arg)
-    return names
-
-
-def _model_args(annotation: Any) -> list[type[BaseModel]]:
-    found: list[type[BaseModel]] = []
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        found.append(annotation)
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found.extend(_model_args(arg))
-    return found
-
-
-def redact(value: Any, hidden: set[str]) -> Any:
-    """Drop sensitive keys at any depth."""
-    if isinstance(value, dict):
-        return {k: redact(v, hidden) for k, v in value.items() if k not in hidden}
-    if isinstance(value, list):
-        return [redact(v, hidden) for v in value]
-    return value
-
-
-def _digest_and_summary(output: Any, hidden: set[str]) -> tuple[str | None, str]:
+def _digest_and_summary(output: Any, hidden: frozenset[str]) -> tuple[str | None, str]:
     """The output's digest and a short readable summary, from one redacted JSON text."""
     if output is None:
         return None, "NoneType"
-    text = canonical_json(redact(output, hidden))
+    text = canonical_json(without_keys(output, hidden))
     digest = digest_of(text)  # `fingerprint` of the redacted output
     if not isinstance(output, dict):
         return digest, type(output).__name__
@@ -150,7 +114,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         self.guard = guard
         self.actor = actor
         self.run_id = uuid.uuid4().hex
-        self.hidden = sensitive_fields(state_schema)
+        self.hidden = sensitive_field_names([state_schema])
         self._open: dict[UUID, _Open] = {}
         self._by_node: dict[tuple[str, int], _Open] = {}
         self._attempts: dict[tuple[str, int], int] = {}
@@ -192,7 +156,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         attempt = self._attempts.get((node, step), 0) + 1
         self._attempts[(node, step)] = attempt
         state = inputs.model_dump(mode="json") if isinstance(inputs, BaseModel) else inputs
-        digest = fingerprint(redact(state, self.hidden))  # the loop rule's fingerprint too
+        digest = fingerprint(without_keys(state, self.hidden))  # the loop rule's fingerprint too
         halt = self.guard.before_node(node, digest) if attempt == 1 else None
         row = _Open(ledger_id=uuid.uuid4().hex, node=node, step=step, started=time.monotonic())
         insert = (

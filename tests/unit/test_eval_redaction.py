@@ -7,8 +7,9 @@ from typing import Any
 
 from state.support import SupportState
 from tests.helpers import PROJECT_ROOT
-from waypoint.evals.redaction import REDACTED, Redactor, sensitive_field_names
+from waypoint.evals.redaction import REDACTED, Redactor
 from waypoint.evals.trace_format import TraceHeader
+from waypoint.sensitive import sensitive_field_names
 
 CRM = json.loads((PROJECT_ROOT / "nodes" / "support" / "crm_data.json").read_text())
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from waypoint.evals.trace_format import TraceHeader
+from waypoint.sensitive import sensitive_field_names
 
 REDACTED = "[redacted]"
 """What a sensitive value is replaced with."""
@@ -27,33 +28,6 @@ RedactionHook = Callable[
     [TraceHeader, list[dict[str, Any]]], tuple[TraceHeader, list[dict[str, Any]]]
 ]
 """Runs on a trace before it is written; returns the header and runs to write."""
-
-
-def _nested_models(annotation: Any) -> list[type[BaseModel]]:
-    found: list[type[BaseModel]] = []
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        found.append(annotation)
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found.extend(_nested_models(arg))
-    return found
-
-
-def sensitive_field_names(models: Iterable[type[BaseModel]]) -> frozenset[str]:
-    """Names of the fields marked sensitive anywhere in these pydantic model trees."""
-    names: set[str] = set()
-    stack = list(models)
-    seen: set[type[BaseModel]] = set()
-    while stack:
-        model = stack.pop()
-        if model in seen:
-            continue
-        seen.add(model)
-        for name, info in model.model_fields.items():
-            extra = info.json_schema_extra
-            if isinstance(extra, dict) and extra.get("sensitive"):
-                names.add(name)
-            stack.extend(_nested_models(info.annotation))
-    return frozenset(names)
 
 
 @dataclass

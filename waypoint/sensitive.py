@@ -1,0 +1,48 @@
+"""Fields marked sensitive in a pydantic schema: `Field(json_schema_extra={"sensitive": True})`.
+
+The audit ledger drops them from its digests and summaries; the eval recorder replaces them in
+trace files (`waypoint.evals.redaction`). Both find them here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        found.append(annotation)
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found.extend(_nested_models(arg))
+    return found
+
+
+def sensitive_field_names(models: Iterable[type[BaseModel]]) -> frozenset[str]:
+    """Names of the fields marked sensitive anywhere in these pydantic model trees."""
+    names: set[str] = set()
+    stack = list(models)
+    seen: set[type[BaseModel]] = set()
+    while stack:
+        model = stack.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and extra.get("sensitive"):
+                names.add(name)
+            stack.extend(_nested_models(info.annotation))
+    return frozenset(names)
+
+
+def without_keys(value: Any, hidden: frozenset[str]) -> Any:
+    """A copy of a JSON-ready value without the keys in `hidden`, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_keys(v, hidden) for k, v in value.items() if k not in hidden}
+    if isinstance(value, list):
+        return [without_keys(v, hidden) for v in value]
+    return value
