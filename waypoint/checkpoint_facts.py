@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph._internal._constants import NULL_TASK_ID, PULL, TASKS
+from langgraph._internal._constants import INTERRUPT, NULL_TASK_ID, PULL, TASKS
 from langgraph._internal._typing import MISSING
 from langgraph.channels.any_value import AnyValue
 from langgraph.channels.base import BaseChannel
@@ -42,6 +42,9 @@ CHECKPOINT_FORMAT = 4
 
 PLAIN_STATE_CHANNELS = (LastValue, AnyValue, BinaryOperatorAggregate)
 """State channel types whose saved form is the value the state shows."""
+
+SCALARS = frozenset({str, int, float, bool, type(None)})
+"""Types of values that cannot hold a gate verdict."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ class FactsReader:
                 self._wakes.setdefault(channel, []).append(name)
         self._wake_when_empty = {c for c in self._wakes if self._restore(c, MISSING).is_available()}
         self._available: dict[tuple[str, Any, bool], bool] = {}
-        self._verdicts: dict[tuple[str, Any], GateInfo | None] = {}
+        self._verdicts: dict[str, dict[Any, GateInfo | None]] = {n: {} for n in self.state_channels}
 
     def supported(self) -> bool:
         """Whether this graph's checkpoints can be read here (else use LangGraph's snapshots)."""
@@ -176,14 +179,16 @@ class FactsReader:
         checkpoint = stored.checkpoint
         if checkpoint.get("v") != CHECKPOINT_FORMAT or TASKS in checkpoint["channel_values"]:
             return None  # an older format, or pending `Send` tasks
-        channels = self.graph.channels
-        if any(w.task_id == NULL_TASK_ID and w.channel in channels for w in stored.writes):
-            return None  # run input, which LangGraph applies to the values it shows
+        channels, asked = self.graph.channels, False
+        for write in stored.writes:
+            if write.task_id == NULL_TASK_ID and write.channel in channels:
+                return None  # run input, which LangGraph applies to the values it shows
+            asked = asked or write.channel == INTERRUPT
         next_nodes = self._next(checkpoint)
         return CheckpointFacts(
             created_at=checkpoint.get("ts"),
             next=next_nodes,
-            interrupts=self._interrupts(stored, next_nodes) if stored.writes else [],
+            interrupts=self._interrupts(stored, next_nodes) if asked else [],
             gates=self._gates(checkpoint),
         )
 
@@ -246,15 +251,17 @@ class FactsReader:
         values, versions = checkpoint["channel_values"], checkpoint["channel_versions"]
         gates: list[GateInfo] = []
         for name in self.state_channels:
-            if name not in values:
-                continue
-            key = (name, versions.get(name))
-            if key in self._verdicts:
-                verdict = self._verdicts[key]
+            value = values.get(name, MISSING)
+            if value is MISSING or type(value) in SCALARS:
+                continue  # (a verdict is a mapping, or the last item of a list)
+            judged = self._verdicts[name]
+            version = versions.get(name)
+            if version in judged:
+                verdict = judged[version]
             else:
-                verdict = next(iter(gates_in({name: values[name]})), None)
-                if key[1] is not None:
-                    self._verdicts[key] = verdict
+                verdict = next(iter(gates_in({name: value})), None)
+                if version is not None:
+                    judged[version] = verdict
             if verdict is not None:
                 gates.append(verdict)
         return gates

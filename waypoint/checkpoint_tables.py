@@ -4,9 +4,9 @@ LangGraph's `aget_state_history` builds a full `StateSnapshot` per checkpoint, a
 `alist` under it loads every checkpoint's values and writes (Postgres: one correlated query per
 row; SQLite: one more query per row). Time travel needs less: the id, parent and metadata of
 every checkpoint (to mark branches), and for the few rows it prints, the saved checkpoint and
-which tasks wrote what. This module reads that, in a few queries, from the tables of the two
-savers Waypoint opens, decoding values with the saver's own serializer (so encryption at rest
-keeps working) and decoding no write but the interrupts.
+which of its tasks asked a question. This module reads that, in a few queries, from the tables
+of the two savers Waypoint opens, decoding values with the saver's own serializer (so
+encryption at rest keeps working), each stored value once.
 
 The table layouts are those of langgraph-checkpoint-sqlite 3.1 and langgraph-checkpoint-postgres
 3.2. `tables_for` returns None for any other saver, and callers fall back to LangGraph's API.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from langgraph._internal._constants import INTERRUPT
+from langgraph._internal._constants import INTERRUPT, NULL_TASK_ID
 from langgraph.checkpoint.base import BaseCheckpointSaver, writes_sort_key
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -44,7 +44,7 @@ class CheckpointLink:
 
 @dataclass(frozen=True)
 class StoredWrite:
-    """A write a task made from a checkpoint (its super-step's pending writes)."""
+    """A write a task made from a checkpoint (one of its super-step's pending writes)."""
 
     task_id: str
     task_path: str
@@ -57,12 +57,14 @@ class StoredWrite:
 class StoredCheckpoint:
     """A saved checkpoint as LangGraph's `CheckpointTuple` would carry it."""
 
-    checkpoint_id: str
+    link: CheckpointLink
     checkpoint: dict[str, Any]
     """LangGraph's `Checkpoint`: `v`, `ts`, `channel_versions`, `versions_seen`, and
     `channel_values` decoded (without the channels that hold no value)."""
     writes: list[StoredWrite]
-    """In the order LangGraph applies them (`writes_sort_key`)."""
+    """The writes that tell something about a history row, in the order LangGraph applies
+    them (`writes_sort_key`): all those of a task that asked a question (its interrupts, and
+    whether it went on to finish), and run input (`NULL_TASK_ID`). No other write is read."""
 
 
 class CheckpointTables(Protocol):
@@ -74,8 +76,8 @@ class CheckpointTables(Protocol):
 
     async def read(
         self, thread_id: str, checkpoint_ids: Collection[str] | None
-    ) -> dict[str, StoredCheckpoint]:
-        """The saved checkpoints and their writes, by id; every checkpoint when ids is None."""
+    ) -> list[StoredCheckpoint]:
+        """The saved checkpoints, newest first: those of `checkpoint_ids`, or all if None."""
         ...
 
 
@@ -90,6 +92,21 @@ def tables_for(stores: Stores) -> CheckpointTables | None:
     if type(saver) is AsyncSqliteSaver and stores.db.kind == "sqlite":
         return SqliteTables(stores.db, saver.serde)
     return None
+
+
+def _telling_writes(table: str, blob: str, where: str) -> str:
+    """SQL for the writes `StoredCheckpoint.writes` keeps (`where` filters the outer `w`)."""
+    return (
+        f"SELECT w.checkpoint_id, w.task_id, w.task_path, w.idx, w.channel, w.type, "
+        f"CASE WHEN w.channel = :interrupt THEN w.{blob} END AS blob FROM {table} w "
+        f"WHERE {where} AND (w.task_id = :null_task OR EXISTS (SELECT 1 FROM {table} i "
+        "WHERE i.thread_id = w.thread_id AND i.checkpoint_ns = w.checkpoint_ns "
+        "AND i.checkpoint_id = w.checkpoint_id AND i.task_id = w.task_id "
+        "AND i.channel = :interrupt))"
+    )
+
+
+WRITES_PARAMS = {"interrupt": INTERRUPT, "null_task": NULL_TASK_ID}
 
 
 def _writes(rows: list[Row], serde: SerializerProtocol) -> dict[str, list[StoredWrite]]:
@@ -135,47 +152,49 @@ class PostgresTables:
 
     async def read(
         self, thread_id: str, checkpoint_ids: Collection[str] | None
-    ) -> dict[str, StoredCheckpoint]:
-        """The checkpoints (values joined from their blobs) and their writes."""
-        where = "thread_id = :thread_id AND checkpoint_ns = ''"
-        params: dict[str, Any] = {"thread_id": thread_id}
+    ) -> list[StoredCheckpoint]:
+        """The checkpoints (values joined from their blobs), newest first, and their writes."""
+        where = "w.thread_id = :thread_id AND w.checkpoint_ns = ''"
+        params: dict[str, Any] = {"thread_id": thread_id, **WRITES_PARAMS}
         if checkpoint_ids is not None:
-            where += " AND checkpoint_id = ANY(:ids)"
+            where += " AND w.checkpoint_id = ANY(:ids)"
             params["ids"] = list(checkpoint_ids)
         # JSON as text, parsed here: psycopg's default loader (`json.loads`) is 3x slower.
         saved = await self.db.fetchall(
-            f"SELECT checkpoint_id, checkpoint::text AS checkpoint FROM checkpoints WHERE {where}",
+            "SELECT w.checkpoint_id, w.parent_checkpoint_id, w.metadata::text AS metadata, "
+            f"w.checkpoint::text AS checkpoint FROM checkpoints w WHERE {where} "
+            "ORDER BY w.checkpoint_id DESC",
             params,
         )
-        written = await self.db.fetchall(
-            "SELECT checkpoint_id, task_id, task_path, idx, channel, type, "
-            f"CASE WHEN channel = '{INTERRUPT}' THEN blob END AS blob "
-            f"FROM checkpoint_writes WHERE {where}",
-            params,
+        writes = _writes(
+            await self.db.fetchall(_telling_writes("checkpoint_writes", "blob", where), params),
+            self.serde,
         )
-        checkpoints = {r["checkpoint_id"]: orjson.loads(r["checkpoint"]) for r in saved}
-        blobs = await self._blobs(
-            thread_id, None if checkpoint_ids is None else checkpoints.values()
-        )
-        for checkpoint in checkpoints.values():
+        checkpoints = [orjson.loads(r["checkpoint"]) for r in saved]
+        blobs = await self._blobs(thread_id, None if checkpoint_ids is None else checkpoints)
+        found: list[StoredCheckpoint] = []
+        for row, checkpoint in zip(saved, checkpoints, strict=True):
             # as the saver's `_load_checkpoint_tuple`: inline values, then those of the blobs
             values = checkpoint.get("channel_values") or {}
-            for channel, version in checkpoint["channel_versions"].items():
-                if (blob := blobs.get((channel, str(version)))) is not None:
-                    values[channel] = blob
+            versions = checkpoint["channel_versions"]
+            for channel, by_version in blobs.items():
+                version = versions.get(channel)
+                if version is not None and (value := by_version.get(str(version))):
+                    values[channel] = value[0]
             checkpoint["channel_values"] = values
-        writes = _writes(written, self.serde)
-        return {
-            key: StoredCheckpoint(key, checkpoint, writes.get(key, []))
-            for key, checkpoint in checkpoints.items()
-        }
+            link = CheckpointLink(
+                row["checkpoint_id"], row["parent_checkpoint_id"], orjson.loads(row["metadata"])
+            )
+            found.append(StoredCheckpoint(link, checkpoint, writes.get(link.checkpoint_id, [])))
+        return found
 
     async def _blobs(
-        self, thread_id: str, checkpoints: Collection[dict[str, Any]] | None
-    ) -> dict[tuple[str, str], Any]:
-        """Decoded blob values by (channel, version): those the checkpoints point at, or all.
+        self, thread_id: str, checkpoints: list[dict[str, Any]] | None
+    ) -> dict[str, dict[str, tuple[Any]]]:
+        """Decoded blob values by channel and version: those the checkpoints point at, or all.
 
         Each blob is decoded once however many checkpoints share it; `empty` ones are left out.
+        A value comes wrapped in a 1-tuple, so that a stored None is told from no blob.
         """
         sql = (
             "SELECT channel, version, type, blob FROM checkpoint_blobs "
@@ -196,11 +215,11 @@ class PostgresTables:
                 "(SELECT * FROM unnest(CAST(:channels AS text[]), CAST(:versions AS text[])))"
             )
             params["channels"], params["versions"] = (list(c) for c in zip(*wanted, strict=True))
-        rows = await self.db.fetchall(sql, params)
-        return {
-            (r["channel"], r["version"]): self.serde.loads_typed((r["type"], r["blob"]))
-            for r in rows
-        }
+        found: dict[str, dict[str, tuple[Any]]] = {}
+        for r in await self.db.fetchall(sql, params):
+            value = self.serde.loads_typed((r["type"], r["blob"]))
+            found.setdefault(r["channel"], {})[r["version"]] = (value,)
+        return found
 
 
 class SqliteTables:
@@ -222,38 +241,39 @@ class SqliteTables:
             {"thread_id": thread_id},
         )
         return [
-            CheckpointLink(
-                r["checkpoint_id"],
-                r["parent_checkpoint_id"],
-                json.loads(r["metadata"]) if r["metadata"] is not None else {},
-            )
+            CheckpointLink(r["checkpoint_id"], r["parent_checkpoint_id"], _metadata(r["metadata"]))
             for r in rows
         ]
 
     async def read(
         self, thread_id: str, checkpoint_ids: Collection[str] | None
-    ) -> dict[str, StoredCheckpoint]:
-        """The checkpoints (decoded whole: values are stored inside) and their writes."""
-        where = "thread_id = :thread_id AND checkpoint_ns = ''"
-        params: dict[str, Any] = {"thread_id": thread_id}
+    ) -> list[StoredCheckpoint]:
+        """The checkpoints (decoded whole: values are stored inside), newest first, and writes."""
+        where = "w.thread_id = :thread_id AND w.checkpoint_ns = ''"
+        params: dict[str, Any] = {"thread_id": thread_id, **WRITES_PARAMS}
         if checkpoint_ids is not None:
-            where += " AND checkpoint_id IN (SELECT value FROM json_each(:ids))"
+            where += " AND w.checkpoint_id IN (SELECT value FROM json_each(:ids))"
             params["ids"] = json.dumps(list(checkpoint_ids))
         saved = await self.db.fetchall(
-            f"SELECT checkpoint_id, type, checkpoint FROM checkpoints WHERE {where}", params
-        )
-        written = await self.db.fetchall(
-            "SELECT checkpoint_id, task_id, task_path, idx, channel, type, "
-            f"CASE WHEN channel = '{INTERRUPT}' THEN value END AS blob "
-            f"FROM writes WHERE {where}",
+            "SELECT w.checkpoint_id, w.parent_checkpoint_id, w.metadata, w.type, w.checkpoint "
+            f"FROM checkpoints w WHERE {where} ORDER BY w.checkpoint_id DESC",
             params,
         )
-        writes = _writes(written, self.serde)
-        return {
-            r["checkpoint_id"]: StoredCheckpoint(
-                r["checkpoint_id"],
+        writes = _writes(
+            await self.db.fetchall(_telling_writes("writes", "value", where), params), self.serde
+        )
+        return [
+            StoredCheckpoint(
+                CheckpointLink(
+                    r["checkpoint_id"], r["parent_checkpoint_id"], _metadata(r["metadata"])
+                ),
                 self.serde.loads_typed((r["type"], r["checkpoint"])),
                 writes.get(r["checkpoint_id"], []),
             )
             for r in saved
-        }
+        ]
+
+
+def _metadata(saved: bytes | str | None) -> dict[str, Any]:
+    """`AsyncSqliteSaver` keeps metadata as JSON text."""
+    return orjson.loads(saved) if saved is not None else {}

@@ -258,12 +258,15 @@ async def _read_tree(
     """
     tables, reader = tables_for(stores), FactsReader(graph)
     if tables is not None and reader.supported():
-        links = await tables.links(thread_id)
-        if newest is not None:
-            ids = [link.checkpoint_id for link in links[:newest]]
-        wanted = None if ids is None else _with_parents(links, ids)
-        stored = await tables.read(thread_id, wanted)
-        facts = {checkpoint_id: reader.facts(s) for checkpoint_id, s in stored.items()}
+        if newest is None and ids is None:
+            stored = await tables.read(thread_id, None)
+            links = [s.link for s in stored]
+        else:
+            links = await tables.links(thread_id)
+            if newest is not None:
+                ids = [link.checkpoint_id for link in links[:newest]]
+            stored = await tables.read(thread_id, _with_parents(links, ids or []))
+        facts = {s.link.checkpoint_id: reader.facts(s) for s in stored}
         if all(f is not None for f in facts.values()):
             return _ThreadTree(links, {k: f for k, f in facts.items() if f is not None})
     return await _read_tree_from_snapshots(graph, thread_id)

@@ -39,16 +39,17 @@ async def _compare(db_url: str, thread_id: str) -> int:
 
         links = await tables.links(thread_id)
         stored = await tables.read(thread_id, None)
+        assert [s.link for s in stored] == links
         assert [link.checkpoint_id for link in links] == [
             s.config["configurable"]["checkpoint_id"] for s in snapshots
         ]
-        for link, snapshot in zip(links, snapshots, strict=True):
+        for saved, snapshot in zip(stored, snapshots, strict=True):
             parent = snapshot.parent_config or {"configurable": {}}
-            assert link.parent_id == parent["configurable"].get("checkpoint_id")
-            assert link.metadata == snapshot.metadata
-            facts = reader.facts(stored[link.checkpoint_id])
-            assert facts is not None, f"fast path refused {link.checkpoint_id}"
-            assert facts == facts_from_snapshot(snapshot), (link.metadata, snapshot.next)
+            assert saved.link.parent_id == parent["configurable"].get("checkpoint_id")
+            assert saved.link.metadata == snapshot.metadata
+            facts = reader.facts(saved)
+            assert facts is not None, f"fast path refused {saved.link.checkpoint_id}"
+            assert facts == facts_from_snapshot(snapshot), (saved.link.metadata, snapshot.next)
 
         slow = await timetravel._read_tree_from_snapshots(graph, thread_id)
         wanted = [r.as_json() for r in timetravel._rows(slow, slow.links)]
