@@ -3,9 +3,10 @@
 A completed support thread is grown to 1,000 checkpoints with `update_state` (written as
 `execute`, so nothing is re-routed). Then, on the same saver: `waypoint history` (the whole
 command function, stores opened and closed each time) against LangGraph's bare
-`aget_state_history`, and `waypoint diff` of the first and last checkpoints against two bare
-`aget_state` reads. Last, the checkpoint rows and bytes of one ordinary run before and after
-`prune`.
+`aget_state_history` and against the saver's bare `alist` (what `aget_state_history` reads
+before building snapshots), `waypoint history --limit 20`, and `waypoint diff` of the first and
+last checkpoints against two bare `aget_state` reads. Last, the checkpoint rows and bytes of one
+ordinary run before and after `prune`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bench.goals import Goal
 from bench.registry import Section, benchmark
 from bench.stats import Summary, ms, safe_ratio, spread
 from bench.tickets import auto_refund
-from bench.timing import interleaved
+from bench.timing import Operation, interleaved
 from waypoint.retention import prune
 from waypoint.runner import start_run
 from waypoint.timetravel import diff_checkpoints, thread_history
@@ -27,17 +28,19 @@ from waypoint.workflows import load_workflow
 
 CHECKPOINTS = 1_000
 HISTORY_GOAL_MS = 100.0
+LIMIT = 20
 
 
 @benchmark("history", order=60)
 async def history_benchmark(ctx: BenchContext) -> Section:
     section = Section(
         title=f"time travel on a {CHECKPOINTS:,}-checkpoint thread; rows and bytes around prune",
-        columns=["saver", "operation", "variant", "median ms", "p10-p90 ms", "vs bare"],
+        columns=["saver", "operation", "variant", "median ms", "p10-p90 ms", "waypoint ÷ this"],
         notes=[
             f"{ctx.scale.runs} timed calls per variant after {ctx.scale.warmup} warm-up, "
             "interleaved; `waypoint` rows are the command functions (open the stores, read the "
-            "thread index, build the rows, close); bare rows use the already-open saver.",
+            "thread index, build the rows, close); bare rows use the already-open saver and "
+            "graph. `waypoint ÷ this`: the `waypoint` median over this row's median.",
             "prune: one completed auto-refund run, `prune(keep_last=1)`; rows are checkpoints, "
             "writes and (Postgres) blobs of that thread.",
         ],
@@ -68,8 +71,20 @@ async def _measure(ctx: BenchContext, name: BackendName, section: Section) -> No
         async def waypoint_history(_: int) -> object:
             return await thread_history(thread, db_url=backend.url)
 
+        async def waypoint_history_limited(_: int) -> object:
+            return await thread_history(thread, db_url=backend.url, limit=LIMIT)
+
         async def bare_history(_: int) -> object:
             return [s async for s in graph.aget_state_history(config)]
+
+        async def bare_alist(_: int) -> object:
+            saver = backend.checkpointer
+            return [
+                t
+                async for t in saver.alist(
+                    {"configurable": {**config["configurable"], "checkpoint_ns": ""}}
+                )
+            ]
 
         async def waypoint_diff(_: int) -> object:
             return await diff_checkpoints(thread, first, last, db_url=backend.url)
@@ -83,50 +98,44 @@ async def _measure(ctx: BenchContext, name: BackendName, section: Section) -> No
             )
             return a.values, b.values
 
-        for operation, ours, bare in (
-            ("history", waypoint_history, bare_history),
-            ("diff first..last", waypoint_diff, bare_diff),
-        ):
-            samples = await interleaved(
-                {"waypoint": ours, "bare": bare}, runs=ctx.scale.runs, warmup=ctx.scale.warmup
-            )
-            ours_s, bare_s = (
-                Summary.of(samples["waypoint"].wall),
-                Summary.of(samples["bare"].wall),
-            )
-            vs = safe_ratio(ours_s.median, bare_s.median)
-            section.rows.append(
+        operations: list[tuple[str, dict[str, Operation]]] = [
+            (
+                "history",
                 {
-                    "saver": name,
-                    "operation": operation,
-                    "variant": "waypoint",
-                    "median ms": ms(ours_s.median),
-                    "p10-p90 ms": spread(ours_s),
-                    "vs bare": f"{vs:.2f}x",
-                }
-            )
-            section.rows.append(
-                {
-                    "saver": name,
-                    "operation": operation,
-                    "variant": "bare",
-                    "median ms": ms(bare_s.median),
-                    "p10-p90 ms": spread(bare_s),
-                    "vs bare": "1.00x",
-                }
-            )
-            section.data[f"{name}.{operation}"] = {
-                "waypoint": ours_s.as_dict(),
-                "bare": bare_s.as_dict(),
-            }
+                    "waypoint": waypoint_history,
+                    "bare aget_state_history": bare_history,
+                    "bare saver.alist": bare_alist,
+                },
+            ),
+            (f"history --limit {LIMIT}", {"waypoint": waypoint_history_limited}),
+            ("diff first..last", {"waypoint": waypoint_diff, "bare aget_state, twice": bare_diff}),
+        ]
+        for operation, variants in operations:
+            samples = await interleaved(variants, runs=ctx.scale.runs, warmup=ctx.scale.warmup)
+            summaries = {variant: Summary.of(samples[variant].wall) for variant in variants}
+            ours = summaries["waypoint"]
+            for variant, summary in summaries.items():
+                section.rows.append(
+                    {
+                        "saver": name,
+                        "operation": operation,
+                        "variant": variant,
+                        "median ms": ms(summary.median),
+                        "p10-p90 ms": spread(summary),
+                        "waypoint ÷ this": f"{safe_ratio(ours.median, summary.median):.2f}x",
+                    }
+                )
+            section.data[f"{name}.{operation}"] = {v: s.as_dict() for v, s in summaries.items()}
             if operation == "history" and name == "postgres":
+                bare = summaries["bare aget_state_history"]
                 section.goals.append(
                     Goal(
                         name=f"history of {CHECKPOINTS:,} checkpoints on Postgres vs 100 ms",
-                        ratio=ours_s.median * 1000 / HISTORY_GOAL_MS,
+                        ratio=ours.median * 1000 / HISTORY_GOAL_MS,
                         bound=1.0,
                         direction="<=",
-                        detail=f"median {ms(ours_s.median)} ms (bare {ms(bare_s.median)} ms)",
+                        detail=f"median {ms(ours.median)} ms (bare aget_state_history "
+                        f"{ms(bare.median)} ms)",
                     )
                 )
 
@@ -139,7 +148,7 @@ async def _measure(ctx: BenchContext, name: BackendName, section: Section) -> No
                 "variant": "rows",
                 "median ms": f"{report.rows_before} → {report.rows_after}",
                 "p10-p90 ms": "",
-                "vs bare": "",
+                "waypoint ÷ this": "",
             }
         )
         section.rows.append(
@@ -149,7 +158,7 @@ async def _measure(ctx: BenchContext, name: BackendName, section: Section) -> No
                 "variant": "bytes",
                 "median ms": f"{report.bytes_before} → {report.bytes_after}",
                 "p10-p90 ms": "",
-                "vs bare": "",
+                "waypoint ÷ this": "",
             }
         )
         section.data[f"{name}.prune"] = report.as_json()
