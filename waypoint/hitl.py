@@ -101,6 +101,30 @@ def check_edit(args: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
     return checked
 
 
+def approve_answer() -> dict[str, Any]:
+    """The `HITLResponse` that approves the action as asked."""
+    return {"decisions": [{"type": "approve"}]}
+
+
+def reject_answer(reason: str | None = None) -> dict[str, Any]:
+    """The `HITLResponse` that rejects the action, with the reason if given."""
+    decision: dict[str, Any] = {"type": "reject"}
+    if reason:
+        decision["message"] = reason
+    return {"decisions": [decision]}
+
+
+def respond_answer(message: str) -> dict[str, Any]:
+    """The `HITLResponse` that answers in the human's own words instead of the action."""
+    return {"decisions": [{"type": "respond", "message": message}]}
+
+
+def edit_answer(request: Any, args: Any) -> dict[str, Any]:
+    """The `HITLResponse` that runs the requested action with edited `args`."""
+    action = request["action_requests"][0]["name"]
+    return {"decisions": [{"type": "edit", "edited_action": {"name": action, "args": args}}]}
+
+
 def parse_response(value: Any, request: HITLRequest) -> HumanDecision:
     """Validate a resume value against the request it answers.
 

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,7 +19,9 @@ import typer
 from waypoint.cli import render
 from waypoint.errors import BadInput, WaypointError
 from waypoint.evals.recording import run_recorded
+from waypoint.hitl import approve_answer, edit_answer, reject_answer, respond_answer
 from waypoint.runner import (
+    AnswerBuilder,
     PendingInterrupt,
     list_threads,
     parse_json,
@@ -147,27 +149,20 @@ def resume(
             return result.exit_code
         if reason is not None and not reject:
             raise BadInput("reason: --reason goes with --reject or --override", field="reason")
-        answer = None
+        answer: Mapping[str, Any] | AnswerBuilder | None = None
         if approve:
-            answer = {"decisions": [{"type": "approve"}]}
+            answer = approve_answer()
         elif reject:
-            decision: dict[str, Any] = {"type": "reject"}
-            if reason:
-                decision["message"] = reason
-            answer = {"decisions": [decision]}
+            answer = reject_answer(reason)
         elif respond is not None:
-            answer = {"decisions": [{"type": "respond", "message": respond}]}
+            answer = respond_answer(respond)
         elif edit is not None:
             args = parse_json(edit, what="edit")
 
-            def build_edit(pending: PendingInterrupt) -> dict[str, Any]:
-                action = pending.value["action_requests"][0]["name"]
-                edited = {"name": action, "args": args}
-                return {"decisions": [{"type": "edit", "edited_action": edited}]}
+            def edited(pending: PendingInterrupt) -> dict[str, Any]:
+                return edit_answer(pending.value, args)  # the action is named in the request
 
-            result = await resume_thread(thread, build_edit, db_url=db)
-            render.emit_json(result.as_json()) if as_json else render.report(result)
-            return result.exit_code
+            answer = edited
         result = await resume_thread(thread, answer, db_url=db)
         render.emit_json(result.as_json()) if as_json else render.report(result)
         return result.exit_code
