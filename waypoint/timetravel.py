@@ -1,21 +1,21 @@
 """Time travel over a thread's checkpoints: history, show, diff, replay and fork.
 
-Everything here goes through LangGraph's own time-travel API: `aget_state_history` and
-`aget_state` to read, `ainvoke(None, config_with_checkpoint_id)` to replay, and
-`aupdate_state(config_with_checkpoint_id, values, as_node=...)` to fork. Nothing copies
-checkpoints by hand. Reads take no lock; replay and fork hold the thread's writer lock, like
-`run` and `resume`, and validate everything before they write.
+Everything that writes goes through LangGraph's own time-travel API:
+`ainvoke(None, config_with_checkpoint_id)` to replay, `aupdate_state(config_with_checkpoint_id,
+values, as_node=...)` to fork. Nothing copies checkpoints by hand. State values are read with
+`aget_state`. Reads take no lock; replay and fork hold the thread's writer lock, like `run` and
+`resume`, and validate everything before they write.
 
 Vocabulary (LangGraph's checkpoint metadata `source`): `input` (a run's input), `loop` (after a
 super-step), `update` (an `update_state`, e.g. a fork), `fork` (the copy LangGraph saves when a
 run replays a past checkpoint). A checkpoint with more than one child is a branch point; a child
 made by `update` or `fork`, or any child of a branch point but its first, starts a branch.
 
-Reads are fast on the savers Waypoint opens: `history` reads ids and parents of every checkpoint
-(for the branches) and the saved checkpoints of only the rows it shows, from the saver's tables
-(`waypoint.checkpoint_tables`, `waypoint.checkpoint_facts`); `show` and `diff` read the one or two
-checkpoints they print. Any other saver, or a checkpoint those modules do not model, goes through
-`aget_state_history` as before, with the same rows.
+History rows are read from the saver's tables on the savers Waypoint opens
+(`waypoint.checkpoint_tables`, `waypoint.checkpoint_facts`): ids and parents of every checkpoint
+(for the branches), and the saved checkpoints of only the rows shown; `show` and `diff` read the
+one or two checkpoints they print. Any other saver, or a checkpoint those modules do not model,
+goes through LangGraph's `aget_state_history`, which gives the same rows, slower.
 """
 
 from __future__ import annotations
