@@ -74,6 +74,12 @@ class CheckpointTables(Protocol):
         """Every checkpoint of the thread, newest first (the order of `alist`)."""
         ...
 
+    async def links_where(
+        self, thread_id: str, key: str, values: Collection[str]
+    ) -> list[CheckpointLink]:
+        """The checkpoints whose metadata `key` is one of `values`, newest first."""
+        ...
+
     async def read(
         self, thread_id: str, checkpoint_ids: Collection[str] | None
     ) -> list[StoredCheckpoint]:
@@ -137,11 +143,23 @@ class PostgresTables:
 
     async def links(self, thread_id: str) -> list[CheckpointLink]:
         """Every checkpoint of the thread, newest first."""
+        return await self._links("", {"thread_id": thread_id})
+
+    async def links_where(
+        self, thread_id: str, key: str, values: Collection[str]
+    ) -> list[CheckpointLink]:
+        """The checkpoints whose metadata `key` is one of `values`, newest first."""
+        return await self._links(
+            "AND metadata ->> :key = ANY(:values)",
+            {"thread_id": thread_id, "key": key, "values": list(values)},
+        )
+
+    async def _links(self, condition: str, params: dict[str, Any]) -> list[CheckpointLink]:
         rows = await self.db.fetchall(
             "SELECT checkpoint_id, parent_checkpoint_id, metadata::text AS metadata "
-            "FROM checkpoints WHERE thread_id = :thread_id AND checkpoint_ns = '' "
+            f"FROM checkpoints WHERE thread_id = :thread_id AND checkpoint_ns = '' {condition} "
             "ORDER BY checkpoint_id DESC",
-            {"thread_id": thread_id},
+            params,
         )
         return [
             CheckpointLink(
@@ -235,10 +253,25 @@ class SqliteTables:
 
     async def links(self, thread_id: str) -> list[CheckpointLink]:
         """Every checkpoint of the thread, newest first."""
+        return await self._links("", {"thread_id": thread_id})
+
+    async def links_where(
+        self, thread_id: str, key: str, values: Collection[str]
+    ) -> list[CheckpointLink]:
+        """The checkpoints whose metadata `key` is one of `values`, newest first."""
+        return await self._links(
+            # as the saver's own metadata filter: JSON text, read with json_extract
+            "AND json_extract(CAST(metadata AS TEXT), '$.' || :key) "
+            "IN (SELECT value FROM json_each(:values))",
+            {"thread_id": thread_id, "key": key, "values": json.dumps(list(values))},
+        )
+
+    async def _links(self, condition: str, params: dict[str, Any]) -> list[CheckpointLink]:
         rows = await self.db.fetchall(
             "SELECT checkpoint_id, parent_checkpoint_id, metadata FROM checkpoints "
-            "WHERE thread_id = :thread_id AND checkpoint_ns = '' ORDER BY checkpoint_id DESC",
-            {"thread_id": thread_id},
+            f"WHERE thread_id = :thread_id AND checkpoint_ns = '' {condition} "
+            "ORDER BY checkpoint_id DESC",
+            params,
         )
         return [
             CheckpointLink(r["checkpoint_id"], r["parent_checkpoint_id"], _metadata(r["metadata"]))

@@ -11,28 +11,26 @@ never claims a success the checkpoints do not have. Fields marked sensitive in t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 from pydantic import BaseModel
 
+from waypoint.checkpoint_tables import tables_for
 from waypoint.guards import GuardHalt, Halt, RunGuard, canonical_json, digest_of, fingerprint
 from waypoint.kill import pending_kill_query
 from waypoint.persistence.sql import Database, Statement
+from waypoint.persistence.stores import Stores
 from waypoint.sensitive import sensitive_field_names, without_keys
 
 PENDING = ("started", "returned", "error")
@@ -181,7 +179,9 @@ class LedgerRecorder(AsyncCallbackHandler):
             },
         )
         finished, self._finished = self._finished, []
-        kills = await self.db.batch([*finished, insert], pending_kill_query(self.thread_id))
+        kills = await self.db.batch(
+            [*finished, insert], pending_kill_query(self.thread_id), relaxed=True
+        )
         if kills:
             kill = kills[0]
             halt = Halt(kind="kill", reason=kill["reason"], node=node, by=kill["requested_by"])
@@ -235,7 +235,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         """Write the rows of nodes that finished since the last node started."""
         finished, self._finished = self._finished, []
         if finished:
-            await self.db.batch(finished)
+            await self.db.batch(finished, relaxed=True)
 
     async def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """The node returned; its writes are not checkpointed yet."""
@@ -266,55 +266,49 @@ class LedgerRecorder(AsyncCallbackHandler):
         self._finish(run_id, "error", error_class=type(error).__name__, error=str(error)[:500])
 
 
-async def reconcile(db: Database, saver: BaseCheckpointSaver[Any], config: RunnableConfig) -> None:
+RUN_KEY = "waypoint_run"
+"""Checkpoint metadata naming the ledger run that wrote the checkpoint (set by the runner)."""
+
+
+async def _written_by(stores: Stores, thread_id: str, runs: set[str]) -> dict[tuple[str, int], str]:
+    """Checkpoint id by (run, step), for the checkpoints these runs wrote (oldest wins)."""
+    tables = tables_for(stores)
+    if tables is not None:
+        links = await tables.links_where(thread_id, RUN_KEY, runs)
+        tagged = [(link.checkpoint_id, link.metadata) for link in links]
+    else:
+        tagged = []
+        for run in runs:
+            async for saved in stores.checkpointer.alist(
+                {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}},
+                filter={RUN_KEY: run},
+            ):
+                tagged.append((str(saved.checkpoint["id"]), dict(saved.metadata or {})))
+    written: dict[tuple[str, int], str] = {}
+    for checkpoint_id, metadata in tagged:  # newest first: older ones overwrite
+        if metadata.get("step") is not None:
+            written[(str(metadata[RUN_KEY]), int(metadata["step"]))] = checkpoint_id
+    return written
+
+
+async def reconcile(stores: Stores, thread_id: str) -> None:
     """Mark pending rows of a thread committed (their checkpoint exists) or not_committed.
 
-    Reads only the checkpoints written since the oldest pending row started, newest first,
-    through the saver (no state is rebuilt), and writes every verdict in one batch.
+    Each checkpoint carries the run that wrote it (`RUN_KEY` in its metadata), so a row's
+    checkpoint is the one of its run and step: one metadata query, no state is rebuilt, and
+    every verdict is written in one batch. Rows of earlier runs that died are settled too.
     """
-    thread_id = config["configurable"]["thread_id"]
-    rows = await db.fetchall(
-        "SELECT ledger_id, run_id, step, started_at FROM waypoint_ledger WHERE thread_id = :t "
+    rows = await stores.db.fetchall(
+        "SELECT ledger_id, run_id, step FROM waypoint_ledger WHERE thread_id = :t "
         "AND status IN ('started', 'returned', 'error')",
         {"t": thread_id},
     )
     if not rows:
         return
-    run_starts = {
-        str(r["run_id"]): str(r["first"])
-        for r in await db.fetchall(
-            "SELECT run_id, min(started_at) AS first FROM waypoint_ledger WHERE thread_id = :t "
-            "GROUP BY run_id",
-            {"t": thread_id},
-        )
-    }
-    oldest = min(str(row["started_at"]) for row in rows)
-    written: list[tuple[int, str, str]] = []
-    listed = cast(  # an async generator, typed as an iterator by the saver interface
-        AsyncGenerator[CheckpointTuple, None],
-        saver.alist({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}),
-    )
-    async with contextlib.aclosing(listed):  # leaving early must release the saver's lock now
-        async for saved in listed:
-            created = str(saved.checkpoint["ts"])
-            if created < oldest:
-                break  # newest first: the rest were written before any pending row started
-            step = (saved.metadata or {}).get("step")
-            if step is not None:
-                written.append((int(step), str(saved.checkpoint["id"]), created))
+    written = await _written_by(stores, thread_id, {str(row["run_id"]) for row in rows})
     verdicts: list[Statement] = []
     for row in rows:
-        # a run's writes can only be in checkpoints made before the next run started
-        own_start = run_starts[str(row["run_id"])]
-        window_end = min((s for s in run_starts.values() if s > own_start), default="~")
-        match = next(
-            (
-                cid
-                for step, cid, at in written
-                if step == row["step"] and row["started_at"] <= at < window_end
-            ),
-            None,
-        )
+        match = written.get((str(row["run_id"]), int(row["step"])))
         verdicts.append(
             (
                 "UPDATE waypoint_ledger SET status = :status, checkpoint_id = :cid "
@@ -326,4 +320,4 @@ async def reconcile(db: Database, saver: BaseCheckpointSaver[Any], config: Runna
                 },
             )
         )
-    await db.batch(verdicts)
+    await stores.db.batch(verdicts, relaxed=True)

@@ -33,7 +33,13 @@ from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
 from waypoint.hitl import parse_response
 from waypoint.kill import record_override
-from waypoint.ledger import LedgerRecorder, reconcile, set_recorder, set_recorder_reset
+from waypoint.ledger import (
+    RUN_KEY,
+    LedgerRecorder,
+    reconcile,
+    set_recorder,
+    set_recorder_reset,
+)
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
@@ -304,7 +310,12 @@ async def execute(
     )
     existing = config.get("callbacks")
     callbacks: list[Any] = [*existing, recorder] if isinstance(existing, list) else [recorder]
-    run_config: RunnableConfig = {**config, "callbacks": callbacks}
+    run_config: RunnableConfig = {
+        **config,
+        "callbacks": callbacks,
+        # every checkpoint of this run names it, so the ledger finds its checkpoints exactly
+        "metadata": {**config.get("metadata", {}), RUN_KEY: recorder.run_id},
+    }
     guard_token, recorder_token = set_guard(guard), set_recorder(recorder)
     try:
         async with _database_guard(thread_id, stores.url.redacted):
@@ -314,7 +325,7 @@ async def execute(
         set_recorder_reset(recorder_token)
         with contextlib.suppress(Exception):  # a lost database is already being reported
             await recorder.flush()
-            await reconcile(stores.db, stores.checkpointer, _config(thread_id))
+            await reconcile(stores, thread_id)
 
 
 async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from tests.helpers import is_sqlite, run
+from waypoint.persistence.sql import PostgresDatabase, open_postgres_pool
 from waypoint.persistence.stores import open_stores
 
 
@@ -85,3 +86,19 @@ def test_a_failing_write_rolls_the_whole_batch_back(db_url: str) -> None:
             return int(row["n"])
 
     assert run(main()) == 0
+
+
+def test_relaxed_batches_skip_the_disk_wait_on_their_own_connection(pg_url: str) -> None:
+    async def main() -> list[str]:
+        pool = await open_postgres_pool(pg_url, max_size=1)
+        try:
+            db = PostgresDatabase(pool)
+            show = ("SHOW synchronous_commit", None)
+            relaxed = await db.batch([], show, relaxed=True)
+            await db.close()  # gives the session back to the pool, setting undone
+            after = await db.fetchall(*show)  # the pool's only connection: the same one
+            return [relaxed[0]["synchronous_commit"], after[0]["synchronous_commit"]]
+        finally:
+            await pool.close()
+
+    assert run(main()) == ["off", "on"]

@@ -8,6 +8,7 @@ their own connections (SQLite) or share the same pool (Postgres). SQL is written
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 import sqlite3
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, Literal, Protocol, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -55,11 +57,16 @@ class Executor(Protocol):
 class Database(Executor, Protocol):
     """A database handle that can also open transactions."""
 
-    async def batch(self, writes: Sequence[Statement], query: Statement | None = None) -> list[Row]:
+    async def batch(
+        self, writes: Sequence[Statement], query: Statement | None = None, *, relaxed: bool = False
+    ) -> list[Row]:
         """Apply `writes`, then run `query`, atomically and in one round trip; `query`'s rows.
 
         The writes must touch different rows and must not depend on each other (on Postgres
-        they run as one statement, on one snapshot).
+        they run as one statement, on one snapshot). `relaxed`: Postgres acknowledges the
+        commit before its WAL is on disk (`synchronous_commit = off`). The rows outlive the
+        caller dying, and the next durable commit (a checkpoint) flushes them; only a crash of
+        the database server itself in between can lose them.
         """
         ...
 
@@ -183,8 +190,14 @@ class SqliteDatabase:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def batch(self, writes: Sequence[Statement], query: Statement | None = None) -> list[Row]:
-        """Apply `writes`, then run `query`, in one transaction and one hop to the worker."""
+    async def batch(
+        self, writes: Sequence[Statement], query: Statement | None = None, *, relaxed: bool = False
+    ) -> list[Row]:
+        """Apply `writes`, then run `query`, in one transaction and one hop to the worker.
+
+        `relaxed` changes nothing here: WAL with `synchronous=NORMAL` never waits for the disk.
+        """
+        del relaxed
         statements = [*writes, *([query] if query else [])]
         async with self._turn() as own:
             rows = await self._call(
@@ -242,24 +255,27 @@ class PostgresDatabase:
         """Wrap a pool opened by `open_postgres_pool`."""
         self.pool = pool
         self.held_locks: set[str] = set()
-        """Session advisory locks this process holds on its lock session."""
-        self._lock_session: AsyncConnection[Any] | None = None
-        self._lock_session_ready = asyncio.Lock()
+        """Session advisory locks this process holds on its session."""
+        self._session: AsyncConnection[Any] | None = None
+        self._session_ready = asyncio.Lock()
 
-    async def lock_session(self) -> AsyncConnection[Any]:
-        """The connection that holds this process's session-level advisory locks.
+    async def session(self) -> AsyncConnection[Any]:
+        """This process's own connection: advisory locks and relaxed batches.
 
-        One connection taken from the pool for as long as the database is open, so concurrent
-        runs in one process do not each pin a pooled connection for their whole duration. A
-        broken one is replaced (its locks died with it).
+        It holds the session-level advisory locks (thread writer locks) and writes relaxed
+        batches (`synchronous_commit = off`). Taken from the pool for as long as the database
+        is open, so concurrent runs in one process do not each pin a pooled connection for
+        their whole duration. A broken one is replaced (its locks died with it).
         """
-        async with self._lock_session_ready:
-            conn = self._lock_session
+        async with self._session_ready:
+            conn = self._session
             if conn is None or conn.closed or conn.broken:
                 if conn is not None:
                     await self.pool.putconn(conn)
                     self.held_locks.clear()
-                conn = self._lock_session = await self.pool.getconn()
+                conn = await self.pool.getconn()
+                await conn.execute("SET synchronous_commit = off")
+                self._session = conn
             return conn
 
     async def execute(self, sql: str, params: Params = None) -> int:
@@ -277,12 +293,19 @@ class PostgresDatabase:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def batch(self, writes: Sequence[Statement], query: Statement | None = None) -> list[Row]:
-        """Apply `writes`, then run `query`, as one statement (data-modifying CTEs)."""
-        if not writes:
-            return await self.fetchall(*query) if query else []
-        sql, params = as_one_statement(writes, query)
-        rows = await self.fetchall(sql, params)
+    async def batch(
+        self, writes: Sequence[Statement], query: Statement | None = None, *, relaxed: bool = False
+    ) -> list[Row]:
+        """Apply `writes`, then run `query`, as one statement (data-modifying CTEs).
+
+        `relaxed` statements go through the process session, whose commits do not wait for
+        the disk.
+        """
+        sql, params = as_one_statement(writes, query) if writes else (query or ("SELECT 1", None))
+        if relaxed:
+            rows = await _PostgresTx(await self.session()).fetchall(sql, params)
+        else:
+            rows = await self.fetchall(sql, params)
         return rows if query else []
 
     @asynccontextmanager
@@ -308,9 +331,11 @@ class PostgresDatabase:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
     async def close(self) -> None:
-        """Give the lock session back; the pool belongs to whoever opened it."""
-        conn, self._lock_session = self._lock_session, None
+        """Give the session back as the pool lent it; the pool belongs to whoever opened it."""
+        conn, self._session = self._session, None
         if conn is not None:
+            with contextlib.suppress(psycopg.Error):  # a broken one is dropped by the pool
+                await conn.execute("RESET synchronous_commit")
             await self.pool.putconn(conn)
 
 

@@ -1,6 +1,6 @@
 """One writer per thread: a lock that the database (or the OS) releases when the holder dies.
 
-Postgres: a session-level advisory lock on the process's lock session (one connection that holds
+Postgres: a session-level advisory lock on the process's session (one connection that holds
 the locks of every thread this process runs); if the process dies, its connection closes and the
 locks go with it. SQLite: an exclusive `flock` on a lock
 file beside the database, which the kernel releases when the process dies. Either way the second
@@ -65,7 +65,7 @@ async def _postgres_lock(db: PostgresDatabase, thread_id: str) -> AsyncIterator[
     locked = False
     conn = None
     try:
-        conn = await db.lock_session()
+        conn = await db.session()
         cursor = await conn.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked", (key,)
         )
