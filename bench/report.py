@@ -140,8 +140,15 @@ def markdown(results: Results) -> str:
         "```",
         "python -m bench            # full mode, for the record (several minutes on 2 cores)",
         "python -m bench --quick    # development mode, under two minutes",
-        "python -m bench --only support-runs,checkpoint-floor   # a subset",
+        "python -m bench --only support-runs,checkpoint-floor   # a subset, console only",
+        "python -m bench --quick --only routing-overhead --report /tmp/part.md   # a subset, "
+        "with a report",
         "```",
+        "",
+        "A full run (with or without `--quick`) writes this file. A run with `--only` leaves it "
+        "alone and writes a report only where `--report PATH` says, so checking a few "
+        "benchmarks never replaces the full record; `--no-write` writes nothing, `--json PATH` "
+        "adds the raw numbers.",
         "",
         "It creates the database `waypoint_bench` on the Postgres server in `WAYPOINT_BENCH_PG` "
         "(default `postgresql://postgres@127.0.0.1:5432/postgres`) and drops it at the end; "

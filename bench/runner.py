@@ -1,4 +1,13 @@
-"""Run the registered benchmarks in one process, print the tables, write the report."""
+"""Run the registered benchmarks in one process, print the tables, write the report.
+
+Where the Markdown report goes:
+
+- a full run (`python -m bench`, with or without `--quick`) writes `docs/benchmarks.md`, or the
+  path given with `--report`;
+- a partial run (`--only a,b`) writes no report unless `--report PATH` names one, so checking a
+  few benchmarks never replaces the full record with a report of only those sections;
+- `--no-write` writes nothing either way (the console tables and `--json` are unaffected).
+"""
 
 from __future__ import annotations
 
@@ -41,10 +50,8 @@ class Options:
     """Development mode (under two minutes)."""
     only: tuple[str, ...]
     """Run only these benchmarks (empty: all)."""
-    write: bool
-    """Write `docs/benchmarks.md`."""
-    report: Path
-    """Where the Markdown report goes."""
+    report: Path | None
+    """Where the Markdown report goes; None: not written (a partial run, or `--no-write`)."""
     json: Path | None
     """Where to write the raw numbers, if anywhere."""
     profile: bool
@@ -62,8 +69,14 @@ def parse_args(argv: list[str]) -> Options:
     parser.add_argument(
         "--only", default="", help=f"comma-separated benchmarks to run: {', '.join(names)}"
     )
-    parser.add_argument("--no-write", action="store_true", help="do not write the report")
-    parser.add_argument("--report", type=Path, default=REPORT, help="Markdown report path")
+    parser.add_argument("--no-write", action="store_true", help="do not write any report")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help=f"Markdown report path (default: {REPORT.relative_to(PROJECT_ROOT)} for a full run; "
+        "a run with --only writes a report only to this path)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write raw numbers here")
     parser.add_argument("--no-profile", action="store_true", help="skip profiling missed goals")
     args = parser.parse_args(argv)
@@ -71,11 +84,13 @@ def parse_args(argv: list[str]) -> Options:
     unknown = [n for n in only if n not in names]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; expected {', '.join(names)}")
+    report: Path | None = args.report
+    if report is None and not only:
+        report = REPORT
     return Options(
         quick=args.quick,
         only=only,
-        write=not args.no_write,
-        report=args.report,
+        report=None if args.no_write else report,
         json=args.json,
         profile=not args.no_profile,
     )
@@ -136,9 +151,14 @@ async def run(options: Options, command: str) -> Results:
     results.seconds = time.perf_counter() - started
     results.load_end = load_average()
     console.print(f"[dim]load average at end: {results.load_end}[/dim]")
-    if options.write:
+    if options.report is not None:
         write_markdown(results, options.report)
         console.print(f"wrote {options.report}")
+    elif options.only:
+        console.print(
+            f"[dim]partial run (--only): {REPORT.relative_to(PROJECT_ROOT)} left as it is; "
+            "pass --report PATH to write this run's report[/dim]"
+        )
     if options.json is not None:
         write_json(results, options.json)
         console.print(f"wrote {options.json}")
