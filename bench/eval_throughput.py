@@ -10,7 +10,8 @@
   plainly through the runner with the offline providers (start, then each human answer), both
   on a throwaway SQLite file; medians of interleaved repeats. Goal: replay within 2x.
 
-`measure()` returns the figures as a dict, for a `bench/suites/` wrapper.
+`measure()` returns the figures as a dict; `python -m bench` runs it through
+`bench/suites/eval_throughput.py` (fewer cases and one repeat with `--quick`).
 """
 
 from __future__ import annotations
@@ -88,10 +89,20 @@ async def replay_seconds(suite: Suite) -> float:
     return elapsed
 
 
-async def measure(cases: int = 1000, repeats: int = 3) -> dict[str, Any]:
-    """Measure both figures; see the module docstring."""
+async def measure(
+    cases: int = 1000, repeats: int = 3, replay_cases: int | None = None
+) -> dict[str, Any]:
+    """Measure both figures; see the module docstring.
+
+    Args:
+        cases: size of the grown suite scored for the throughput figure.
+        repeats: score runs (the best counts) and replay/plain pairs (medians count).
+        replay_cases: replay only the first this many cases of the shipped suite (None: all).
+    """
     suite = load_suite(SUITE)
     big = grown(suite, cases)
+    if replay_cases is not None:
+        suite = suite.model_copy(update={"cases": suite.cases[:replay_cases]})
     await score_seconds(suite)  # warm imports and the file cache
     best = min([await score_seconds(big) for _ in range(repeats)])
     plain: list[float] = []

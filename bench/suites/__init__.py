@@ -6,10 +6,12 @@ it below.
 
 import bench.suites.checkpoint_floor
 import bench.suites.concurrency
+import bench.suites.eval_throughput
 import bench.suites.history
 import bench.suites.ledger_and_kill
 import bench.suites.processes
 import bench.suites.resume
 import bench.suites.routing_overhead
 import bench.suites.runner_overhead
+import bench.suites.server_latency
 import bench.suites.support_runs  # noqa: F401  (imported for registration)
