@@ -80,9 +80,11 @@ OFFLINE: dict[str, tuple[str, Callable[[Any], BaseModel]]] = {
 """Capability → (offline provider's name, its function), as `nodes/support/capabilities.py`
 registers them."""
 
-START_RUN_ROUNDS = 24
-"""At least this many rounds for the `start_run` pairs: a run's spread (±10%) is far wider than
-the ≈1% looked for, so quick mode's 12 rounds are not enough."""
+MEMORY_ROUNDS = 100
+"""At least this many rounds for the in-memory graph pairs (≈9 ms each): the difference looked
+for is 1-3%, well inside one run's spread, so the median ratio needs many pairs."""
+START_RUN_ROUNDS = 40
+"""The same for the `start_run` pairs (40-80 ms each, spread ±10%)."""
 
 Call = tuple[str, BaseModel]
 
@@ -242,6 +244,7 @@ def _per_run_rows(
     where: str,
     samples: dict[str, Samples],
     profile: ProfileTarget,
+    predicted: float | None,
 ) -> None:
     wall = {v: Summary.of(s.wall) for v, s in samples.items()}
     cpu = {v: Summary.of(s.cpu) for v, s in samples.items()}
@@ -272,10 +275,28 @@ def _per_run_rows(
             bound=OVERHEAD_BOUND,
             direction="<=",
             detail=f"median {ms(wall[REGISTRY_RUN].median)} ms vs "
-            f"{ms(wall[DIRECT_RUN].median)} ms ({ms(added)} ms); CPU {ratio(cpu_ratio)}",
+            f"{ms(wall[DIRECT_RUN].median)} ms ({ms(added)} ms); CPU {ratio(cpu_ratio)}"
+            + (
+                f"; the per-call rows predict +{ms(predicted)} ms "
+                f"({ratio(1 + safe_ratio(predicted, wall[DIRECT_RUN].median))})"
+                if predicted is not None
+                else ""
+            ),
             profile=profile,
         )
     )
+
+
+def _predicted(medians: dict[str, dict[str, float]], where: str, *, reads: bool) -> float | None:
+    """Seconds the per-call rows predict routing adds to one run (3 calls, cached breakers).
+
+    With `reads`, plus one breaker read per capability (a `start_run` of its own).
+    """
+    calls = medians.get(where)
+    if calls is None:
+        return None
+    added = len(OFFLINE) * (calls[CACHED] - calls[DIRECT_CALL])
+    return added + (len(OFFLINE) * calls[READ] if reads else 0.0)
 
 
 async def _distinct_breakers(url: str, runs: int) -> int:
@@ -315,7 +336,8 @@ async def routing_overhead(ctx: BenchContext) -> Section:
             f"per call: {ROUNDS} rounds of the 3 calls one auto-refund run makes (requests "
             f"captured from a real run) per sample, {runs} samples after {warmup} warm-up, all "
             "paths interleaved; figures per call. `where` = the database holding the breakers.",
-            f"per run: auto-refund ticket C-100/O-1, durability sync, {runs * 2} (memory) or "
+            "per run: auto-refund ticket C-100/O-1, durability sync, "
+            f"{max(runs * 2, MEMORY_ROUNDS)} (memory) or "
             f"{max(runs, START_RUN_ROUNDS)} (start_run) runs per variant after {warmup} warm-up, "
             "interleaved; vs direct = median over rounds of "
             "(registry time / direct time in the same round), wall time; the goal uses it.",
@@ -333,6 +355,7 @@ async def routing_overhead(ctx: BenchContext) -> Section:
     outer = contextvars.copy_context()
     # --- per capability call, per breaker database -------------------------------------------
     shown_once = (DIRECT_CALL, CONTRACT, NO_BREAKERS)
+    medians: dict[str, dict[str, float]] = {}
     for index, name in enumerate(cast(list[BackendName], ctx.backends())):
         async with open_backend(ctx, name) as backend:
             calls = await _captured_calls(backend.graph(GRAPH))
@@ -340,6 +363,7 @@ async def routing_overhead(ctx: BenchContext) -> Section:
             samples = await interleaved(ops, runs=runs, warmup=warmup)
         per_call = len(calls) * ROUNDS
         direct = Summary.of(samples[DIRECT_CALL].wall).median / per_call
+        medians[name] = {v: Summary.of(x.wall).median / per_call for v, x in samples.items()}
         for variant, sample in samples.items():
             if variant in shown_once and index > 0:
                 continue  # no database involved: shown once
@@ -365,12 +389,15 @@ async def routing_overhead(ctx: BenchContext) -> Section:
         async def graph_once() -> str:
             return await graph_run(graph, "sync")
 
-        samples = await interleaved(_per_run_ops(graph_once), runs=runs * 2, warmup=warmup)
+        samples = await interleaved(
+            _per_run_ops(graph_once), runs=max(runs * 2, MEMORY_ROUNDS), warmup=warmup
+        )
         _per_run_rows(
             section,
             "memory (graph)",
             samples,
             _profile("Waypoint graph on memory", graph_once, ctx.scale.profile_runs * 4),
+            _predicted(medians, "sqlite", reads=False),
         )
     rounds = max(runs, START_RUN_ROUNDS)
     for backend_name in ctx.backends():
@@ -386,6 +413,7 @@ async def routing_overhead(ctx: BenchContext) -> Section:
             f"{backend_name} (start_run)",
             samples,
             _profile(f"start_run on {backend_name}", start_once, ctx.scale.profile_runs),
+            _predicted(medians, backend_name, reads=True),
         )
         if backend_name == ctx.backends()[-1]:
             fresh = await _distinct_breakers(url, 3)
