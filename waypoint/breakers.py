@@ -144,7 +144,8 @@ class Breakers:
         await self._write(provider, view)
 
 
-_by_database: dict[int, Breakers] = {}
+_ATTRIBUTE = "_waypoint_breakers"
+"""Where a database handle keeps its `Breakers` (so they live and die with the handle)."""
 
 
 async def shared_breakers() -> Breakers | None:
@@ -160,7 +161,8 @@ async def shared_breakers() -> Breakers | None:
         db = await database_for_run()
     if db is None:
         return None
-    breakers = _by_database.get(id(db))
-    if breakers is None or breakers.db is not db:
-        breakers = _by_database[id(db)] = Breakers(db)
+    breakers = getattr(db, _ATTRIBUTE, None)
+    if not isinstance(breakers, Breakers):
+        breakers = Breakers(db)
+        setattr(db, _ATTRIBUTE, breakers)
     return breakers

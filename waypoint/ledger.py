@@ -12,6 +12,7 @@ never claims a success the checkpoints do not have. Fields marked sensitive in t
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from contextvars import ContextVar
@@ -70,6 +71,25 @@ class _Open:
     tokens: int = 0
     cost: Decimal = field(default_factory=lambda: Decimal("0"))
 
+
+class _GuardHaltIsNoError(logging.Filter):
+    """Drops LangChain's log of a `GuardHalt` raised by the recorder.
+
+    LangChain logs every exception a callback raises, even one raised on purpose to halt a
+    run; the halt itself is recorded in the state and the ledger.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args  # (handler class, event, repr(exception))
+        return not (
+            isinstance(args, tuple)
+            and len(args) == 3
+            and args[0] == LedgerRecorder.__name__
+            and str(args[2]).startswith(f"{GuardHalt.__name__}(")
+        )
+
+
+logging.getLogger("langchain_core.callbacks.manager").addFilter(_GuardHaltIsNoError())
 
 _current_recorder: ContextVar[LedgerRecorder | None] = ContextVar("waypoint_ledger", default=None)
 
