@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import psycopg
+
+from tests.conftest import ADMIN_URL
 from tests.helpers import count, demo_input, query, run
 from waypoint.errors import ThreadBusy
 from waypoint.persistence.stores import open_stores
@@ -70,3 +73,27 @@ def test_same_thread_twice_in_one_process_is_busy(db_url: str) -> None:
     done = [o for o in outcomes if not isinstance(o, BaseException)]
     assert len(busy) == 1 and len(done) == 1, outcomes
     assert count(db_url, "support_payments", thread_id) == 1
+
+
+def test_first_use_of_a_fresh_postgres_database_by_many_at_once(pg_url: str) -> None:
+    """Saver setup (`CREATE INDEX CONCURRENTLY`) while others wait for the setup lock."""
+    name = f"waypoint_fresh_{uuid.uuid4().hex[:8]}"
+    admin = ADMIN_URL
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    fresh = pg_url.rsplit("/", 1)[0] + f"/{name}"
+
+    async def open_once() -> bool:
+        async with open_stores(fresh) as stores:
+            return (
+                await stores.checkpointer.aget_tuple({"configurable": {"thread_id": "x"}}) is None
+            )
+
+    async def main() -> list[bool]:
+        return await asyncio.wait_for(asyncio.gather(*(open_once() for _ in range(10))), 60)
+
+    try:
+        assert run(main()) == [True] * 10
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

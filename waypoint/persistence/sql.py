@@ -324,7 +324,17 @@ class PostgresDatabase:
         `CREATE INDEX CONCURRENTLY` would wait forever on a transaction held open around it.
         """
         async with self.pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            # Poll with the try variant: a session blocked inside `pg_advisory_lock` holds a
+            # snapshot, and the holder's `CREATE INDEX CONCURRENTLY` waits for every snapshot:
+            # they would wait for each other for ever.
+            while True:
+                cursor = await conn.execute(
+                    "SELECT pg_try_advisory_lock(hashtext(%s)) AS locked", (key,)
+                )
+                row = await cursor.fetchone()
+                if row and row["locked"]:
+                    break
+                await asyncio.sleep(0.05)
             try:
                 yield
             finally:

@@ -129,8 +129,9 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         pg_saver = AsyncPostgresSaver(pool)
         if not await _postgres_schema_current(pg):
             async with pg.session_lock("waypoint_saver_setup"):
-                await pg_saver.setup()
-            await migrate(pg)
+                if not await _postgres_schema_current(pg):  # another process may have done it
+                    await pg_saver.setup()
+                    await migrate(pg)
         stores = Stores(
             url=parsed, checkpointer=pg_saver, db=pg, migrated=len(registered_migrations())
         )

@@ -66,14 +66,24 @@ async def _postgres_lock(db: PostgresDatabase, thread_id: str) -> AsyncIterator[
     conn = None
     try:
         conn = await db.session()
+        # one round trip: try the lock and, only if it was taken, name the holder
         cursor = await conn.execute(
-            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked", (key,)
+            "WITH attempt AS (SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) "
+            "AS locked), named AS (INSERT INTO waypoint_thread_holders (thread_id, holder, "
+            "acquired_at) SELECT %(thread_id)s, %(holder)s, %(now)s FROM attempt WHERE locked "
+            "ON CONFLICT (thread_id) DO UPDATE SET holder = excluded.holder, "
+            "acquired_at = excluded.acquired_at) SELECT locked FROM attempt",
+            {
+                "key": key,
+                "thread_id": thread_id,
+                "holder": holder_name(),
+                "now": datetime.now(UTC).isoformat(),
+            },
         )
         row = await cursor.fetchone()
         locked = bool(row and row["locked"])
         if not locked:
             raise await _busy(db, thread_id)
-        await _record_holder(db, thread_id)
         yield
     finally:
         db.held_locks.discard(key)
