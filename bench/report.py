@@ -152,8 +152,8 @@ def markdown(results: Results) -> str:
         "",
         "It creates the database `waypoint_bench` on the Postgres server in `WAYPOINT_BENCH_PG` "
         "(default `postgresql://postgres@127.0.0.1:5432/postgres`) and drops it at the end; "
-        "SQLite files go to a temporary folder. Profiles of missed goals need pyinstrument "
-        "(`uv pip install pyinstrument`).",
+        "SQLite files go to a temporary folder. Missed goals are profiled with pyinstrument "
+        "(a dev dependency; `--no-profile` skips it).",
         "",
         "## This run",
         "",
