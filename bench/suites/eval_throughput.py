@@ -61,8 +61,6 @@ async def eval_throughput(ctx: BenchContext) -> Section:
             f"reads its trace file again), best of {repeats} run(s); `bench/eval_throughput.py`.",
             f"Replay and plain: {'the first ' if replay_cases else 'all '}{replayed} recorded "
             f"cases, each on a throwaway SQLite file, median of {repeats} interleaved pair(s).",
-            "Replayed cases that test the guards log `Error in LedgerRecorder.on_chain_start "
-            "callback: GuardHalt(...)` on the console; they expect that halt, and they pass.",
         ],
         data=dict(figures),
     )
