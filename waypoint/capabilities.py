@@ -87,13 +87,6 @@ class OfflineProvider(Generic[InT, OutT]):
     slo_error_rate: float = 0.001
     timeout_seconds: float = 30.0
 
-    async def ainvoke(self, request: InT) -> Any:
-        """Run the function (awaiting it when it is async)."""
-        result = self.fn(request)
-        if isinstance(result, Awaitable):
-            return await result
-        return result
-
 
 @dataclass(frozen=True)
 class ProviderCard:
