@@ -28,7 +28,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from waypoint.persistence.sql import Database, Row
+from waypoint.persistence.sql import Database, Params, Row, Statement
 from waypoint.persistence.stores import Stores
 
 
@@ -129,44 +129,57 @@ def _writes(rows: list[Row], serde: SerializerProtocol) -> dict[str, list[Stored
     return found
 
 
-class PostgresTables:
+class _LinkReader:
+    """What both savers' tables share: `checkpoints` rows with ids, parent and metadata."""
+
+    METADATA: str
+    """SQL reading the metadata column as JSON text."""
+
+    def __init__(self, db: Database, serde: SerializerProtocol) -> None:
+        """Read through Waypoint's handle on the saver's database; decode with its serde."""
+        self.db = db
+        self.serde = serde
+
+    def _metadata_is_one_of(self, key: str, values: Collection[str]) -> Statement:
+        """SQL condition (and its parameters): metadata `key` is one of `values`."""
+        raise NotImplementedError
+
+    async def links(self, thread_id: str) -> list[CheckpointLink]:
+        """Every checkpoint of the thread, newest first."""
+        return await self._links("TRUE", None, thread_id=thread_id)
+
+    async def links_where(
+        self, thread_id: str, key: str, values: Collection[str]
+    ) -> list[CheckpointLink]:
+        """The checkpoints whose metadata `key` is one of `values`, newest first."""
+        return await self._links(*self._metadata_is_one_of(key, values), thread_id=thread_id)
+
+    async def _links(
+        self, condition: str, params: Params, *, thread_id: str
+    ) -> list[CheckpointLink]:
+        rows = await self.db.fetchall(
+            f"SELECT checkpoint_id, parent_checkpoint_id, {self.METADATA} AS metadata "
+            "FROM checkpoints WHERE thread_id = :thread_id AND checkpoint_ns = '' "
+            f"AND {condition} ORDER BY checkpoint_id DESC",
+            {**(params or {}), "thread_id": thread_id},
+        )
+        return [
+            CheckpointLink(r["checkpoint_id"], r["parent_checkpoint_id"], _metadata(r["metadata"]))
+            for r in rows
+        ]
+
+
+class PostgresTables(_LinkReader):
     """`AsyncPostgresSaver`'s tables.
 
     `checkpoints` (JSONB, primitive values inline), `checkpoint_blobs` (the other values, one
     row per channel version), `checkpoint_writes`.
     """
 
-    def __init__(self, db: Database, serde: SerializerProtocol) -> None:
-        """Read through Waypoint's handle on the saver's pool; decode with the saver's serde."""
-        self.db = db
-        self.serde = serde
+    METADATA = "metadata::text"  # JSONB as text, parsed with orjson (3x psycopg's loader)
 
-    async def links(self, thread_id: str) -> list[CheckpointLink]:
-        """Every checkpoint of the thread, newest first."""
-        return await self._links("", {"thread_id": thread_id})
-
-    async def links_where(
-        self, thread_id: str, key: str, values: Collection[str]
-    ) -> list[CheckpointLink]:
-        """The checkpoints whose metadata `key` is one of `values`, newest first."""
-        return await self._links(
-            "AND metadata ->> :key = ANY(:values)",
-            {"thread_id": thread_id, "key": key, "values": list(values)},
-        )
-
-    async def _links(self, condition: str, params: dict[str, Any]) -> list[CheckpointLink]:
-        rows = await self.db.fetchall(
-            "SELECT checkpoint_id, parent_checkpoint_id, metadata::text AS metadata "
-            f"FROM checkpoints WHERE thread_id = :thread_id AND checkpoint_ns = '' {condition} "
-            "ORDER BY checkpoint_id DESC",
-            params,
-        )
-        return [
-            CheckpointLink(
-                r["checkpoint_id"], r["parent_checkpoint_id"], orjson.loads(r["metadata"])
-            )
-            for r in rows
-        ]
+    def _metadata_is_one_of(self, key: str, values: Collection[str]) -> Statement:
+        return "metadata ->> :key = ANY(:values)", {"key": key, "values": list(values)}
 
     async def read(
         self, thread_id: str, checkpoint_ids: Collection[str] | None
@@ -240,43 +253,21 @@ class PostgresTables:
         return found
 
 
-class SqliteTables:
+class SqliteTables(_LinkReader):
     """`AsyncSqliteSaver`'s tables.
 
     `checkpoints` (the whole checkpoint serialised in one column, metadata as JSON), `writes`.
     """
 
-    def __init__(self, db: Database, serde: SerializerProtocol) -> None:
-        """Read through Waypoint's own connection to the file; decode with the saver's serde."""
-        self.db = db
-        self.serde = serde
+    METADATA = "metadata"  # JSON text
 
-    async def links(self, thread_id: str) -> list[CheckpointLink]:
-        """Every checkpoint of the thread, newest first."""
-        return await self._links("", {"thread_id": thread_id})
-
-    async def links_where(
-        self, thread_id: str, key: str, values: Collection[str]
-    ) -> list[CheckpointLink]:
-        """The checkpoints whose metadata `key` is one of `values`, newest first."""
-        return await self._links(
-            # as the saver's own metadata filter: JSON text, read with json_extract
-            "AND json_extract(CAST(metadata AS TEXT), '$.' || :key) "
+    def _metadata_is_one_of(self, key: str, values: Collection[str]) -> Statement:
+        # as the saver's own metadata filter: JSON text, read with json_extract
+        return (
+            "json_extract(CAST(metadata AS TEXT), '$.' || :key) "
             "IN (SELECT value FROM json_each(:values))",
-            {"thread_id": thread_id, "key": key, "values": json.dumps(list(values))},
+            {"key": key, "values": json.dumps(list(values))},
         )
-
-    async def _links(self, condition: str, params: dict[str, Any]) -> list[CheckpointLink]:
-        rows = await self.db.fetchall(
-            "SELECT checkpoint_id, parent_checkpoint_id, metadata FROM checkpoints "
-            f"WHERE thread_id = :thread_id AND checkpoint_ns = '' {condition} "
-            "ORDER BY checkpoint_id DESC",
-            params,
-        )
-        return [
-            CheckpointLink(r["checkpoint_id"], r["parent_checkpoint_id"], _metadata(r["metadata"]))
-            for r in rows
-        ]
 
     async def read(
         self, thread_id: str, checkpoint_ids: Collection[str] | None
@@ -308,5 +299,5 @@ class SqliteTables:
 
 
 def _metadata(saved: bytes | str | None) -> dict[str, Any]:
-    """`AsyncSqliteSaver` keeps metadata as JSON text."""
+    """Metadata read as JSON text (SQLite stores it so; Postgres' JSONB is read as text)."""
     return orjson.loads(saved) if saved is not None else {}
