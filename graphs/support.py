@@ -6,6 +6,7 @@ own). The command line and tests compile `build()` again with the saver from the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -110,7 +111,7 @@ LADDERS: dict[str, Ladder] = {
 """Every node's failure path: retry, timeout, fallback, escalate to a human, then halt or fail.
 `waypoint graph support --policies` prints this table."""
 
-NODES = {
+NODES: dict[str, Callable[..., Any]] = {
     "intake": intake,
     "classify": classify,
     "classification_gate": classification_gate,
@@ -135,7 +136,14 @@ def build() -> StateGraph[SupportState, SupportContext, TicketInput, SupportOutp
     )
     for name, action in NODES.items():
         add_node(builder, name, action, LADDERS[name])
+    add_edges(builder)
+    return builder
 
+
+def add_edges(
+    builder: StateGraph[SupportState, SupportContext, TicketInput, SupportOutput],
+) -> None:
+    """The edges and routers between the nodes (the benchmark's bare wiring uses them too)."""
     builder.add_edge(START, "intake")
     builder.add_edge("intake", "classify")
     builder.add_edge("classify", "classification_gate")
@@ -148,7 +156,6 @@ def build() -> StateGraph[SupportState, SupportContext, TicketInput, SupportOutp
     builder.add_conditional_edges("review_gate", route_after_review)
     builder.add_conditional_edges("approval", route_after_approval)
     builder.add_edge("execute", END)
-    return builder
 
 
 graph = build().compile(name="support").with_config(recursion_limit=RECURSION_LIMIT)
