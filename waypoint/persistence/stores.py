@@ -26,7 +26,6 @@ from waypoint.persistence.sql import (
 )
 from waypoint.persistence.urls import DatabaseURL, parse_db_url
 
-_current_database: ContextVar[Database | None] = ContextVar("waypoint_database", default=None)
 _current_stores: ContextVar[Stores | None] = ContextVar("waypoint_stores", default=None)
 _lazy_databases: dict[tuple[int, str], Database] = {}
 
@@ -107,12 +106,11 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         stores = Stores(
             url=parsed, checkpointer=saver, db=db, migrated=len(registered_migrations())
         )
-        token, stores_token = _current_database.set(db), _current_stores.set(stores)
+        token = _current_stores.set(stores)
         try:
             yield stores
         finally:
-            _current_stores.reset(stores_token)
-            _current_database.reset(token)
+            _current_stores.reset(token)
             await saver_conn.close()
             await db.close()
         return
@@ -135,12 +133,11 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         stores = Stores(
             url=parsed, checkpointer=pg_saver, db=pg, migrated=len(registered_migrations())
         )
-        token, stores_token = _current_database.set(pg), _current_stores.set(stores)
+        token = _current_stores.set(stores)
         try:
             yield stores
         finally:
-            _current_stores.reset(stores_token)
-            _current_database.reset(token)
+            _current_stores.reset(token)
             await pg.close()
     finally:
         await pool.close()
@@ -148,7 +145,8 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
 
 def current_database() -> Database | None:
     """The database the runner opened for this run, if any."""
-    return _current_database.get()
+    stores = _current_stores.get()
+    return stores.db if stores is not None else None
 
 
 async def database_for_run() -> Database:
@@ -158,7 +156,7 @@ async def database_for_run() -> Database:
     the server owns the checkpointer, it is opened once per event loop from `WAYPOINT_DB_URL`
     (default: the SQLite file under `.waypoint/`).
     """
-    current = _current_database.get()
+    current = current_database()
     if current is not None:
         return current
     parsed = parse_db_url()
