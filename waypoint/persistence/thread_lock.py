@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 
 from waypoint.errors import ThreadBusy
-from waypoint.persistence.sql import Database, PostgresDatabase
+from waypoint.persistence.sql import Database, PostgresDatabase, to_psycopg
 from waypoint.persistence.urls import DatabaseURL
 
 
@@ -35,13 +35,24 @@ def _lock_key(thread_id: str) -> str:
     return f"waypoint-thread:{thread_id}"
 
 
-async def _record_holder(db: Database, thread_id: str) -> None:
-    await db.execute(
+def _name_holder(rows: str) -> str:
+    """SQL naming this process the thread's holder, for each row of `rows` (a FROM/WHERE tail).
+
+    SQLite needs a WHERE in an `INSERT ... SELECT` that ends in an upsert.
+    """
+    return (
         "INSERT INTO waypoint_thread_holders (thread_id, holder, acquired_at) "
-        "VALUES (:thread_id, :holder, :now) ON CONFLICT (thread_id) "
-        "DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at",
-        {"thread_id": thread_id, "holder": holder_name(), "now": datetime.now(UTC).isoformat()},
+        f"SELECT :thread_id, :holder, :now {rows} ON CONFLICT (thread_id) "
+        "DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at"
     )
+
+
+def _holder_params(thread_id: str) -> dict[str, str]:
+    return {"thread_id": thread_id, "holder": holder_name(), "now": datetime.now(UTC).isoformat()}
+
+
+async def _record_holder(db: Database, thread_id: str) -> None:
+    await db.execute(_name_holder("WHERE true"), _holder_params(thread_id))
 
 
 async def _busy(db: Database, thread_id: str) -> ThreadBusy:
@@ -68,17 +79,12 @@ async def _postgres_lock(db: PostgresDatabase, thread_id: str) -> AsyncIterator[
         conn = await db.session()
         # one round trip: try the lock and, only if it was taken, name the holder
         cursor = await conn.execute(
-            "WITH attempt AS (SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0)) "
-            "AS locked), named AS (INSERT INTO waypoint_thread_holders (thread_id, holder, "
-            "acquired_at) SELECT %(thread_id)s, %(holder)s, %(now)s FROM attempt WHERE locked "
-            "ON CONFLICT (thread_id) DO UPDATE SET holder = excluded.holder, "
-            "acquired_at = excluded.acquired_at) SELECT locked FROM attempt",
-            {
-                "key": key,
-                "thread_id": thread_id,
-                "holder": holder_name(),
-                "now": datetime.now(UTC).isoformat(),
-            },
+            to_psycopg(
+                "WITH attempt AS (SELECT pg_try_advisory_lock(hashtextextended(:key, 0)) "
+                f"AS locked), named AS ({_name_holder('FROM attempt WHERE locked')}) "
+                "SELECT locked FROM attempt"
+            ),
+            {"key": key, **_holder_params(thread_id)},
         )
         row = await cursor.fetchone()
         locked = bool(row and row["locked"])
