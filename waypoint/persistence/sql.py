@@ -174,11 +174,6 @@ class SqliteDatabase:
             count, _ = await self._call(_sqlite_run, self.conn, sql, params)
             return count
 
-    async def executescript(self, script: str) -> None:
-        """Run several statements (migrations)."""
-        async with self._turn():
-            await self._call(self.conn.executescript, script)
-
     async def fetchall(self, sql: str, params: Params = None) -> list[Row]:
         """Run a query; return every row as a dict."""
         async with self._turn():
@@ -391,8 +386,3 @@ async def open_postgres_pool(
     )
     await pool.open(wait=True, timeout=10)
     return pool
-
-
-def rows_as_dicts(rows: Sequence[Mapping[str, Any]]) -> list[Row]:
-    """Copy rows into plain dicts (for rendering and JSON)."""
-    return [dict(row) for row in rows]
