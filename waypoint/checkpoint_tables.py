@@ -28,6 +28,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from waypoint.persistence.observed_savers import ObservedPostgresSaver, ObservedSqliteSaver
 from waypoint.persistence.sql import Database, Params, Row, Statement
 from waypoint.persistence.stores import Stores
 
@@ -90,12 +91,14 @@ class CheckpointTables(Protocol):
 def tables_for(stores: Stores) -> CheckpointTables | None:
     """The table reader of the stores' saver; None for a saver whose tables are not known here.
 
-    Exact types only: a subclass may store things differently (e.g. the shallow savers).
+    Exact types only: a subclass may store things differently (e.g. the shallow savers); the
+    observed savers store exactly as the savers they extend.
     """
     saver: BaseCheckpointSaver[Any] = stores.checkpointer
-    if type(saver) is AsyncPostgresSaver and stores.db.kind == "postgres":
+    if type(saver) in (AsyncPostgresSaver, ObservedPostgresSaver) and stores.db.kind == "postgres":
+        assert isinstance(saver, AsyncPostgresSaver)
         return PostgresTables(stores.db, saver.serde)
-    if type(saver) is AsyncSqliteSaver and stores.db.kind == "sqlite":
+    if type(saver) in (AsyncSqliteSaver, ObservedSqliteSaver) and stores.db.kind == "sqlite":
         return SqliteTables(stores.db, saver.serde)
     return None
 

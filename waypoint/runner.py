@@ -36,10 +36,10 @@ from waypoint.kill import record_override
 from waypoint.ledger import (
     RUN_KEY,
     LedgerRecorder,
-    reconcile,
     set_recorder,
     set_recorder_reset,
 )
+from waypoint.persistence.observed_savers import reset_observer, set_observer
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
@@ -317,15 +317,16 @@ async def execute(
         "metadata": {**config.get("metadata", {}), RUN_KEY: recorder.run_id},
     }
     guard_token, recorder_token = set_guard(guard), set_recorder(recorder)
+    observer_token = set_observer(recorder)  # the saver reports each checkpoint it saves
     try:
         async with _database_guard(thread_id, stores.url.redacted):
             await graph.ainvoke(graph_input, run_config, context=context, durability=durability)
     finally:
+        reset_observer(observer_token)
         set_guard_reset(guard_token)
         set_recorder_reset(recorder_token)
         with contextlib.suppress(Exception):  # a lost database is already being reported
-            await recorder.flush()
-            await reconcile(stores, thread_id)
+            await recorder.finish(stores)
 
 
 async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:

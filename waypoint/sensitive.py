@@ -6,6 +6,7 @@ trace files (`waypoint.evals.redaction`). Both find them here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +24,11 @@ def _nested_models(annotation: Any) -> list[type[BaseModel]]:
 
 def sensitive_field_names(models: Iterable[type[BaseModel]]) -> frozenset[str]:
     """Names of the fields marked sensitive anywhere in these pydantic model trees."""
+    return _sensitive_in(tuple(models))
+
+
+@functools.cache  # schemas are classes, defined once per process
+def _sensitive_in(models: tuple[type[BaseModel], ...]) -> frozenset[str]:
     names: set[str] = set()
     stack = list(models)
     seen: set[type[BaseModel]] = set()

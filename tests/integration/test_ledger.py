@@ -7,9 +7,14 @@ import signal
 import uuid
 from pathlib import Path
 
+from langchain_core.runnables import RunnableConfig
+
 from tests.conftest import waypoint_cli
 from tests.helpers import demo_input, query, run, start_paused
 from waypoint.audit import thread_audit, workflow_kpis
+from waypoint.ledger import RUN_KEY
+from waypoint.persistence.observed_savers import ObservedPostgresSaver, ObservedSqliteSaver
+from waypoint.persistence.stores import open_stores
 from waypoint.runner import resume_thread, start_run
 
 
@@ -57,19 +62,56 @@ def test_kpis_on_both_backends(db_url: str) -> None:
     assert 0 < p50 <= p95
 
 
-def test_crashed_invocation_is_marked_not_committed(sqlite_url: str, tmp_path: Path) -> None:
+def test_crashed_invocation_is_marked_not_committed(db_url: str, tmp_path: Path) -> None:
     thread = f"ledger-{uuid.uuid4().hex[:8]}"
     ticket = demo_input("auto refund", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
-    args = ["run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", sqlite_url]
+    args = ["run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", db_url]
     proc = start_paused(args, "after:execute", tmp_path)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    resumed = waypoint_cli("resume", thread, "--db", sqlite_url)
+    # the dead run left its rows pending: the next run of the thread settles them
+    pending = query(
+        db_url,
+        "SELECT node, status FROM waypoint_ledger WHERE thread_id = ? ORDER BY started_at",
+        (thread,),
+    )
+    assert pending[-1] == {"node": "execute", "status": "started"}
+    resumed = waypoint_cli("resume", thread, "--db", db_url)
     assert resumed.returncode == 0, resumed.stderr
     executes = query(
-        sqlite_url,
+        db_url,
         "SELECT status FROM waypoint_ledger WHERE thread_id = ? AND node = 'execute' "
         "ORDER BY started_at",
         (thread,),
     )
     assert [r["status"] for r in executes] == ["not_committed", "committed"]
+
+
+def test_rows_name_the_checkpoint_that_holds_their_step(db_url: str) -> None:
+    """The saver reports each checkpoint as it is saved; each row names the right one."""
+    ticket = demo_input("auto refund", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
+    report = run(start_run("support", ticket, db_url=db_url))
+    ledger = query(
+        db_url,
+        "SELECT run_id, step, node, status, checkpoint_id FROM waypoint_ledger "
+        "WHERE thread_id = ? ORDER BY started_at",
+        (report.thread_id,),
+    )
+    assert [row["status"] for row in ledger] == ["committed"] * 8
+
+    async def checkpoints() -> dict[tuple[str, int], str]:
+        async with open_stores(db_url) as stores:
+            assert isinstance(stores.checkpointer, (ObservedSqliteSaver, ObservedPostgresSaver))
+            by_step: dict[tuple[str, int], str] = {}
+            config: RunnableConfig = {
+                "configurable": {"thread_id": report.thread_id, "checkpoint_ns": ""}
+            }
+            async for saved in stores.checkpointer.alist(config):  # newest first
+                metadata = saved.metadata or {}
+                key = (str(metadata.get(RUN_KEY)), int(metadata.get("step", -9)))
+                by_step[key] = str(saved.checkpoint["id"])
+            return by_step
+
+    by_step = run(checkpoints())
+    for row in ledger:
+        assert row["checkpoint_id"] == by_step[(row["run_id"], row["step"])], row["node"]

@@ -31,6 +31,7 @@ T = TypeVar("T")
 _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
+@functools.lru_cache(maxsize=512)  # the same few statements, again and again
 def to_psycopg(sql: str) -> str:
     """Rewrite `:name` placeholders as psycopg's `%(name)s` (leaves `::casts` alone)."""
     return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
@@ -344,10 +345,14 @@ class PostgresDatabase:
             await self.pool.putconn(conn)
 
 
+@functools.lru_cache(maxsize=512)
+def _prefixed_sql(sql: str, prefix: str) -> str:
+    return _NAMED_PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
+
+
 def _prefixed(sql: str, params: Params, prefix: str) -> tuple[str, dict[str, Any]]:
     """Rename `:name` placeholders (and their parameters) to `:{prefix}name`."""
-    renamed = _NAMED_PARAM.sub(lambda m: f":{prefix}{m.group(1)}", sql)
-    return renamed, {f"{prefix}{k}": v for k, v in (params or {}).items()}
+    return _prefixed_sql(sql, prefix), {f"{prefix}{k}": v for k, v in (params or {}).items()}
 
 
 def as_one_statement(writes: Sequence[Statement], query: Statement | None) -> Statement:

@@ -13,11 +13,11 @@ import aiosqlite
 import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from waypoint.errors import DatabaseUnavailable
 from waypoint.persistence.migrations import migrate
 from waypoint.persistence.migrations import registered as registered_migrations
+from waypoint.persistence.observed_savers import ObservedPostgresSaver, ObservedSqliteSaver
 from waypoint.persistence.sql import (
     Database,
     PostgresDatabase,
@@ -41,11 +41,11 @@ class Stores:
     """How many registered migrations were known when the tables were last brought up to date."""
 
 
-async def _sqlite_saver(path: str) -> tuple[AsyncSqliteSaver, aiosqlite.Connection]:
+async def _sqlite_saver(path: str) -> tuple[ObservedSqliteSaver, aiosqlite.Connection]:
     conn = await aiosqlite.connect(path, timeout=30)
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA busy_timeout=30000")
-    saver = AsyncSqliteSaver(conn)
+    saver = ObservedSqliteSaver(conn)
     await saver.setup()
     return saver, conn
 
@@ -124,7 +124,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         ) from exc
     try:
         pg = PostgresDatabase(pool)
-        pg_saver = AsyncPostgresSaver(pool)
+        pg_saver = ObservedPostgresSaver(pool)
         if not await _postgres_schema_current(pg):
             async with pg.session_lock("waypoint_saver_setup"):
                 if not await _postgres_schema_current(pg):  # another process may have done it

@@ -1,0 +1,77 @@
+"""Checkpoint savers that tell the current run which of its checkpoints they saved.
+
+The audit ledger marks a node's row `committed` once the checkpoint holding the node's writes
+is saved. Reading the checkpoints back after the run costs a query per run; these savers report
+each successful `aput` to the run's `CheckpointObserver` (a context variable the runner sets)
+instead, as it happens. Without an observer (a server run, a direct `graph.ainvoke`) they are
+LangGraph's own savers; they store exactly what those store.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+
+class CheckpointObserver(Protocol):
+    """Told about every checkpoint saved in its context."""
+
+    def saved(
+        self, config: RunnableConfig, metadata: CheckpointMetadata, saved: RunnableConfig
+    ) -> None:
+        """`aput` returned: the checkpoint named by `saved` is in the database."""
+        ...
+
+
+_observer: ContextVar[CheckpointObserver | None] = ContextVar(
+    "waypoint_checkpoint_observer", default=None
+)
+
+
+def set_observer(observer: CheckpointObserver | None) -> Any:
+    """Report the checkpoints saved in this context to `observer`; returns the reset token."""
+    return _observer.set(observer)
+
+
+def reset_observer(token: Any) -> None:
+    """Undo `set_observer`."""
+    _observer.reset(token)
+
+
+class ObservedPostgresSaver(AsyncPostgresSaver):
+    """`AsyncPostgresSaver` that reports each saved checkpoint to the context's observer."""
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: dict[str, Any],
+    ) -> RunnableConfig:
+        """Save the checkpoint, then report it."""
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        if (observer := _observer.get()) is not None:
+            observer.saved(config, metadata, saved)
+        return saved
+
+
+class ObservedSqliteSaver(AsyncSqliteSaver):
+    """`AsyncSqliteSaver` that reports each saved checkpoint to the context's observer."""
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: dict[str, Any],
+    ) -> RunnableConfig:
+        """Save the checkpoint, then report it."""
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        if (observer := _observer.get()) is not None:
+            observer.saved(config, metadata, saved)
+        return saved
