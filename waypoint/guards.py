@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 HaltKind = Literal["budget", "loop", "kill", "side_effect", "aborted", "failure"]
@@ -58,9 +59,20 @@ class GuardHalt(RuntimeError):
         self.halt = halt
 
 
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _canonical_bytes(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, default=str, option=_CANONICAL)
+    except orjson.JSONEncodeError:  # e.g. an integer past 64 bits: the standard library copes
+        text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+        return text.encode()
+
+
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys: equal values give equal text."""
-    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return _canonical_bytes(value).decode()
 
 
 def digest_of(text: str) -> str:
@@ -70,7 +82,7 @@ def digest_of(text: str) -> str:
 
 def fingerprint(value: Any) -> str:
     """A stable digest of a JSON-ready value (state fingerprints, ledger digests)."""
-    return digest_of(canonical_json(value))
+    return hashlib.sha256(_canonical_bytes(value)).hexdigest()[:16]
 
 
 @dataclass

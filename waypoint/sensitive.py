@@ -47,8 +47,14 @@ def _sensitive_in(models: tuple[type[BaseModel], ...]) -> frozenset[str]:
 
 def without_keys(value: Any, hidden: frozenset[str]) -> Any:
     """A copy of a JSON-ready value without the keys in `hidden`, at any depth."""
+    if not hidden:
+        return value
     if isinstance(value, dict):
-        return {k: without_keys(v, hidden) for k, v in value.items() if k not in hidden}
+        return {
+            k: without_keys(v, hidden) if isinstance(v, dict | list) else v
+            for k, v in value.items()
+            if k not in hidden
+        }
     if isinstance(value, list):
-        return [without_keys(v, hidden) for v in value]
+        return [without_keys(v, hidden) if isinstance(v, dict | list) else v for v in value]
     return value
