@@ -288,7 +288,7 @@ async def execute(
     durability: Durability = "sync",
     lift_guards: bool = False,
 ) -> None:
-    """Run the graph with the run's guard and ledger attached, then reconcile the ledger.
+    """Run the graph with the run's guard and ledger attached, then settle the ledger's rows.
 
     `lift_guards` (an override of a halt) runs without budgets; the kill switch still applies.
 

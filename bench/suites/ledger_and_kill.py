@@ -2,7 +2,7 @@
 
 Ledger overhead: the same compiled Waypoint graph on the same saver, invoked directly (off) and
 through `waypoint.runner.execute` (on: a guard check, a ledger row and a kill-switch read per
-node in one round trip, then `reconcile`). Kill latency: a run through `execute` whose `lookup`
+node in one round trip, the rows settled as the saver reports each checkpoint). Kill latency: a run through `execute` whose `lookup`
 node is asked to halt (`waypoint.kill.request_kill`, what `waypoint kill` does) just before it
 returns; timed from the node's return to the end of the run (the next node refused, the halt
 checkpoint written), and checked to have stopped before `decide`.
@@ -83,8 +83,10 @@ async def ledger_overhead(ctx: BenchContext) -> Section:
             "Per node the ledger costs one database round trip before the node's body (the "
             "previous node's finished row, the new started row and the kill-switch read, in "
             "one statement on Postgres, one transaction on SQLite) and its CPU (digests, "
-            "redaction, LangChain's callback manager); after the run, `reconcile` reads the "
-            "run's checkpoints back through the saver and writes the verdicts in one batch.",
+            "redaction, LangChain's callback manager). The saver reports each checkpoint it "
+            "saves, so rows are marked committed in memory as the run goes; after the run one "
+            "statement writes what is left (`reconcile` reads checkpoints back only when a run "
+            "that died left rows pending).",
         ],
     )
     for name in cast(list[BackendName], ctx.backends()):

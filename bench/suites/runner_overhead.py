@@ -2,7 +2,7 @@
 
 `start_run` opens the stores, compiles the graph, takes the thread lock, reads the checkpoint
 and the thread index, runs the graph through `waypoint.runner.execute` (ledger rows and guard
-checks per node, reconcile after), reads the end state and updates the index. Each public stage
+checks per node, rows settled after), reads the end state and updates the index. Each public stage
 is timed on its own here, interleaved with whole `start_run` calls and plain graph runs, so the
 runner's overhead can be split without a profiler's distortion. The row `served.copy(saver)`
 is the reference for `Workflow.compile`: the served graph with the saver swapped in
@@ -42,8 +42,8 @@ from waypoint.workflows import load_workflow
 
 START_RUN = "start_run (whole)"
 GRAPH_RUN = "graph run (Waypoint graph)"
-EXECUTE = "runner.execute (graph run + ledger + guards + reconcile)"
-LEDGER = "ledger, guards, reconcile (execute - graph run)"
+EXECUTE = "runner.execute (graph run + ledger + guards)"
+LEDGER = "ledger and guards (execute - graph run)"
 COMPILE = "Workflow.compile(saver)"
 COPY = "served.copy(saver) (reference)"
 OPEN = "open_stores + close (inside open stores: reused)"
@@ -115,7 +115,7 @@ async def runner_overhead(ctx: BenchContext) -> Section:
         columns=["saver", "stage", "median ms", "p10-p90 ms", "share of start_run"],
         notes=[
             f"{ctx.scale.runs} timings per stage after {ctx.scale.warmup} warm-up, all stages "
-            "interleaved. ledger, guards, reconcile = runner.execute - graph run; rest = "
+            "interleaved. ledger and guards = runner.execute - graph run; rest = "
             "start_run - runner.execute - compile - stores - lock - reads; `served.copy(saver)` "
             "is what Workflow.compile should cost (it rebuilt the graph, ≈17 ms, before a96c160).",
             "start_run runs inside the stores the benchmark holds open, so it reuses them, as a "

@@ -133,7 +133,7 @@ async def support_runs(ctx: BenchContext) -> Section:
             "memory: InMemorySaver, side effects in SQLite (the runner needs a database URL, "
             "so it has no memory row).",
             "waypoint runner = `start_run` (takes the thread lock, indexes the thread, runs with "
-            "the ledger and guards, reconciles, reads the end state), reusing the stores held "
+            "the ledger and guards, reads the end state), reusing the stores held "
             "open around the measurement as a long-lived process does; the one-off cost of "
             "opening them is in the runner-overhead table.",
             "waypoint graph = the compiled Waypoint graph invoked directly, inside the same open "
