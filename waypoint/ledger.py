@@ -3,10 +3,11 @@
 `LedgerRecorder` is a callback attached to each run by the runner. Before a node's body runs it
 checks the kill switch and the run's guards (a breach raises `GuardHalt`, which the error handler
 turns into a halt); it writes a `started` row, fills it in when the node returns or raises, and
-after the run `reconcile` marks each row `committed` with the checkpoint holding its writes. A
-row whose checkpoint was never written (the process died) becomes `not_committed`: the ledger
-never claims a success the checkpoints do not have. Fields marked sensitive in the state schema
-(`json_schema_extra={"sensitive": True}`) never reach it.
+marks it `committed` with the checkpoint holding its writes once the saver reports that
+checkpoint saved (or, with a saver that does not report, when `reconcile` finds it after the
+run). A row whose checkpoint was never written (the process died) becomes `not_committed`: the
+ledger never claims a success the checkpoints do not have. Fields marked sensitive in the state
+schema (`json_schema_extra={"sensitive": True}`) never reach it.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class _Row:
     started: float = 0.0
     """`time.monotonic()` when the node's body started (for the latency; not a column)."""
     written: bool = False
-    """Whether a statement inserting it was already handed to the database (not a column)."""
+    """Whether the database has it: an insert of it succeeded (not a column)."""
 
 
 @functools.cache
@@ -172,8 +173,9 @@ def row_writes(rows: list[_Row]) -> list[Statement]:
     holds (the usual case: a node starting), whole otherwise. A row written before gets an
     update of its later columns. Narrow statements are measurably cheaper on Postgres.
     """
-    starting = [r for r in rows if not r.written and r.ended_at is None and not r.checkpoint_id]
-    whole = [r for r in rows if not r.written and r not in starting]
+    fresh = [row for row in rows if not row.written]
+    starting = [row for row in fresh if row.ended_at is None and row.checkpoint_id is None]
+    whole = [row for row in fresh if row.ended_at is not None or row.checkpoint_id is not None]
     writes = [
         _insert(cols, part) for cols, part in ((START_COLUMNS, starting), (COLUMNS, whole)) if part
     ]

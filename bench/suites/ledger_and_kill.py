@@ -2,10 +2,11 @@
 
 Ledger overhead: the same compiled Waypoint graph on the same saver, invoked directly (off) and
 through `waypoint.runner.execute` (on: a guard check, a ledger row and a kill-switch read per
-node in one round trip, the rows settled as the saver reports each checkpoint). Kill latency: a run through `execute` whose `lookup`
-node is asked to halt (`waypoint.kill.request_kill`, what `waypoint kill` does) just before it
-returns; timed from the node's return to the end of the run (the next node refused, the halt
-checkpoint written), and checked to have stopped before `decide`.
+node in one round trip, the rows settled as the saver reports each checkpoint). Kill latency:
+a run through `execute` whose `lookup` node is asked to halt (`waypoint.kill.request_kill`,
+what `waypoint kill` does) just before it returns; timed from the node's return to the end of
+the run (the next node refused, the halt checkpoint written), and checked to have stopped
+before `decide`.
 """
 
 from __future__ import annotations
