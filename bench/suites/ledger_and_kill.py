@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from typing import Any, cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.runnables import RunnableConfig
@@ -25,16 +25,23 @@ from bench.registry import Section, benchmark
 from bench.stats import Summary, ms, spread
 from bench.tickets import auto_refund, unique
 from bench.timing import Operation, interleaved, paired_ratio
-from state.support import SupportContext
+from state.support import SupportContext, SupportState
 from waypoint import runner
+from waypoint.guards import Budgets, RunGuard
 from waypoint.kill import request_kill
+from waypoint.ledger import RUN_KEY, LedgerRecorder
 from waypoint.workflows import load_workflow
 
 LEDGER_BOUND = 1.10
 KILL_BOUND_MS = 100.0
 KILLED_NODE = "lookup"
 NEXT_NODE = "decide"
-NODES_PER_RUN = 8
+AUTO_REFUND_PATH = (
+    *("intake", "classify", "classification_gate", "lookup"),
+    *("decide", "draft", "review_gate", "execute"),
+)
+NODES_PER_RUN = len(AUTO_REFUND_PATH)
+ALONE = "recorder alone"
 
 
 def _config(thread_id: str, callbacks: list[Any] | None = None) -> RunnableConfig:
@@ -66,7 +73,43 @@ def _on_and_off(backend: Backend) -> dict[str, Operation]:
         await _execute(backend, unique("ledger"))
         return None
 
-    return {"off": off, "on": on}
+    async def alone(_: int) -> object:
+        await _recorder_alone(backend)
+        return None
+
+    return {"off": off, "on": on, ALONE: alone}
+
+
+async def _recorder_alone(backend: Backend) -> None:
+    """The ledger's own work for one auto-refund run, with no graph around it.
+
+    The recorder's callbacks are called as LangGraph calls them for the same eight nodes, and
+    the saver's report of each checkpoint as the observed savers make it: each node's row and
+    kill-switch read before its body, its end, the commit marks, the final write. This is the
+    part a synchronous row per node cannot shed.
+    """
+    recorder = LedgerRecorder(
+        backend.stores.db,
+        thread_id=unique("alone"),
+        graph="support",
+        guard=RunGuard(Budgets()),
+        actor="bench",
+        state_schema=SupportState,
+    )
+    config: RunnableConfig = {
+        "configurable": {"thread_id": recorder.thread_id, "checkpoint_ns": ""},
+        "metadata": {RUN_KEY: recorder.run_id},
+    }
+    state: dict[str, Any] = dict(auto_refund())
+    for step, node in enumerate(AUTO_REFUND_PATH, start=1):
+        run_id = uuid4()
+        metadata = {"langgraph_node": node, "langgraph_step": step}
+        await recorder.on_chain_start({}, state, run_id=run_id, name=node, metadata=metadata)
+        state = {**state, node: {"step": step}}
+        await recorder.on_chain_end({node: {"step": step}}, run_id=run_id)
+        saved: RunnableConfig = {"configurable": {"checkpoint_id": uuid4().hex}}
+        recorder.saved(config, {"step": step, "source": "loop", "parents": {}}, saved)
+    await recorder.finish(backend.stores)
 
 
 @benchmark("ledger-overhead", order=17)
@@ -88,6 +131,10 @@ async def ledger_overhead(ctx: BenchContext) -> Section:
             "saves, so rows are marked committed in memory as the run goes; after the run one "
             "statement writes what is left (`reconcile` reads checkpoints back only when a run "
             "that died left rows pending).",
+            f"{ALONE} = the recorder's callbacks called as LangGraph calls them for the same "
+            f"{NODES_PER_RUN} nodes, with no graph (real database, same statements); its vs off "
+            "is its time as a share of an off run: what one synchronous row per node costs on "
+            "its own.",
         ],
     )
     for name in cast(list[BackendName], ctx.backends()):
@@ -98,9 +145,15 @@ async def ledger_overhead(ctx: BenchContext) -> Section:
                 _on_and_off(backend), runs=ctx.scale.runs, warmup=ctx.scale.warmup
             )
         off_summary, on_summary = Summary.of(samples["off"].wall), Summary.of(samples["on"].wall)
+        alone_summary = Summary.of(samples[ALONE].wall)
         slowdown = paired_ratio(samples["on"].wall, samples["off"].wall)
         per_node = (on_summary.median - off_summary.median) / NODES_PER_RUN
-        for variant, summary in (("off", off_summary), ("on", on_summary)):
+        share = alone_summary.median / off_summary.median
+        for variant, summary, node_ms, versus in (
+            ("off", off_summary, "-", "1.00x"),
+            ("on", on_summary, ms(per_node), f"{slowdown:.2f}x"),
+            (ALONE, alone_summary, ms(alone_summary.median / NODES_PER_RUN), f"+{share:.0%}"),
+        ):
             section.rows.append(
                 {
                     "saver": name,
@@ -108,8 +161,8 @@ async def ledger_overhead(ctx: BenchContext) -> Section:
                     "median ms": ms(summary.median),
                     "p10-p90 ms": spread(summary),
                     "CPU ms": ms(Summary.of(samples[variant].cpu).median),
-                    "per node ms": ms(per_node) if variant == "on" else "-",
-                    "vs off": f"{slowdown:.2f}x" if variant == "on" else "1.00x",
+                    "per node ms": node_ms,
+                    "vs off": versus,
                 }
             )
         section.data[f"{name}/off"] = off_summary.median
