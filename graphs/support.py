@@ -34,6 +34,7 @@ from nodes.support.intake import intake
 from nodes.support.lookup import lookup, route_after_lookup
 from state.support import SupportContext, SupportOutput, SupportState, TicketInput
 from waypoint.ladder import Escalation, Ladder, add_node, retry_on
+from waypoint.served_runs import serve
 
 RECURSION_LIMIT = 100
 """Explicit bound on super-steps (LangGraph's default is 10007); the review loop is bounded too."""
@@ -158,4 +159,4 @@ def add_edges(
     builder.add_edge("execute", END)
 
 
-graph = build().compile(name="support").with_config(recursion_limit=RECURSION_LIMIT)
+graph = serve(build().compile(name="support").with_config(recursion_limit=RECURSION_LIMIT))

@@ -26,6 +26,7 @@ from langgraph._internal._constants import INTERRUPT, NULL_TASK_ID
 from langgraph.checkpoint.base import BaseCheckpointSaver, writes_sort_key
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from waypoint.persistence.observed_savers import ObservedPostgresSaver, ObservedSqliteSaver
@@ -86,6 +87,16 @@ class CheckpointTables(Protocol):
     ) -> list[StoredCheckpoint]:
         """The saved checkpoints, newest first: those of `checkpoint_ids`, or all if None."""
         ...
+
+
+def tables_in(db: Database) -> CheckpointTables:
+    """A reader of the checkpoint tables a LangGraph saver of `db`'s kind keeps in `db`.
+
+    For checkpoints a saver other than the stores' wrote there (a server's, on the same
+    database); reading raises the database's error for a missing table if none did.
+    """
+    serde = JsonPlusSerializer()
+    return PostgresTables(db, serde) if db.kind == "postgres" else SqliteTables(db, serde)
 
 
 def tables_for(stores: Stores) -> CheckpointTables | None:

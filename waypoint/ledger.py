@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import operator
+import sqlite3
 import time
 import uuid
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointMetadata
@@ -32,7 +34,7 @@ from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 from pydantic import BaseModel
 
-from waypoint.checkpoint_tables import tables_for
+from waypoint.checkpoint_tables import tables_for, tables_in
 from waypoint.guards import GuardHalt, Halt, RunGuard, canonical_json, digest_of, fingerprint
 from waypoint.kill import pending_kill_query
 from waypoint.persistence.sql import Database, Row, Statement
@@ -187,6 +189,10 @@ def row_writes(rows: list[_Row]) -> list[Statement]:
     return writes
 
 
+HALTING_HANDLERS = {"LedgerRecorder"}
+"""Callback classes that raise `GuardHalt` on purpose (their logs of it are dropped)."""
+
+
 class _GuardHaltIsNoError(logging.Filter):
     """Drops LangChain's log of a `GuardHalt` raised by the recorder.
 
@@ -199,7 +205,7 @@ class _GuardHaltIsNoError(logging.Filter):
         return not (
             isinstance(args, tuple)
             and len(args) == 3
-            and args[0] == LedgerRecorder.__name__
+            and args[0] in HALTING_HANDLERS
             and str(args[2]).startswith(f"{GuardHalt.__name__}(")
         )
 
@@ -251,14 +257,15 @@ class LedgerRecorder(AsyncCallbackHandler):
         guard: RunGuard,
         actor: str,
         state_schema: type[BaseModel],
+        run_id: str | None = None,
     ) -> None:
-        """One recorder per command (run)."""
+        """One recorder per run; `run_id` names the run (a new one if None)."""
         self.db = db
         self.thread_id = thread_id
         self.graph = graph
         self.guard = guard
         self.actor = actor
-        self.run_id = uuid.uuid4().hex
+        self.run_id = run_id or uuid.uuid4().hex
         self.hidden = sensitive_field_names([state_schema])
         self._rows: list[_Row] = []
         self._open: dict[UUID, _Row] = {}
@@ -446,38 +453,73 @@ class LedgerRecorder(AsyncCallbackHandler):
         if left and int(left[0]["pending"]):
             await reconcile(stores, self.thread_id)
 
+    async def finish_served(self) -> None:
+        """After a run a server started: write what is left, committing what can be checked.
+
+        The server's saver does not report its checkpoints; where they are in this database
+        (matched by the server's run id), rows are settled against them. Where none of this
+        run's are (the server keeps them elsewhere), rows are left as they are.
+        """
+        try:
+            links = await tables_in(self.db).links_where(
+                self.thread_id, SERVER_RUN_KEY, [self.run_id]
+            )
+        except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+            links = []  # no checkpoint tables in this database
+        written = written_steps([(k.checkpoint_id, k.metadata) for k in links], SERVER_RUN_KEY)
+        for row in self._rows if written else ():
+            if row.status in PENDING:
+                checkpoint_id = written.get((self.run_id, row.step))
+                row.status = "committed" if checkpoint_id else "not_committed"
+                row.checkpoint_id = checkpoint_id
+                self._dirty[row.ledger_id] = row
+        if self._dirty:
+            await self._write()
+
 
 RUN_KEY = "waypoint_run"
 """Checkpoint metadata naming the ledger run that wrote the checkpoint (set by the runner)."""
+SERVER_RUN_KEY = "run_id"
+"""Checkpoint metadata naming a LangGraph server's run (its configurable `run_id`), which is
+the ledger run id of the runs a server starts (`waypoint.served_runs`)."""
 
 
 async def _written_by(stores: Stores, thread_id: str, runs: set[str]) -> dict[tuple[str, int], str]:
     """Checkpoint id by (run, step), for the checkpoints these runs wrote (oldest wins)."""
     tables = tables_for(stores)
-    if tables is not None:
-        links = await tables.links_where(thread_id, RUN_KEY, runs)
-        tagged = [(link.checkpoint_id, link.metadata) for link in links]
-    else:
-        tagged = []
-        for run in runs:
-            async for saved in stores.checkpointer.alist(
-                {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}},
-                filter={RUN_KEY: run},
-            ):
-                tagged.append((str(saved.checkpoint["id"]), dict(saved.metadata or {})))
+    written: dict[tuple[str, int], str] = {}
+    for key in (SERVER_RUN_KEY, RUN_KEY):  # the runner's tag wins where both are there
+        if tables is not None:
+            links = await tables.links_where(thread_id, key, runs)
+            tagged = [(link.checkpoint_id, link.metadata) for link in links]
+        else:
+            tagged = []
+            for run in runs:
+                async for saved in stores.checkpointer.alist(
+                    {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}},
+                    filter={key: run},
+                ):
+                    tagged.append((str(saved.checkpoint["id"]), dict(saved.metadata or {})))
+        written.update(written_steps(tagged, key))
+    return written
+
+
+def written_steps(tagged: list[tuple[str, dict[str, Any]]], key: str) -> dict[tuple[str, int], str]:
+    """Checkpoint id by (run named under `key`, step), from checkpoints newest first."""
     written: dict[tuple[str, int], str] = {}
     for checkpoint_id, metadata in tagged:  # newest first: older ones overwrite
-        if metadata.get("step") is not None:
-            written[(str(metadata[RUN_KEY]), int(metadata["step"]))] = checkpoint_id
+        if metadata.get("step") is not None and metadata.get(key) is not None:
+            written[(str(metadata[key]), int(metadata["step"]))] = checkpoint_id
     return written
 
 
 async def reconcile(stores: Stores, thread_id: str) -> None:
     """Mark pending rows of a thread committed (their checkpoint exists) or not_committed.
 
-    Each checkpoint carries the run that wrote it (`RUN_KEY` in its metadata), so a row's
-    checkpoint is the one of its run and step: one metadata query, no state is rebuilt, and
-    every verdict is written in one batch. Rows of earlier runs that died are settled too.
+    Each checkpoint carries the run that wrote it in its metadata (`RUN_KEY` for the runner's
+    runs, `SERVER_RUN_KEY` for a server's), so a row's checkpoint is the one of its run and
+    step: metadata queries only, no state is rebuilt, and every verdict is written in one
+    batch. Rows of earlier runs that died are settled too.
     """
     rows = await stores.db.fetchall(
         "SELECT ledger_id, run_id, step FROM waypoint_ledger WHERE thread_id = :t "

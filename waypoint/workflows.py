@@ -21,6 +21,7 @@ from langgraph.graph.state import CompiledStateGraph, StateGraph
 from pydantic import BaseModel
 
 from waypoint.errors import BadInput
+from waypoint.served_runs import without_served_runs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,9 +66,11 @@ class Workflow:
         `Pregel.copy` is what LangGraph's own `with_config` does; it costs ~0.1 ms where compiling
         the builder again costs ~17 ms per command (docs/benchmarks.md). Compiling again would
         also need a fresh builder: LangGraph 1.2 adds the error-handler nodes to a builder during
-        `compile()`, so a builder cannot be compiled twice (`build()` makes a new one).
+        `compile()`, so a builder cannot be compiled twice (`build()` makes a new one). The copy
+        drops the server's ledger callback (`waypoint.served_runs`): the runner records its runs.
         """
-        return self.served.copy(update={"checkpointer": checkpointer})
+        config = without_served_runs(self.served)
+        return self.served.copy(update={"checkpointer": checkpointer, "config": config})
 
 
 def langgraph_json() -> Path:

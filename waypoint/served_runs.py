@@ -1,0 +1,140 @@
+"""The ledger, guards and kill switch for the runs a LangGraph server starts.
+
+The runner attaches a `LedgerRecorder` to every run it starts. A server (`langgraph dev`, Aegra,
+a LangGraph deployment) invokes the served graph itself, so the served graph carries
+`ServedRuns` (`serve(graph)` in `graphs/…`): a callback that gives each top-level run without a
+recorder one of its own, on the database of `WAYPOINT_DB_URL`. Every node then gets its ledger
+row, the kill switch and the guards, as under the runner, with two differences:
+
+- budgets are the workflow's defaults (its context schema's): a callback cannot see the run's
+  context, so budgets a request sets in its context are not seen here;
+- rows are `committed` at the end of the run when the server's checkpoints are in the same
+  database (Aegra, a deployment on the same Postgres), matched by the server's `run_id`; when
+  they live elsewhere (`langgraph dev` keeps its own) rows stay `returned`: never a success the
+  ledger cannot check.
+
+`Workflow.compile` drops this callback: the runner's own recorder records those runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from uuid import UUID
+
+from langchain_core.callbacks import AsyncCallbackHandler
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel
+
+from waypoint.guards import Budgets, RunGuard, set_guard
+from waypoint.ledger import HALTING_HANDLERS, LedgerRecorder, current_recorder, set_recorder
+from waypoint.persistence.stores import database_for_run
+
+Graph = TypeVar("Graph", bound=CompiledStateGraph[Any, Any, Any, Any])
+
+
+class ServedRunRecorder(LedgerRecorder):
+    """The recorder of a run a server started (the runner's are plain `LedgerRecorder`s)."""
+
+
+class ServedRuns(AsyncCallbackHandler):
+    """Gives each run a server starts a ledger recorder, guards and the kill switch."""
+
+    run_inline = True
+    raise_error = True  # a guard's GuardHalt must stop the node
+
+    def __init__(self, graph: str, state_schema: type[BaseModel], budgets: Budgets) -> None:
+        """One per served graph; it keeps a recorder per run in flight."""
+        self.graph = graph
+        self.state_schema = state_schema
+        self.budgets = budgets
+        self._runs: dict[UUID, LedgerRecorder] = {}
+        self._nodes: dict[UUID, LedgerRecorder] = {}
+
+    async def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """A run starts (a recorder for it) or one of its nodes does (the recorder's checks)."""
+        if isinstance(current_recorder(), LedgerRecorder | None) and not isinstance(
+            current_recorder(), ServedRunRecorder | None
+        ):
+            return  # the runner records this run itself
+        if parent_run_id is None:
+            metadata = kwargs.get("metadata") or {}
+            thread_id = metadata.get("thread_id")
+            if thread_id is None:
+                return  # no thread: nothing is checkpointed, nothing can be killed
+            self._runs[run_id] = ServedRunRecorder(
+                await database_for_run(),
+                thread_id=str(thread_id),
+                graph=self.graph,
+                guard=RunGuard(self.budgets),
+                actor=str(metadata.get("user_id") or "server"),
+                state_schema=self.state_schema,
+                run_id=str(metadata.get("run_id") or run_id),
+            )
+            return
+        recorder = self._runs.get(parent_run_id)
+        if recorder is None:
+            return
+        # the node's body runs in this context: its capability calls and side effects count
+        # (cleared when the node ends: LangGraph may run a lone task in the run's own context)
+        set_guard(recorder.guard)
+        set_recorder(recorder)
+        self._nodes[run_id] = recorder
+        try:
+            await recorder.on_chain_start(serialized, inputs, run_id=run_id, **kwargs)
+        except BaseException:
+            self._left(run_id)
+            raise
+
+    def _left(self, run_id: UUID) -> LedgerRecorder | None:
+        """The node's recorder, forgotten along with the context the node's body ran in."""
+        recorder = self._nodes.pop(run_id, None)
+        if recorder is not None:
+            set_guard(None)
+            set_recorder(None)
+        return recorder
+
+    async def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """A node returned, or the run ended: its rows are written and settled."""
+        if (recorder := self._left(run_id)) is not None:
+            await recorder.on_chain_end(outputs, run_id=run_id, **kwargs)
+        elif (recorder := self._runs.pop(run_id, None)) is not None:
+            await recorder.finish_served()
+
+    async def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """A node raised, or the run did."""
+        if (recorder := self._left(run_id)) is not None:
+            await recorder.on_chain_error(error, run_id=run_id, **kwargs)
+        elif (recorder := self._runs.pop(run_id, None)) is not None:
+            await recorder.finish_served()
+
+
+HALTING_HANDLERS.add(ServedRuns.__name__)
+
+
+def serve(graph: Graph) -> Graph:
+    """The graph a server serves: `graph` with `ServedRuns` attached (see the module)."""
+    context_schema = graph.builder.context_schema
+    state_schema = graph.builder.state_schema
+    assert isinstance(state_schema, type) and issubclass(state_schema, BaseModel)
+    budgets = getattr(context_schema(), "budgets", None) if context_schema else None
+    served = ServedRuns(
+        graph.name, state_schema, budgets if isinstance(budgets, Budgets) else Budgets()
+    )
+    return graph.with_config(callbacks=[served])
+
+
+def without_served_runs(graph: Graph) -> dict[str, Any]:
+    """`graph`'s config without `ServedRuns` (for a copy the runner drives)."""
+    config: dict[str, Any] = dict(graph.config or {})
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, list):
+        config["callbacks"] = [c for c in callbacks if not isinstance(c, ServedRuns)]
+    return config
