@@ -44,6 +44,7 @@ from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
 from waypoint.state_versions import bring_up_to_date
+from waypoint.thread_index import index_thread, summary_of
 from waypoint.workflows import Workflow, load_workflow
 
 Status = Literal["completed", "failed", "waiting", "halted", "incomplete"]
@@ -244,23 +245,13 @@ async def _index_create(
 async def _index_upsert(
     db: Database, report: ThreadReport, context: Mapping[str, Any] | None = None
 ) -> None:
-    now = datetime.now(UTC).isoformat()
-    summary = json.dumps(
-        {k: report.values.get(k) for k in ("ticket_id", "resolution", "failure")}, default=str
-    )
-    await db.execute(
-        "INSERT INTO waypoint_threads (thread_id, graph, status, created_at, updated_at, "
-        "summary, context) VALUES (:thread_id, :graph, :status, :now, :now, :summary, "
-        ":context) ON CONFLICT (thread_id) DO UPDATE SET status = excluded.status, "
-        "updated_at = excluded.updated_at, summary = excluded.summary",
-        {
-            "thread_id": report.thread_id,
-            "graph": report.graph,
-            "status": report.status,
-            "now": now,
-            "summary": summary,
-            "context": json.dumps(dict(context or {}), default=str),
-        },
+    await index_thread(
+        db,
+        thread_id=report.thread_id,
+        graph=report.graph,
+        status=report.status,
+        summary=summary_of(report.values),
+        context=context,
     )
 
 

@@ -18,17 +18,21 @@ row, the kill switch and the guards, as under the runner, with two differences:
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler
+from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
 from waypoint.guards import Budgets, RunGuard, set_guard
 from waypoint.ledger import HALTING_HANDLERS, LedgerRecorder, current_recorder, set_recorder
 from waypoint.persistence.stores import database_for_run
+from waypoint.thread_index import index_thread, summary_of
 
+logger = logging.getLogger(__name__)
 Graph = TypeVar("Graph", bound=CompiledStateGraph[Any, Any, Any, Any])
 
 
@@ -36,8 +40,12 @@ class ServedRunRecorder(LedgerRecorder):
     """The recorder of a run a server started (the runner's are plain `LedgerRecorder`s)."""
 
 
-class ServedRuns(AsyncCallbackHandler):
-    """Gives each run a server starts a ledger recorder, guards and the kill switch."""
+class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
+    """Gives each run a server starts a ledger recorder, guards and the kill switch.
+
+    It also keeps the thread index (`waypoint threads`, `kill`, `kpis`) for those runs:
+    `running` while they run, then `waiting` (an interrupt), `halted`, `failed` or `completed`.
+    """
 
     run_inline = True
     raise_error = True  # a guard's GuardHalt must stop the node
@@ -49,6 +57,7 @@ class ServedRuns(AsyncCallbackHandler):
         self.budgets = budgets
         self._runs: dict[UUID, LedgerRecorder] = {}
         self._nodes: dict[UUID, LedgerRecorder] = {}
+        self._waiting: set[UUID] = set()
 
     async def on_chain_start(
         self,
@@ -60,17 +69,18 @@ class ServedRuns(AsyncCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """A run starts (a recorder for it) or one of its nodes does (the recorder's checks)."""
-        if isinstance(current_recorder(), LedgerRecorder | None) and not isinstance(
-            current_recorder(), ServedRunRecorder | None
-        ):
+        current = current_recorder()
+        if current is not None and not isinstance(current, ServedRunRecorder):
             return  # the runner records this run itself
         if parent_run_id is None:
             metadata = kwargs.get("metadata") or {}
             thread_id = metadata.get("thread_id")
             if thread_id is None:
                 return  # no thread: nothing is checkpointed, nothing can be killed
+            db = await database_for_run()
+            await index_thread(db, thread_id=str(thread_id), graph=self.graph, status="running")
             self._runs[run_id] = ServedRunRecorder(
-                await database_for_run(),
+                db,
                 thread_id=str(thread_id),
                 graph=self.graph,
                 guard=RunGuard(self.budgets),
@@ -106,14 +116,49 @@ class ServedRuns(AsyncCallbackHandler):
         if (recorder := self._left(run_id)) is not None:
             await recorder.on_chain_end(outputs, run_id=run_id, **kwargs)
         elif (recorder := self._runs.pop(run_id, None)) is not None:
-            await recorder.finish_served()
+            values: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
+            if run_id in self._waiting:
+                status = "waiting"
+            elif values.get("halt"):
+                status = "halted"
+            elif values.get("failure"):
+                status = "failed"
+            else:
+                status = "completed"
+            await self._finish(run_id, recorder, status, values)
 
     async def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """A node raised, or the run did."""
         if (recorder := self._left(run_id)) is not None:
             await recorder.on_chain_error(error, run_id=run_id, **kwargs)
         elif (recorder := self._runs.pop(run_id, None)) is not None:
+            await self._finish(run_id, recorder, "failed", {})
+
+    async def on_interrupt(self, event: GraphInterruptEvent) -> None:
+        """The run stops to ask a human (LangGraph's graph lifecycle event)."""
+        if event.run_id in self._runs:
+            self._waiting.add(event.run_id)
+
+    async def _finish(
+        self, run_id: UUID, recorder: LedgerRecorder, status: str, values: dict[str, Any]
+    ) -> None:
+        """Write and settle the run's rows, then the thread's new status.
+
+        The run itself is over and its checkpoints are saved: a database lost now is logged,
+        not raised into the server's run (a later run of the thread settles the rows).
+        """
+        self._waiting.discard(run_id)
+        try:
             await recorder.finish_served()
+            await index_thread(
+                recorder.db,
+                thread_id=recorder.thread_id,
+                graph=self.graph,
+                status=status,
+                summary=summary_of(values) if values else None,
+            )
+        except Exception:
+            logger.warning("ledger: could not settle thread %s", recorder.thread_id, exc_info=True)
 
 
 HALTING_HANDLERS.add(ServedRuns.__name__)

@@ -15,9 +15,9 @@ from langgraph.types import Command
 
 import graphs.support
 from state.support import SupportContext, SupportState
+from tests.conftest import waypoint_cli
 from tests.helpers import demo_input, query, run
 from waypoint.guards import Budgets
-from waypoint.kill import request_kill
 from waypoint.persistence.stores import open_stores
 from waypoint.served_runs import ServedRuns
 from waypoint.workflows import load_workflow
@@ -51,6 +51,11 @@ def _ledger(db_url: str, thread_id: str) -> list[dict[str, Any]]:
     )
 
 
+def _status(db_url: str, thread_id: str) -> str | None:
+    rows = query(db_url, "SELECT status FROM waypoint_threads WHERE thread_id = ?", (thread_id,))
+    return str(rows[0]["status"]) if rows else None
+
+
 async def _serve(
     db_url: str, inputs: list[tuple[Any, str]], thread_id: str, budgets: Budgets | None = None
 ) -> list[dict[str, Any]]:
@@ -80,6 +85,7 @@ def test_served_run_leaves_committed_rows_under_the_servers_run_id(db_url: str) 
     assert {row["actor"] for row in rows} == {"server"}
     # settled against the server's checkpoints, found by the run id in their metadata
     assert all(row["status"] == "committed" and row["checkpoint_id"] for row in rows)
+    assert _status(db_url, thread) == "completed"  # `waypoint threads`, `kpis` see it
 
 
 def test_kill_halts_a_served_run_before_its_next_node(db_url: str) -> None:
@@ -87,12 +93,17 @@ def test_kill_halts_a_served_run_before_its_next_node(db_url: str) -> None:
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     ticket = demo_input("approval needed", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
     run(_serve(db_url, [(ticket, first)], thread))  # waits at the approval question
-
-    async def kill() -> None:
-        async with open_stores(db_url) as stores:
-            await request_kill(stores.db, thread, "refund policy changed", "ops")
-
-    run(kill())
+    assert _status(db_url, thread) == "waiting"
+    killed = waypoint_cli(
+        "kill",
+        thread,
+        "--reason",
+        "refund policy changed",
+        "--db",
+        db_url,
+        env={"WAYPOINT_ACTOR": "ops"},
+    )
+    assert killed.returncode == 0, killed.stderr
     answer: Command[Any] = Command(resume={"decisions": [{"type": "approve"}]})
     (end,) = run(_serve(db_url, [(answer, second)], thread))
     assert end["halt"] == {
@@ -106,6 +117,7 @@ def test_kill_halts_a_served_run_before_its_next_node(db_url: str) -> None:
     assert [(row["node"], row["status"]) for row in resumed] == [("approval", "halted")]
     assert resumed[0]["error_message"] == "kill: refund policy changed"
     assert not query(db_url, "SELECT * FROM support_payments WHERE thread_id = ?", (thread,))
+    assert _status(db_url, thread) == "halted"
 
 
 def test_budgets_halt_a_served_run(db_url: str) -> None:

@@ -1,0 +1,51 @@
+"""The thread index (`waypoint_threads`): each thread's graph, status and a short summary.
+
+The runner keeps it for the runs it starts, the served graph's recorder for the runs a server
+starts; `waypoint threads`, `kill` and `kpis` read it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from waypoint.persistence.sql import Database
+
+SUMMARY_KEYS = ("ticket_id", "resolution", "failure")
+"""The state values a thread's summary shows."""
+
+
+def summary_of(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary kept for a thread with these state values."""
+    return {key: values.get(key) for key in SUMMARY_KEYS}
+
+
+async def index_thread(
+    db: Database,
+    *,
+    thread_id: str,
+    graph: str,
+    status: str,
+    summary: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> None:
+    """Record the thread's status (and summary, when given); create its row if it has none."""
+    now = datetime.now(UTC).isoformat()
+    keep_summary = summary is None
+    await db.execute(
+        "INSERT INTO waypoint_threads (thread_id, graph, status, created_at, updated_at, "
+        "summary, context) VALUES (:thread_id, :graph, :status, :now, :now, :summary, "
+        ":context) ON CONFLICT (thread_id) DO UPDATE SET status = excluded.status, "
+        "updated_at = excluded.updated_at"
+        + ("" if keep_summary else ", summary = excluded.summary"),
+        {
+            "thread_id": thread_id,
+            "graph": graph,
+            "status": status,
+            "now": now,
+            "summary": json.dumps(dict(summary or {}), default=str),
+            "context": json.dumps(dict(context or {}), default=str),
+        },
+    )
