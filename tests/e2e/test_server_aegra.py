@@ -136,11 +136,12 @@ def cluster(
         "WAYPOINT_PAUSE_RELEASE": str(release),
     }
     aegra_setup(env, logs)
-    a = launch_aegra("aegra-a", env=env, log_dir=logs)
+    # One after the other: each instance registers the graphs' assistants at startup, and two
+    # doing it at once can insert the same row (a duplicate key fails the second's startup).
+    a = wait_ready(launch_aegra("aegra-a", env=env, log_dir=logs))
     b = launch_aegra("aegra-b", env=env, log_dir=logs)
     cluster = Cluster(a=a, b=b, db_url=aegra_db, marker=marker, release=release, env=env, logs=logs)
     try:
-        wait_ready(a)
         wait_ready(b)
         yield cluster
     finally:
