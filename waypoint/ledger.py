@@ -433,16 +433,15 @@ class LedgerRecorder(AsyncCallbackHandler):
         rows a run that died left pending, and only those make `reconcile` read checkpoints.
         Otherwise `reconcile` settles every row.
         """
-        if self._observed:
-            for row in self._rows:
-                if row.status in PENDING:
-                    row.status = "not_committed"
-                    self._dirty[row.ledger_id] = row
         if not self._observed:
             if self._dirty:
                 await self._write()
             await reconcile(stores, self.thread_id)
             return
+        for row in self._rows:
+            if row.status in PENDING:
+                row.status = "not_committed"
+                self._dirty[row.ledger_id] = row
         left = await self._write(
             (
                 "SELECT count(*) AS pending FROM waypoint_ledger WHERE thread_id = :t "

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -43,35 +43,26 @@ def reset_observer(token: Any) -> None:
     _observer.reset(token)
 
 
-class ObservedPostgresSaver(AsyncPostgresSaver):
+class _ReportsSaves(BaseCheckpointSaver[str]):
+    """Mixed in before a LangGraph saver: its `aput`, then a report to the observer."""
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: dict[str, Any],
+    ) -> RunnableConfig:
+        """Save the checkpoint, then report it."""
+        saved = await super().aput(config, checkpoint, metadata, new_versions)
+        if (observer := _observer.get()) is not None:
+            observer.saved(config, metadata, saved)
+        return saved
+
+
+class ObservedPostgresSaver(_ReportsSaves, AsyncPostgresSaver):
     """`AsyncPostgresSaver` that reports each saved checkpoint to the context's observer."""
 
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: dict[str, Any],
-    ) -> RunnableConfig:
-        """Save the checkpoint, then report it."""
-        saved = await super().aput(config, checkpoint, metadata, new_versions)
-        if (observer := _observer.get()) is not None:
-            observer.saved(config, metadata, saved)
-        return saved
 
-
-class ObservedSqliteSaver(AsyncSqliteSaver):
+class ObservedSqliteSaver(_ReportsSaves, AsyncSqliteSaver):
     """`AsyncSqliteSaver` that reports each saved checkpoint to the context's observer."""
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: dict[str, Any],
-    ) -> RunnableConfig:
-        """Save the checkpoint, then report it."""
-        saved = await super().aput(config, checkpoint, metadata, new_versions)
-        if (observer := _observer.get()) is not None:
-            observer.saved(config, metadata, saved)
-        return saved
