@@ -8,7 +8,7 @@ portable across code changes, safe under `LANGGRAPH_STRICT_MSGPACK=true`, and ea
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,6 +16,9 @@ from waypoint.guards import Budgets, Halt
 
 SCHEMA_VERSION = 1
 """Version of this state schema; stored in every thread so old threads can be migrated."""
+
+PROTECTED: dict[str, Any] = {"protected": True}
+"""Only this workflow's nodes write the field; a caller's update may not (waypoint.admission)."""
 
 Category = Literal["refund", "shipping", "other"]
 DecisionType = Literal["approve", "edit", "reject", "respond"]
@@ -138,31 +141,46 @@ class SupportState(TicketInput):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    schema_version: int = Field(default=SCHEMA_VERSION, description="State schema version.")
-    classification: Classification | None = None
-    classification_verdict: GateVerdict | None = None
-    lookup: LookupResult | None = None
-    decision: RefundDecision | None = None
-    draft: Draft | None = None
+    schema_version: int = Field(
+        default=SCHEMA_VERSION, description="State schema version.", json_schema_extra=PROTECTED
+    )
+    classification: Classification | None = Field(default=None, json_schema_extra=PROTECTED)
+    classification_verdict: GateVerdict | None = Field(default=None, json_schema_extra=PROTECTED)
+    lookup: LookupResult | None = Field(
+        default=None, description="CRM facts the decision rests on.", json_schema_extra=PROTECTED
+    )
+    decision: RefundDecision | None = Field(default=None, json_schema_extra=PROTECTED)
+    draft: Draft | None = Field(
+        default=None, description="The reply the review gate checks.", json_schema_extra=PROTECTED
+    )
     review_verdicts: list[GateVerdict] = Field(
-        default_factory=list, description="Review gate verdicts, one per draft, oldest first."
+        default_factory=list,
+        description="Review gate verdicts, one per draft, oldest first.",
+        json_schema_extra=PROTECTED,
     )
     drafts_in_round: int = Field(
-        default=0, description="Drafts since the decision last changed; bounds the review loop."
+        default=0,
+        description="Drafts since the decision last changed; bounds the review loop.",
+        json_schema_extra=PROTECTED,
     )
     draft_revisions_allowed: int = Field(
         default=2,
         description="Redrafts allowed after a failed review (copied from the run context by "
         "decide, so routing depends on state alone and survives update_state and replay).",
+        json_schema_extra=PROTECTED,
     )
     reviewer_feedback: list[str] = Field(
-        default_factory=list, description="Failed checks of the last draft, for the next one."
+        default_factory=list,
+        description="Failed checks of the last draft, for the next one.",
+        json_schema_extra=PROTECTED,
     )
-    human: HumanAnswer | None = None
-    resolution: Resolution | None = None
-    failure: Failure | None = None
+    human: HumanAnswer | None = Field(default=None, json_schema_extra=PROTECTED)
+    resolution: Resolution | None = Field(default=None, json_schema_extra=PROTECTED)
+    failure: Failure | None = Field(default=None, json_schema_extra=PROTECTED)
     halt: Halt | None = Field(
-        default=None, description="Set when a guard or a kill stopped the run before a node."
+        default=None,
+        description="Set when a guard or a kill stopped the run before a node.",
+        json_schema_extra=PROTECTED,
     )
 
 
@@ -186,24 +204,31 @@ class SupportContext(BaseModel):
     approval_threshold: Decimal = Field(
         default=Decimal("100.00"),
         ge=0,
-        description="Refunds above this amount need a human approval.",
+        description="Refunds above this amount need a human approval. Policy: a run may only "
+        "lower it (`[policy.support]` in waypoint.toml sets the most).",
+        json_schema_extra={"policy": "at_most"},
     )
     classification_threshold: float = Field(
         default=0.6,
         ge=0.0,
         le=1.0,
-        description="Classifier confidence below this sends the ticket to human triage.",
+        description="Classifier confidence below this sends the ticket to human triage. "
+        "Policy: a run may only raise it.",
+        json_schema_extra={"policy": "at_least"},
     )
     max_draft_revisions: int = Field(
         default=2,
         ge=0,
         le=10,
-        description="How many times a draft that fails review is redrafted before a human sees it.",
+        description="How many times a draft that fails review is redrafted before a human sees "
+        "it. Policy: a run may only lower it.",
+        json_schema_extra={"policy": "at_most"},
     )
     budgets: Budgets = Field(
         default_factory=lambda: Budgets(steps=60, model_calls=30, wall_seconds=300, node_visits=12),
         description="Per-run limits: steps, model calls, tokens, cost, wall time, node visits, "
-        "allowed side effects. A breach halts the run before its next node (exit 4).",
+        "allowed side effects. A breach halts the run before its next node (exit 4). Policy: "
+        "a run may only tighten each.",
     )
     model: str | None = Field(
         default=None,

@@ -7,6 +7,11 @@ plugins = ["my_company.providers"]      # modules that register providers at imp
 [capabilities.classify_ticket]
 providers = ["offline-keyword-classifier"]   # order of preference
 model_fallback = true                         # with a model setting, fall back to these
+
+[policy.support]                              # limits a run's context may only tighten
+approval_threshold = "100.00"                 # (waypoint.policy)
+[policy.support.budgets]
+steps = 60
 ```
 
 `WAYPOINT_CONFIG` points at another file; `WAYPOINT_ROUTE_<CAPABILITY>` and `WAYPOINT_PLUGINS`
@@ -19,6 +24,7 @@ import importlib
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,6 +59,10 @@ class WaypointConfig(BaseModel):
 
     waypoint: WaypointSection = Field(default_factory=WaypointSection)
     capabilities: dict[str, CapabilityConfig] = Field(default_factory=dict)
+    policy: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per workflow: the values of its context's policy fields (waypoint.policy).",
+    )
 
 
 _cache: dict[tuple[str, float], WaypointConfig] = {}

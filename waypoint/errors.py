@@ -20,6 +20,10 @@ class BadInput(WaypointError):
         self.field = field
 
 
+class PolicyRefused(BadInput):
+    """The caller asked for more than the workflow's policy allows; nothing was written."""
+
+
 class Halted(WaypointError):
     """A guard or a kill stopped the thread; it continues only with an override."""
 

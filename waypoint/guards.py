@@ -23,21 +23,43 @@ from pydantic import BaseModel, ConfigDict, Field
 HaltKind = Literal["budget", "loop", "kill", "side_effect", "aborted", "failure"]
 
 
+AT_MOST: dict[str, Any] = {"policy": "at_most"}
+"""A limit a run's context may only lower (`waypoint.policy`)."""
+
+
 class Budgets(BaseModel):
-    """Limits for one run; `None` means unlimited. Studio shows these descriptions."""
+    """Limits for one run; `None` means unlimited. Studio shows these descriptions.
+
+    Each is policy: the workflow's configured budgets are the most a run may use.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    steps: int | None = Field(default=None, ge=1, description="Node invocations per run.")
-    model_calls: int | None = Field(default=None, ge=0, description="Capability calls per run.")
-    tokens: int | None = Field(default=None, ge=0, description="Model tokens per run.")
-    cost_usd: Decimal | None = Field(default=None, ge=0, description="Model spend per run.")
-    wall_seconds: float | None = Field(default=None, gt=0, description="Wall time per run.")
+    steps: int | None = Field(
+        default=None, ge=1, description="Node invocations per run.", json_schema_extra=AT_MOST
+    )
+    model_calls: int | None = Field(
+        default=None, ge=0, description="Capability calls per run.", json_schema_extra=AT_MOST
+    )
+    tokens: int | None = Field(
+        default=None, ge=0, description="Model tokens per run.", json_schema_extra=AT_MOST
+    )
+    cost_usd: Decimal | None = Field(
+        default=None, ge=0, description="Model spend per run.", json_schema_extra=AT_MOST
+    )
+    wall_seconds: float | None = Field(
+        default=None, gt=0, description="Wall time per run.", json_schema_extra=AT_MOST
+    )
     node_visits: int | None = Field(
-        default=None, ge=1, description="Times one node may run in one run (revise loops)."
+        default=None,
+        ge=1,
+        description="Times one node may run in one run (revise loops).",
+        json_schema_extra=AT_MOST,
     )
     side_effects: list[str] | None = Field(
-        default=None, description="Side-effect kinds allowed (e.g. support.payment); None: all."
+        default=None,
+        description="Side-effect kinds allowed (e.g. support.payment); None: all.",
+        json_schema_extra={"policy": "subset"},
     )
 
 

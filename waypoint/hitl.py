@@ -125,6 +125,16 @@ def edit_answer(request: Any, args: Any) -> dict[str, Any]:
     return {"decisions": [{"type": "edit", "edited_action": {"name": action, "args": args}}]}
 
 
+def is_hitl_request(value: Any) -> bool:
+    """Whether an interrupt's value is an `HITLRequest` (a plain `interrupt("...")` is not)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("action_requests"), list)
+        and isinstance(value.get("review_configs"), list)
+        and len(value["action_requests"]) > 0
+    )
+
+
 def parse_response(value: Any, request: HITLRequest) -> HumanDecision:
     """Validate a resume value against the request it answers.
 

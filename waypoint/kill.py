@@ -44,7 +44,11 @@ async def consume_kill(db: Database, thread_id: str) -> None:
 
 
 async def record_override(db: Database, thread_id: str, halt: dict[str, Any], reason: str) -> None:
-    """Record who overrode a halt and why, and close any kill request."""
+    """Record who overrode what and why, and close any kill request.
+
+    `halt` is what was overridden: a halt, or a protected update (`{"kind":
+    "protected_update", "fields": [...]}`); `waypoint audit` lists it.
+    """
     import getpass
     import json
     import os

@@ -2,7 +2,8 @@
 
 Only threads whose index says `completed` or `failed`, that have no pending interrupt and that no
 process holds, are pruned. Each keeps its newest `keep_last` checkpoints, so its final state,
-`status` and `resume` still work; the thread index row (its summary) is never removed. On
+`status` and `resume` still work (a failed thread also keeps every checkpoint from the one
+`resume` restarts it from); the thread index row (its summary) is never removed. On
 Postgres with `keep_last=1` this is the saver's own `aprune(strategy="keep_latest")`; otherwise
 plain SQL over the saver's tables, removing blobs no kept checkpoint refers to.
 """
@@ -20,6 +21,7 @@ from waypoint.errors import BadInput, ThreadBusy
 from waypoint.persistence.sql import Database, Executor
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
+from waypoint.runner import _last_good_checkpoint, _load, current_report
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -98,12 +100,36 @@ _KEEP = (
 )
 
 
-async def _reclaimable(db: Executor, thread_id: str, keep_last: int) -> tuple[int, int]:
-    """Checkpoints and writes older than the kept ones (blobs are not estimated)."""
+async def _oldest_kept(
+    db: Executor, thread_id: str, keep_last: int, restart: str | None
+) -> str | None:
+    """The oldest checkpoint kept: of the newest `keep_last`, and the restart point if any."""
     keep = [
         row["checkpoint_id"] for row in await db.fetchall(_KEEP, {"t": thread_id, "n": keep_last})
     ]
     if not keep:
+        return None
+    return str(min([*keep, restart] if restart is not None else keep))
+
+
+async def _restart_point(stores: Stores, thread_id: str) -> str | None:
+    """The checkpoint `resume` continues a failed thread from (None for a completed one)."""
+    workflow, _, _ = await _load(stores, thread_id)
+    graph = workflow.compile(stores.checkpointer)
+    report = await current_report(graph, thread_id, workflow.name)
+    if report.status != "failed":
+        return None
+    failed_node = str((report.values.get("failure") or {}).get("node", ""))
+    restart = await _last_good_checkpoint(graph, thread_id, failed_node)
+    return None if restart is None else str(restart["configurable"]["checkpoint_id"])
+
+
+async def _reclaimable(
+    db: Executor, thread_id: str, keep_last: int, restart: str | None
+) -> tuple[int, int]:
+    """Checkpoints and writes older than the kept ones (blobs are not estimated)."""
+    oldest = await _oldest_kept(db, thread_id, keep_last, restart)
+    if oldest is None:
         return 0, 0
     writes, value = ("checkpoint_writes", "blob") if db.kind == "postgres" else ("writes", "value")
     size = "pg_column_size" if db.kind == "postgres" else "length"
@@ -115,22 +141,20 @@ async def _reclaimable(db: Executor, thread_id: str, keep_last: int) -> tuple[in
         f"WHERE thread_id = :t AND checkpoint_ns = '' AND checkpoint_id < :oldest) + "
         f"(SELECT coalesce(sum({size}({value})), 0) FROM {writes} WHERE thread_id = :t "
         f"AND checkpoint_ns = '' AND checkpoint_id < :oldest) AS bytes",
-        {"t": thread_id, "oldest": min(keep)},
+        {"t": thread_id, "oldest": oldest},
     )
     assert row is not None
     return int(row["rows"]), int(row["bytes"])
 
 
-async def _prune_with_sql(db: Database, thread_id: str, keep_last: int) -> None:
+async def _prune_with_sql(
+    db: Database, thread_id: str, keep_last: int, restart: str | None
+) -> None:
     writes = "checkpoint_writes" if db.kind == "postgres" else "writes"
     async with db.transaction(lock_key=f"prune:{thread_id}") as tx:
-        keep = [
-            row["checkpoint_id"]
-            for row in await tx.fetchall(_KEEP, {"t": thread_id, "n": keep_last})
-        ]
-        if not keep:
+        oldest = await _oldest_kept(tx, thread_id, keep_last, restart)
+        if oldest is None:
             return
-        oldest = min(keep)
         params = {"t": thread_id, "oldest": oldest}
         await tx.execute(
             f"DELETE FROM {writes} WHERE thread_id = :t AND checkpoint_ns = '' "
@@ -195,18 +219,25 @@ async def prune(
             tid = str(candidate["thread_id"])
             try:
                 async with hold_thread(stores.url, stores.db, tid):
+                    # a failed thread keeps what `resume` restarts it from
+                    restart = await _restart_point(stores, tid)
                     rows, size = await _size(stores.db, tid)
                     report.rows_before += rows
                     report.bytes_before += size
                     if dry_run:
-                        gone_rows, gone_bytes = await _reclaimable(stores.db, tid, keep_last)
+                        gone_rows, gone_bytes = await _reclaimable(
+                            stores.db, tid, keep_last, restart
+                        )
                         rows, size = rows - gone_rows, size - gone_bytes
                     else:
                         saver = stores.checkpointer
-                        if keep_last == 1 and isinstance(saver, AsyncPostgresSaver):
-                            await saver.aprune([tid], strategy="keep_latest")
+                        if keep_last == 1 and restart is None:
+                            if isinstance(saver, AsyncPostgresSaver):
+                                await saver.aprune([tid], strategy="keep_latest")
+                            else:
+                                await _prune_with_sql(stores.db, tid, keep_last, None)
                         else:
-                            await _prune_with_sql(stores.db, tid, keep_last)
+                            await _prune_with_sql(stores.db, tid, keep_last, restart)
                         rows, size = await _size(stores.db, tid)
                     report.rows_after += rows
                     report.bytes_after += size

@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,12 +26,13 @@ from langgraph.types import Command, Durability, Interrupt, StateSnapshot
 from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ValidationError
 
+from waypoint.actors import acting_as
 from waypoint.capabilities import registry
 from waypoint.config import load_plugins
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
-from waypoint.hitl import parse_response
+from waypoint.hitl import is_hitl_request, parse_response
 from waypoint.kill import record_override
 from waypoint.ledger import (
     RUN_KEY,
@@ -43,9 +44,10 @@ from waypoint.persistence.observed_savers import reset_observer, set_observer
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
+from waypoint.policy import admit_context
 from waypoint.state_versions import bring_up_to_date
 from waypoint.thread_index import index_thread, summary_of
-from waypoint.workflows import Workflow, load_workflow
+from waypoint.workflows import Workflow, load_workflow, workflow_names
 
 Status = Literal["completed", "failed", "waiting", "halted", "incomplete"]
 
@@ -125,8 +127,14 @@ def parse_json(text: str, *, what: str) -> Any:
 
 
 def check_configuration() -> None:
-    """Import plugins and validate provider routes before anything runs (bad config: exit 2)."""
+    """Import plugins and validate provider routes before anything runs (bad config: exit 2).
+
+    Every workflow in `langgraph.json` is imported first: `waypoint.toml` routes the
+    capabilities of all of them, not only of the graph being run.
+    """
     load_plugins()
+    for name in workflow_names():
+        load_workflow(name)
     registry.validate_config()
 
 
@@ -136,13 +144,18 @@ def actor() -> str:
 
 
 def _config(thread_id: str, extra: Mapping[str, Any] | None = None) -> RunnableConfig:
-    configurable: dict[str, Any] = {"thread_id": thread_id, "waypoint_actor": actor()}
+    configurable: dict[str, Any] = {"thread_id": thread_id}
     configurable.update(extra or {})
     config: RunnableConfig = {"configurable": configurable}
     callbacks = pause_callbacks()
     if callbacks:
         config["callbacks"] = callbacks
     return config
+
+
+def step_cut_off(snapshot: StateSnapshot) -> bool:
+    """Whether the checkpoint's step was cut off: tasks finished, their step not saved."""
+    return any(task.result is not None and not task.interrupts for task in snapshot.tasks)
 
 
 def report_from_snapshot(
@@ -168,8 +181,16 @@ def report_from_snapshot(
         for intr in {i.id: i for i in (*snapshot.interrupts, *handler_interrupts)}.values()
     ]
     status: Status
+    checkpoint_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
     if interrupts:
         status = "waiting"
+    elif checkpoint_id is None:
+        status = "incomplete"  # indexed, but it died before its first checkpoint
+    elif step_cut_off(snapshot):
+        # Some tasks of the step saved their writes, but the step's checkpoint never followed
+        # (the process died in between): `next` no longer lists them and the values already
+        # show their writes, yet nothing after them ran. Not finished, whatever the values say.
+        status = "incomplete"
     elif values.get("halt"):
         status = "halted"
     elif values.get("failure"):
@@ -178,7 +199,6 @@ def report_from_snapshot(
         status = "incomplete"
     else:
         status = "completed"
-    checkpoint_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
     return ThreadReport(
         thread_id=thread_id,
         graph=graph,
@@ -278,10 +298,12 @@ async def execute(
     *,
     durability: Durability = "sync",
     lift_guards: bool = False,
+    only: Collection[str] | None = None,
 ) -> None:
     """Run the graph with the run's guard and ledger attached, then settle the ledger's rows.
 
     `lift_guards` (an override of a halt) runs without budgets; the kill switch still applies.
+    `only` stops the run before any node not in it (LangGraph's `interrupt_before`).
 
     Every command that executes nodes (run, resume, replay) goes through here, so every node
     invocation is checked by the kill switch and the budgets and leaves a ledger row.
@@ -310,8 +332,20 @@ async def execute(
     guard_token, recorder_token = set_guard(guard), set_recorder(recorder)
     observer_token = set_observer(recorder)  # the saver reports each checkpoint it saves
     try:
+        stop_before = (
+            [n for n in graph.nodes if n not in only and not n.startswith("__")]
+            if only is not None
+            else None
+        )
         async with _database_guard(thread_id, stores.url.redacted):
-            await graph.ainvoke(graph_input, run_config, context=context, durability=durability)
+            with acting_as(recorder.actor):
+                await graph.ainvoke(
+                    graph_input,
+                    run_config,
+                    context=context,
+                    durability=durability,
+                    interrupt_before=stop_before,
+                )
     finally:
         reset_observer(observer_token)
         set_guard_reset(guard_token)
@@ -341,7 +375,7 @@ async def start_run(
     workflow = load_workflow(graph_name)
     check_configuration()
     ticket = validate(workflow.input_schema, raw_input, what="input")
-    run_context = validate(workflow.context_schema, dict(context or {}), what="context")
+    run_context = admit_context(graph_name, workflow.context_schema, context)
     if thread_id is not None and not thread_id.strip():
         raise BadInput("thread: expected a non-empty id", field="thread")
     thread_id = thread_id or f"{graph_name}-{uuid.uuid4().hex[:12]}"
@@ -386,7 +420,9 @@ async def _load(stores: Stores, thread_id: str) -> tuple[Workflow, BaseModel, di
             field="thread",
         )
     workflow = load_workflow(str(row["graph"]))
-    context = validate(workflow.context_schema, json.loads(row["context"]), what="context")
+    # admitted when the thread started; a policy tightened since then wins
+    stored = json.loads(row["context"])
+    context = admit_context(workflow.name, workflow.context_schema, stored, clamp=True)
     return workflow, context, row
 
 
@@ -420,67 +456,119 @@ AnswerBuilder = Callable[[PendingInterrupt], Mapping[str, Any]]
 """Builds the HITL response from the pending interrupt (e.g. the action name for an edit)."""
 
 
-async def resume_thread(
-    thread_id: str,
-    answer: Mapping[str, Any] | AnswerBuilder | None = None,
-    *,
-    db_url: str | None = None,
-    durability: Durability = "sync",
-    override: str | None = None,
-) -> ThreadReport:
-    """Answer the pending interrupt, or (no answer) continue a thread that stopped unfinished.
+async def mark_running(db: Database, thread_id: str) -> None:
+    """Flag the thread `running` in the index before re-executing it, as `run` does.
 
-    A halted thread (a guard or a kill stopped it) continues only with `override`, the reason,
-    which is recorded with who gave it.
-
-    A failed thread continues from the checkpoint before the node that failed. A completed
-    thread, a waiting thread given no answer, or an answer the interrupt does not allow is
-    `BadInput`, and nothing is written.
+    If the process dies before the end is recorded, `resume` then knows the last command did
+    not finish and does not trust a final checkpoint that merely looks complete.
     """
-    async with open_stores(db_url) as stores:
-        await _load(stores, thread_id)  # an unknown thread is refused before anything is written
-        async with hold_thread(stores.url, stores.db, thread_id):
-            return await _resume_held(
-                stores, thread_id, answer, durability=durability, override=override
-            )
+    await db.execute(
+        "UPDATE waypoint_threads SET status = 'running', updated_at = :now "
+        "WHERE thread_id = :thread_id",
+        {"now": datetime.now(UTC).isoformat(), "thread_id": thread_id},
+    )
 
 
-async def _resume_held(
-    stores: Stores,
-    thread_id: str,
-    answer: Mapping[str, Any] | AnswerBuilder | None,
-    *,
-    durability: Durability,
-    override: str | None,
-) -> ThreadReport:
-    """`resume_thread` once the thread is known and its writer lock is held."""
-    workflow, context, row = await _load(stores, thread_id)
-    check_configuration()
-    graph = await _compiled(workflow, stores)
-    config = _config(thread_id)
-    report = await current_report(graph, thread_id, workflow.name)
-    migrated = await bring_up_to_date(workflow.name, graph, config, workflow.state_schema)
-    if migrated or (answer is not None and report.status == "incomplete"):
-        # After update_state (a migration, a fork) the human step is pending but has not
-        # asked yet: run up to its interrupt so the answer has a question to answer.
-        report = await current_report(graph, thread_id, workflow.name)
-        if report.status == "incomplete" and answer is not None:
-            await execute(stores, workflow, graph, None, config, context, durability=durability)
-            report = await current_report(graph, thread_id, workflow.name)
-    command: Command[Any] | None = None
-    run_config = config
-    if answer is not None:
-        if report.status != "waiting":
-            raise BadInput(
-                f"thread: {thread_id} is {report.status}, not waiting for a human; "
-                "nothing to answer",
-                field="thread",
-            )
-        pending = report.interrupts[0]
-        response = dict(answer(pending) if callable(answer) else answer)
+def _pending(report: ThreadReport, interrupt_id: str | None) -> PendingInterrupt:
+    """The question an answer is for: the one named, or the only one waiting.
+
+    Raises:
+        BadInput: no question of that id, or several waiting and none named.
+    """
+    ids = ", ".join(i.id for i in report.interrupts)
+    if interrupt_id is not None:
+        for pending in report.interrupts:
+            if pending.id == interrupt_id:
+                return pending
+        raise BadInput(
+            f"interrupt: no question {interrupt_id!r} waits in thread {report.thread_id}; "
+            f"waiting: {ids}",
+            field="interrupt",
+        )
+    if len(report.interrupts) > 1:
+        raise BadInput(
+            f"interrupt: {len(report.interrupts)} questions wait in thread {report.thread_id}; "
+            f"name one with --interrupt ID ({ids})",
+            field="interrupt",
+        )
+    return report.interrupts[0]
+
+
+def _answer_for(
+    report: ThreadReport,
+    answer: Mapping[str, Any] | AnswerBuilder,
+    interrupt_id: str | None,
+) -> Command[Any]:
+    """The resume command for a waiting thread, the answer checked against its question.
+
+    Raises:
+        BadInput: the thread does not wait for that question, or the answer does not fit it.
+    """
+    pending = _pending(report, interrupt_id)
+    response = dict(answer(pending) if callable(answer) else answer)
+    if is_hitl_request(pending.value):
         parse_response(response, pending.value)
-        command = Command(resume={pending.id: response})
-    elif report.status == "waiting":
+    return Command(resume={pending.id: response})
+
+
+def _not_waiting(report: ThreadReport, snapshot_cut_off: bool) -> BadInput:
+    thread_id = report.thread_id
+    if report.status == "incomplete" and snapshot_cut_off:
+        return BadInput(
+            f"thread: {thread_id} is not waiting for a human: the last command stopped after "
+            f"its answer was saved; continue it with `waypoint resume {thread_id}`",
+            field="thread",
+        )
+    if report.status == "incomplete":
+        return BadInput(
+            f"thread: {thread_id} has not asked its question yet (next: "
+            f"{', '.join(report.next)}); `waypoint resume {thread_id}` runs it up to the "
+            "question, then answer it",
+            field="thread",
+        )
+    return BadInput(
+        f"thread: {thread_id} is {report.status}, not waiting for a human; nothing to answer",
+        field="thread",
+    )
+
+
+async def _question_dropped_by_update(
+    graph: CompiledStateGraph[Any, Any, Any, Any], report: ThreadReport
+) -> ThreadReport | None:
+    """The report of the checkpoint before the head, if the head's update only dropped a question.
+
+    That is: the head is an `update_state` (a migration, a fork), and every node it has next
+    was asking a human at the checkpoint it updated.
+    """
+    if report.status != "incomplete" or not report.next:
+        return None
+    head = await graph.aget_state(_config(report.thread_id))
+    if (head.metadata or {}).get("source") != "update" or head.parent_config is None:
+        return None
+    parent = await graph.aget_state(head.parent_config)
+    before = report_from_snapshot(report.thread_id, report.graph, parent)
+    asking = {i.node for i in before.interrupts}
+    if before.status != "waiting" or not set(report.next) <= asking:
+        return None
+    return before
+
+
+async def _continue_from(
+    stores: Stores,
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    report: ThreadReport,
+    row: Mapping[str, Any],
+    override: str | None,
+) -> RunnableConfig:
+    """Where a thread given no answer continues from (checked; an override is recorded).
+
+    Raises:
+        BadInput: a waiting or completed thread, or no checkpoint to continue from.
+        Halted: a halted thread without an override.
+    """
+    thread_id, name = report.thread_id, report.graph
+    run_config = _config(thread_id)
+    if report.status == "waiting":
         raise BadInput(
             f"thread: {thread_id} is waiting for a human at {report.interrupts[0].node}; "
             "answer with --approve, --reject, --edit or --respond",
@@ -489,7 +577,7 @@ async def _resume_held(
     elif report.checkpoint_id is None:
         raise BadInput(
             f"thread: {thread_id} stopped before its first checkpoint; start it again with "
-            f"`waypoint run {workflow.name} --thread {thread_id} --input ...`",
+            f"`waypoint run {name} --thread {thread_id} --input ...`",
             field="thread",
         )
     elif report.status == "completed" and row["status"] == "running":
@@ -526,6 +614,95 @@ async def _resume_held(
                 f"thread: no checkpoint before the failed node {failed_node!r}", field="thread"
             )
         run_config = _config(thread_id, restart["configurable"])
+    return run_config
+
+
+async def resume_thread(
+    thread_id: str,
+    answer: Mapping[str, Any] | AnswerBuilder | None = None,
+    *,
+    db_url: str | None = None,
+    durability: Durability = "sync",
+    override: str | None = None,
+    interrupt_id: str | None = None,
+) -> ThreadReport:
+    """Answer a pending interrupt, or (no answer) continue a thread that stopped unfinished.
+
+    A halted thread (a guard or a kill stopped it) continues only with `override`, the reason,
+    which is recorded with who gave it. With several questions waiting, `interrupt_id` names
+    the one answered.
+
+    A failed thread continues from the checkpoint before the node that failed; an incomplete
+    one (a crash, a lost database) from where it stopped. A completed thread, a waiting thread
+    given no answer, or an answer the question does not allow is `BadInput`, and nothing is
+    written.
+    """
+    async with open_stores(db_url) as stores:
+        await _load(stores, thread_id)  # an unknown thread is refused before anything is written
+        async with hold_thread(stores.url, stores.db, thread_id):
+            return await _resume_held(
+                stores,
+                thread_id,
+                answer,
+                durability=durability,
+                override=override,
+                interrupt_id=interrupt_id,
+            )
+
+
+async def _resume_held(
+    stores: Stores,
+    thread_id: str,
+    answer: Mapping[str, Any] | AnswerBuilder | None,
+    *,
+    durability: Durability,
+    override: str | None,
+    interrupt_id: str | None,
+) -> ThreadReport:
+    """`resume_thread` once the thread is known and its writer lock is held.
+
+    Everything is checked before anything is written: the answer against the question it
+    answers, the thread's state against what the command can do.
+    """
+    workflow, context, row = await _load(stores, thread_id)
+    check_configuration()
+    graph = await _compiled(workflow, stores)
+    config = _config(thread_id)
+    report = await current_report(graph, thread_id, workflow.name)
+    command: Command[Any] | None = None
+    asked_again: ThreadReport | None = None
+    if answer is not None:
+        if report.status == "waiting":
+            command = _answer_for(report, answer, interrupt_id)
+        else:
+            asked_again = await _question_dropped_by_update(graph, report)
+            if asked_again is None:
+                snapshot = await graph.aget_state(config)
+                raise _not_waiting(report, step_cut_off(snapshot))
+            _answer_for(asked_again, answer, interrupt_id)  # the question as it was asked
+    elif interrupt_id is not None:
+        raise BadInput("interrupt: --interrupt goes with an answer", field="interrupt")
+    migrated = await bring_up_to_date(workflow.name, graph, config, workflow.state_schema)
+    if answer is not None and (migrated or asked_again is not None):
+        # An `update_state` (a migration, a fork) drops a pending question (pitfall 4): the
+        # node that was asking runs again, and nothing else, up to its interrupt; then the
+        # answer, checked again, goes to the question it asks now.
+        chosen = _pending(asked_again or report, interrupt_id).node
+        await mark_running(stores.db, thread_id)
+        current = await current_report(graph, thread_id, workflow.name)
+        await execute(
+            stores, workflow, graph, None, config, context, durability=durability, only=current.next
+        )
+        asked = await current_report(graph, thread_id, workflow.name)
+        await _index_upsert(stores.db, asked)
+        same = [i.id for i in asked.interrupts if i.node == chosen]
+        if asked.status != "waiting" or len(same) != 1:
+            raise _not_waiting(asked, False)
+        command = _answer_for(asked, answer, same[0])
+    run_config = config
+    if command is None:
+        run_config = await _continue_from(stores, graph, report, row, override)
+    await mark_running(stores.db, thread_id)
     await execute(
         stores,
         workflow,

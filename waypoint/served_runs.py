@@ -6,8 +6,8 @@ a LangGraph deployment) invokes the served graph itself, so the served graph car
 recorder one of its own, on the database of `WAYPOINT_DB_URL`. Every node then gets its ledger
 row, the kill switch and the guards, as under the runner, with two differences:
 
-- budgets are the workflow's defaults (its context schema's): a callback cannot see the run's
-  context, so budgets a request sets in its context are not seen here;
+- a callback cannot see the run's context: the served graph (`GuardedGraph`) puts the run's
+  admitted budgets and the authenticated user into the run's metadata, which callbacks see;
 - rows are `committed` at the end of the run when the server's checkpoints are in the same
   database (Aegra, a deployment on the same Postgres), matched by the server's `run_id`; when
   they live elsewhere (`langgraph dev` keeps its own) rows stay `returned`: never a success the
@@ -27,6 +27,7 @@ from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
+from waypoint.guarded_graph import ACTOR_KEY, BUDGETS_KEY, GuardedGraph, guarded
 from waypoint.guards import Budgets, RunGuard, set_guard
 from waypoint.ledger import HALTING_HANDLERS, LedgerRecorder, current_recorder, set_recorder
 from waypoint.persistence.stores import database_for_run
@@ -79,12 +80,14 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
                 return  # no thread: nothing is checkpointed, nothing can be killed
             db = await database_for_run()
             await index_thread(db, thread_id=str(thread_id), graph=self.graph, status="running")
+            asked = metadata.get(BUDGETS_KEY)  # the run's admitted budgets (GuardedGraph)
+            budgets = Budgets.model_validate(asked) if isinstance(asked, dict) else self.budgets
             self._runs[run_id] = ServedRunRecorder(
                 db,
                 thread_id=str(thread_id),
                 graph=self.graph,
-                guard=RunGuard(self.budgets),
-                actor=str(metadata.get("user_id") or "server"),
+                guard=RunGuard(budgets),
+                actor=str(metadata.get(ACTOR_KEY) or "server"),
                 state_schema=self.state_schema,
                 run_id=str(metadata.get("run_id") or run_id),
             )
@@ -164,8 +167,8 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
 HALTING_HANDLERS.add(ServedRuns.__name__)
 
 
-def serve(graph: Graph) -> Graph:
-    """The graph a server serves: `graph` with `ServedRuns` attached (see the module)."""
+def serve(graph: CompiledStateGraph[Any, Any, Any, Any]) -> GuardedGraph:
+    """The graph a server serves: `graph` admitted (`GuardedGraph`) with `ServedRuns` attached."""
     context_schema = graph.builder.context_schema
     state_schema = graph.builder.state_schema
     assert isinstance(state_schema, type) and issubclass(state_schema, BaseModel)
@@ -173,7 +176,7 @@ def serve(graph: Graph) -> Graph:
     served = ServedRuns(
         graph.name, state_schema, budgets if isinstance(budgets, Budgets) else Budgets()
     )
-    return graph.with_config(callbacks=[served])
+    return guarded(graph).with_config(callbacks=[served])
 
 
 def without_served_runs(graph: Graph) -> dict[str, Any]:

@@ -21,9 +21,8 @@ goes through LangGraph's `aget_state_history`, which gives the same rows, slower
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -32,6 +31,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 from pydantic import BaseModel
 
+from waypoint.admission import check_update, protected_fields, trusted
 from waypoint.checkpoint_facts import (
     CheckpointFacts,
     FactsReader,
@@ -42,7 +42,7 @@ from waypoint.checkpoint_facts import (
 )
 from waypoint.checkpoint_tables import CheckpointLink, tables_for
 from waypoint.errors import BadInput, WaypointError
-from waypoint.persistence.sql import Database
+from waypoint.kill import record_override
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
 from waypoint.runner import (
@@ -54,6 +54,7 @@ from waypoint.runner import (
     _load,
     current_report,
     execute,
+    mark_running,
     validate,
 )
 from waypoint.state_diff import FieldChange, diff_states
@@ -492,19 +493,6 @@ async def diff_checkpoints(
     )
 
 
-async def _mark_running(db: Database, thread_id: str) -> None:
-    """Flag the thread `running` in the index before re-executing it, as `run` does.
-
-    If the process dies before `_index_upsert` records the end, `resume` then knows the last
-    command did not finish and does not trust a final checkpoint that merely looks complete.
-    """
-    await db.execute(
-        "UPDATE waypoint_threads SET status = 'running', updated_at = :now "
-        "WHERE thread_id = :thread_id",
-        {"now": datetime.now(UTC).isoformat(), "thread_id": thread_id},
-    )
-
-
 async def replay_thread(
     thread_id: str, checkpoint_id: str, *, db_url: str | None = None
 ) -> ThreadReport:
@@ -526,7 +514,7 @@ async def replay_thread(
                 f"Pick an earlier one from `waypoint history {thread_id}`",
                 field="checkpoint",
             )
-        await _mark_running(stores.db, thread_id)
+        await mark_running(stores.db, thread_id)
         await execute(stores, workflow, graph, None, _at(thread_id, checkpoint_id), context)
         report = await current_report(graph, thread_id, workflow.name)
         await _index_upsert(stores.db, report)
@@ -579,6 +567,7 @@ async def fork_thread(
     *,
     as_node: str | None = None,
     db_url: str | None = None,
+    override: str | None = None,
 ) -> ForkResult:
     """Start a branch from a past checkpoint with edited state, through `aupdate_state`.
 
@@ -586,10 +575,14 @@ async def fork_thread(
     the checkpoint), so the graph's edges from that node pick what runs next. Nothing runs yet:
     continue with `waypoint resume THREAD`, or `waypoint replay THREAD --from NEW_ID`.
 
+    Fields the workflow protects (decisions, verdicts, human answers) are changed only with
+    `override`, the reason, recorded with who gave it (`waypoint audit`).
+
     Raises:
         BadInput: no such thread or checkpoint; an update that is not an object of state
             fields, or that leaves a state the schema rejects; an unknown `as_node`, or one
             whose edges cannot route the edited state. Nothing is written then.
+        PolicyRefused: the update writes a protected field and there is no `override`.
         ThreadBusy: another process holds the thread.
         DatabaseUnavailable: the database went away while writing.
     """
@@ -613,14 +606,24 @@ async def fork_thread(
                 "in the next step); fork from a later checkpoint",
                 field="checkpoint",
             )
+        if override is None:
+            check_update(update, protected_fields(schema))
         updated = _validated_update(schema, values, update)
         chosen = as_node or _default_as_node(rows, row, nodes | {"__start__"})
         extra = {AS_NODE_KEY: chosen} if chosen else {}
         try:
             async with _database_guard(thread_id, stores.url.redacted):
-                new_config = await graph.aupdate_state(
-                    _at(thread_id, checkpoint_id, extra), updated, as_node=chosen
-                )
+                if override is not None:
+                    overridden = {
+                        "kind": "protected_update",
+                        "checkpoint_id": checkpoint_id,
+                        "fields": sorted(set(updated) & protected_fields(schema)),
+                    }
+                    await record_override(stores.db, thread_id, overridden, override)
+                with trusted() if override is not None else nullcontext():
+                    new_config = await graph.aupdate_state(
+                        _at(thread_id, checkpoint_id, extra), updated, as_node=chosen
+                    )
         except WaypointError:
             raise
         except InvalidUpdateError as exc:

@@ -21,6 +21,7 @@ from langgraph.graph.state import CompiledStateGraph, StateGraph
 from pydantic import BaseModel
 
 from waypoint.errors import BadInput
+from waypoint.guarded_graph import guarded
 from waypoint.served_runs import without_served_runs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +79,13 @@ def langgraph_json() -> Path:
     return Path(os.environ.get("WAYPOINT_LANGGRAPH_JSON", PROJECT_ROOT / "langgraph.json"))
 
 
-@cache
 def _specs() -> dict[str, dict[str, str]]:
-    raw = json.loads(langgraph_json().read_text())
+    return _specs_in(langgraph_json())
+
+
+@cache
+def _specs_in(path: Path) -> dict[str, dict[str, str]]:
+    raw = json.loads(path.read_text())
     specs: dict[str, dict[str, str]] = {}
     for name, entry in raw.get("graphs", {}).items():
         spec = {"path": entry} if isinstance(entry, str) else dict(entry)
@@ -93,24 +98,28 @@ def workflow_names() -> list[str]:
     return sorted(_specs())
 
 
-@cache
 def load_workflow(name: str) -> Workflow:
-    """Import the graph `name` from `langgraph.json`.
+    """Import the graph `name` from `langgraph.json` (`WAYPOINT_LANGGRAPH_JSON` names another).
 
     Raises:
         BadInput: no graph of that name.
     """
-    specs = _specs()
+    return _load_from(langgraph_json(), name)
+
+
+@cache
+def _load_from(config: Path, name: str) -> Workflow:
+    specs = _specs_in(config)
     if name not in specs:
         raise BadInput(
             f"graph: unknown graph {name!r}; expected one of {', '.join(sorted(specs))}",
             field="graph",
         )
     path, _, attribute = specs[name]["path"].partition(":")
-    file = (langgraph_json().parent / path).resolve()
+    file = (config.parent / path).resolve()
     module_name = ".".join(file.relative_to(PROJECT_ROOT).with_suffix("").parts)
     module = importlib.import_module(module_name)
-    served = getattr(module, attribute)
+    served = guarded(getattr(module, attribute))  # the CLI admits commands like a server
     build = getattr(module, "build", None)
     if not callable(build):
         raise BadInput(f"graph: {module_name} must define build() returning its StateGraph")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 import nodes.support.tables  # noqa: F401  (registers the payments and outbox tables)
 from state.support import Resolution, SupportContext, SupportState
-from waypoint.persistence.side_effects import perform_once
+from waypoint.persistence.side_effects import EffectRefused, effect_key, perform_once
 from waypoint.persistence.sql import Executor
 from waypoint.persistence.stores import database_for_run
 from waypoint.state_updates import update
@@ -21,18 +22,56 @@ def _thread_id(runtime: Runtime[SupportContext]) -> str:
     return info.thread_id if info is not None and info.thread_id else "no-thread"
 
 
+def check_refund(state: SupportState) -> None:
+    """The refund about to be paid agrees with the facts and the approvals it rests on.
+
+    Raises:
+        EffectRefused: it does not (nothing is paid; the node's ladder hands it to a human).
+    """
+    decision, lookup = state.decision, state.lookup
+    assert decision is not None
+    problems: list[str] = []
+    order = lookup.order if lookup is not None else None
+    customer = lookup.customer if lookup is not None else None
+    if order is None or customer is None:
+        problems.append("no looked-up order and customer to pay against")
+    else:
+        if order.order_id != state.order_id or customer.customer_id != state.customer_id:
+            problems.append(
+                f"the looked-up order {order.order_id} / customer {customer.customer_id} is not "
+                f"the ticket's ({state.order_id} / {state.customer_id})"
+            )
+        if order.customer_id != customer.customer_id:
+            problems.append(f"order {order.order_id} belongs to another customer")
+        if not Decimal("0") < decision.amount <= order.total:
+            problems.append(f"amount {decision.amount} is not within (0, {order.total}]")
+        if decision.currency != order.currency:
+            problems.append(f"currency {decision.currency} is not the order's {order.currency}")
+    approved = (
+        state.human is not None
+        and state.human.step == "approval"
+        and state.human.decision in ("approve", "edit")
+    )
+    if decision.needs_approval and not approved:
+        problems.append("the refund needs a human approval and has none")
+    if problems:
+        raise EffectRefused(f"refund not paid: {'; '.join(problems)}")
+
+
 async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict[str, Any]:
     """Record the refund in `support_payments` and the reply in `support_outbox`.
 
-    Keys are `<thread>:payment:<ticket>` and `<thread>:reply:<ticket>`: a node re-executed after a
+    Keys name the effect, the thread and the ticket (`effect_key`): a node re-executed after a
     resume, a retry or a crash gets the first run's rows back instead of paying or sending twice.
     A forked branch of the same thread is the same ticket, so it never pays again either; its
     resolution then says what was actually paid and marks the effects as replayed.
     """
-    db = await database_for_run()
-    thread_id = _thread_id(runtime)
     human_reply = state.human.message if state.human and state.human.decision == "respond" else None
     pays = human_reply is None and state.decision is not None and state.decision.outcome == "refund"
+    if pays:
+        check_refund(state)  # every check first; the effects last
+    db = await database_for_run()
+    thread_id = _thread_id(runtime)
     now = datetime.now(UTC).isoformat()
 
     payment_id: str | None = None
@@ -61,9 +100,14 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
             )
             return {"payment_id": new_id, "amount": str(amount)}
 
-        payment_key = f"{thread_id}:payment:{state.ticket_id}"
+        payment_key = effect_key("support.payment", thread_id, state.ticket_id)
         paid, paid_now = await perform_once(
-            db, key=payment_key, thread_id=thread_id, kind="support.payment", apply=pay
+            db,
+            key=payment_key,
+            thread_id=thread_id,
+            kind="support.payment",
+            apply=pay,
+            legacy_key=f"{thread_id}:payment:{state.ticket_id}",
         )
         payment_id, paid_amount = str(paid["payment_id"]), str(paid["amount"])
         replayed = replayed or not paid_now
@@ -76,7 +120,7 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
             if state.lookup is not None and state.lookup.customer is not None
             else f"customer:{state.customer_id}"
         )
-        reply_key = f"{thread_id}:reply:{state.ticket_id}"
+        reply_key = effect_key("support.reply", thread_id, state.ticket_id)
 
         async def send(tx: Executor) -> dict[str, Any]:
             new_id = f"msg-{uuid.uuid4().hex[:12]}"
@@ -97,7 +141,12 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
             return {"outbox_id": new_id}
 
         sent, sent_now = await perform_once(
-            db, key=reply_key, thread_id=thread_id, kind="support.reply", apply=send
+            db,
+            key=reply_key,
+            thread_id=thread_id,
+            kind="support.reply",
+            apply=send,
+            legacy_key=f"{thread_id}:reply:{state.ticket_id}",
         )
         replayed = replayed or not sent_now
         outbox_id = str(sent["outbox_id"])

@@ -19,22 +19,10 @@ from state.support import (
     Resolution,
     SupportState,
 )
+from waypoint.actors import acting_user
 from waypoint.errors import BadInput
 from waypoint.hitl import HumanDecision, ask_human, build_request
 from waypoint.state_updates import update
-
-
-def _answered_by(config: RunnableConfig) -> str | None:
-    """The command line's actor, or the user a LangGraph server authenticated."""
-    configurable = config.get("configurable", {})
-    actor = configurable.get("waypoint_actor")
-    if actor:
-        return str(actor)
-    user = configurable.get("langgraph_auth_user")
-    identity = getattr(user, "identity", None) or (
-        user.get("identity") if isinstance(user, dict) else None
-    )
-    return str(identity) if identity else None
 
 
 def _answer(
@@ -48,7 +36,7 @@ def _answer(
         decision=decision.type,
         message=decision.message,
         edited_args=edited,
-        answered_by=_answered_by(config),
+        answered_by=acting_user(config),
     )
 
 

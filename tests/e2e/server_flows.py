@@ -264,6 +264,94 @@ def second_user_cannot_touch_the_thread(server: Server, users: Users, db_url: st
     assert count(db_url, "support_payments", thread_id) == 0
 
 
+def _posted(client: SyncLangGraphClient, path: str, body: dict[str, Any]) -> int | None:
+    """POST a raw body (the SDK would drop nulls and empty commands); the HTTP status."""
+    return _refused(lambda: client.http.post(path, json=body))
+
+
+def caller_is_never_above_the_policy(server: Server, users: Users, db_url: str) -> None:
+    """The owner of a waiting thread cannot raise the amount, skip the approval, loosen the
+    policy or pose as another approver; malformed answers are 422 and brick nothing."""
+    client = server.client(users.alice)
+    thread_id, state = run_to_approval(client)
+    checkpoint_id = state["checkpoint"]["checkpoint_id"]
+    forged = {**state["values"]["decision"], "amount": "5000.00", "needs_approval": False}
+    runs = f"/threads/{thread_id}/runs"
+    approve = {"decisions": [{"type": "approve"}]}
+    codes = {
+        "update_decision": _posted(
+            client,
+            runs,
+            {
+                "assistant_id": "support",
+                "command": {"update": {"decision": forged}, "resume": approve},
+            },
+        ),
+        "goto_execute": _posted(
+            client, runs, {"assistant_id": "support", "command": {"goto": "execute"}}
+        ),
+        "actor": _posted(
+            client,
+            runs,
+            {
+                "assistant_id": "support",
+                "command": {"resume": approve},
+                "config": {"configurable": {"waypoint_actor": "mallory"}},
+            },
+        ),
+        "loose_context": _posted(
+            client,
+            runs,
+            {
+                "assistant_id": "support",
+                "command": {"resume": approve},
+                "context": {"approval_threshold": "100000"},
+            },
+        ),
+        "state_update": _refused(
+            lambda: client.threads.update_state(thread_id, {"decision": forged})
+        ),
+        "resume_null": _posted(
+            client, runs, {"assistant_id": "support", "command": {"resume": None}}
+        ),
+        "empty_command": _posted(client, runs, {"assistant_id": "support", "command": {}}),
+        "no_decisions": _posted(
+            client, runs, {"assistant_id": "support", "command": {"resume": {"decisions": []}}}
+        ),
+    }
+    assert codes == {
+        "update_decision": 403,
+        "goto_execute": 403,
+        "actor": 403,
+        "loose_context": 403,
+        "state_update": 403,
+        "resume_null": 422,
+        "empty_command": 422,
+        "no_decisions": 422,
+    }, codes
+    new_thread = client.threads.create()["thread_id"]
+    loose_start = _posted(
+        client,
+        f"/threads/{new_thread}/runs",
+        {"assistant_id": "support", "input": TICKET, "context": {"approval_threshold": 100000}},
+    )
+    assert loose_start == 403
+    assert client.threads.get_state(new_thread)["values"] in ({}, None, [])
+
+    # nothing moved: the thread still waits at its approval, nothing was paid
+    after = plain(client.threads.get_state(thread_id))
+    assert after["checkpoint"]["checkpoint_id"] == checkpoint_id and after["next"] == ["approval"]
+    assert plain(client.threads.get(thread_id))["status"] == "interrupted"
+    assert count(db_url, "support_payments", thread_id) == 0
+
+    # a valid answer still goes through: 480.00, once, approved by the authenticated user
+    stream_run(client, thread_id, command=resume_with("approve"))
+    done = values(plain(client.threads.get_state(thread_id)))
+    assert done["resolution"]["refund_amount"] == "480.00"
+    assert done["human"]["answered_by"] == users.alice.name
+    assert [str(r["amount"]) for r in rows(db_url, "support_payments", thread_id)] == ["480.00"]
+
+
 def no_credentials_is_401(server: Server, users: Users) -> None:
     """No token, a wrong token, or a wrong scheme: 401 on every endpoint."""
     anonymous = server.client(None)

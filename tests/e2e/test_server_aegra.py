@@ -203,6 +203,10 @@ def test_second_user_cannot_touch_the_thread(cluster: Cluster, users: Users) -> 
     flows.second_user_cannot_touch_the_thread(cluster.b, users, cluster.db_url)
 
 
+def test_caller_is_never_above_the_policy(server: Server, users: Users, cluster: Cluster) -> None:
+    flows.caller_is_never_above_the_policy(server, users, cluster.db_url)
+
+
 def test_no_credentials_is_401(cluster: Cluster, users: Users) -> None:
     flows.no_credentials_is_401(cluster.a, users)
     flows.no_credentials_is_401(cluster.b, users)

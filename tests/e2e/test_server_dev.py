@@ -70,5 +70,9 @@ def test_second_user_cannot_touch_the_thread(server: Server, users: Users, db_ur
     flows.second_user_cannot_touch_the_thread(server, users, db_url)
 
 
+def test_caller_is_never_above_the_policy(server: Server, users: Users, db_url: str) -> None:
+    flows.caller_is_never_above_the_policy(server, users, db_url)
+
+
 def test_no_credentials_is_401(server: Server, users: Users) -> None:
     flows.no_credentials_is_401(server, users)

@@ -129,6 +129,41 @@ def test_kill_inside_payment_after_approval_then_resume(db_url: str, tmp_path: P
     assert _count(db_url, "support_outbox", thread) == 1
 
 
+def test_kill_after_the_answer_is_saved_loses_no_refund(db_url: str, tmp_path: Path) -> None:
+    """Killed after the approval's writes are saved, before the step's checkpoint.
+
+    The values then already show the answer and `next` is empty, yet nothing was paid: the
+    thread is incomplete (not completed), a second answer is refused with nothing written, and
+    `resume` pays exactly once.
+    """
+    thread = f"crash-{uuid.uuid4().hex[:10]}"
+    ticket = {**NEEDS_APPROVAL, "ticket_id": f"T-{uuid.uuid4().hex[:6]}"}
+    started = waypoint_cli(
+        "run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", db_url
+    )
+    assert started.returncode == 3, started.stderr
+
+    proc = start_paused(
+        ["resume", thread, "--approve", "--db", db_url], "writes:approval", tmp_path
+    )
+    _kill(proc)
+    status = _status(db_url, thread)
+    assert (status["status"], status["exit_code"]) == ("incomplete", 1), status
+    checkpoints = _checkpoints(db_url, thread)
+
+    again = waypoint_cli("resume", thread, "--approve", "--db", db_url)
+    assert again.returncode == 2, again.stderr
+    assert f"waypoint resume {thread}" in again.stderr
+    assert _checkpoints(db_url, thread) == checkpoints
+    assert _count(db_url, "support_payments", thread) == 0
+
+    resumed = waypoint_cli("resume", thread, "--db", db_url, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _resolution(json.loads(resumed.stdout)) == ("refunded", "480.00")
+    assert _count(db_url, "support_payments", thread) == 1
+    assert _count(db_url, "support_outbox", thread) == 1
+
+
 def test_second_writer_gets_exit_5_and_writes_nothing(db_url: str, tmp_path: Path) -> None:
     thread = f"busy-{uuid.uuid4().hex[:10]}"
     ticket = {**AUTO_REFUND, "ticket_id": f"T-{uuid.uuid4().hex[:6]}"}

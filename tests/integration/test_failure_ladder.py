@@ -132,6 +132,7 @@ def test_an_exception_inside_a_gate_halts_with_the_reason(db_url: str) -> None:
             {"classification": None},
             db_url=db_url,
             as_node="classify",
+            override="test: a classification the gate cannot read",
         )
     )
     halted = run(resume_thread(waiting.thread_id, db_url=db_url))

@@ -16,6 +16,7 @@ from waypoint.audit import thread_audit
 from waypoint.capabilities import registry
 from waypoint.errors import Halted
 from waypoint.guards import Budgets, RunGuard
+from waypoint.policy import operator_policy
 from waypoint.runner import ThreadReport, resume_thread, start_run
 
 
@@ -105,9 +106,10 @@ def test_revise_loop_past_its_bound_is_caught(
         ]
         + [_with_usage("DraftText", {"text": wrong}, 20) for _ in range(6)]
     )
-    report = _start(
-        db_url, "auto refund", {"node_visits": 2}, model=FAKE_MODEL, max_draft_revisions=5
-    )
+    with operator_policy("support", {"max_draft_revisions": 5}):
+        report = _start(
+            db_url, "auto refund", {"node_visits": 2}, model=FAKE_MODEL, max_draft_revisions=5
+        )
     halt = _halt(report)
     assert halt["kind"] == "loop" and halt["node"] == "draft"
     assert len(report.values["review_verdicts"]) == 2

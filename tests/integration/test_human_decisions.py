@@ -16,6 +16,7 @@ from state.support import SupportContext
 from tests.helpers import demo_input, footprint, rows, run
 from waypoint.errors import BadInput
 from waypoint.persistence.stores import open_stores
+from waypoint.policy import operator_policy
 from waypoint.runner import ThreadReport, resume_thread, start_run
 from waypoint.workflows import load_workflow
 
@@ -228,7 +229,8 @@ def test_approval_threshold_comes_from_the_run_context(db_url: str) -> None:
     waiting = start(db_url, demo_input("auto refund"), approval_threshold="10.00")
     assert [p.node for p in waiting.interrupts] == ["approval"]
     assert "above the approval threshold 10.00" in str(waiting.interrupts[0].value)
-    relaxed = start(db_url, demo_input("approval needed"), approval_threshold="500")
+    with operator_policy("support", {"approval_threshold": "500"}):  # only operators raise it
+        relaxed = start(db_url, demo_input("approval needed"), approval_threshold="500")
     assert relaxed.status == "completed"
     assert payments(db_url, relaxed) == ["480.00"]
 
@@ -239,7 +241,8 @@ def test_classification_threshold_comes_from_the_run_context(db_url: str) -> Non
     assert strict.values["classification_verdict"]["reasons"] == [
         "confidence 0.85 below threshold 0.90"
     ]
-    lenient = start(db_url, demo_input("unintelligible message"), classification_threshold=0.2)
+    with operator_policy("support", {"classification_threshold": 0.2}):
+        lenient = start(db_url, demo_input("unintelligible message"), classification_threshold=0.2)
     assert lenient.status == "completed"  # 0.20 >= 0.20: the gate passes at the threshold
     assert lenient.values["classification_verdict"]["passed"] is True
     assert lenient.values["resolution"]["kind"] == "replied"

@@ -18,8 +18,9 @@ from langgraph.types import StateSnapshot
 import nodes.support.tables  # noqa: F401  (registers the support tables' migration)
 from state.support import SupportContext
 from tests.helpers import count, demo_input, reply, rows, run
+from waypoint.admission import trusted
 from waypoint.errors import BadInput
-from waypoint.persistence.side_effects import perform_once
+from waypoint.persistence.side_effects import effect_key, perform_once
 from waypoint.persistence.sql import Executor
 from waypoint.persistence.stores import open_stores
 from waypoint.runner import ThreadReport, resume_thread, start_run
@@ -203,7 +204,10 @@ def test_fork_with_a_new_reply_does_not_send_a_second_reply(db_url: str) -> None
             checkpoint = await before_execute(graph, thread)
             # a reply that passes review too, so the fork reaches execute with a new body
             draft = {"text": new_body, "attempt": 2}
-            forked = await graph.aupdate_state(checkpoint.config, {"draft": draft}, as_node="draft")
+            with trusted():  # an operator's fork of a protected field
+                forked = await graph.aupdate_state(
+                    checkpoint.config, {"draft": draft}, as_node="draft"
+                )
             return dict(await graph.ainvoke(None, forked, context=SupportContext()))
 
     new_body = reply("Ada Lovelace", "T-1001", "25.00")
@@ -225,9 +229,10 @@ def test_fork_with_another_amount_reports_the_amount_really_paid(db_url: str) ->
             graph = load_workflow("support").compile(stores.checkpointer)
             checkpoint = await before_execute(graph, thread)
             decision = {**checkpoint.values["decision"], "amount": "20.00"}
-            forked = await graph.aupdate_state(
-                checkpoint.config, {"decision": decision}, as_node="decide"
-            )
+            with trusted():  # an operator's fork of a protected field
+                forked = await graph.aupdate_state(
+                    checkpoint.config, {"decision": decision}, as_node="decide"
+                )
             return dict(await graph.ainvoke(None, forked, context=SupportContext()))
 
     output = run(fork())
@@ -250,3 +255,66 @@ def test_answering_twice_pays_once(db_url: str) -> None:
         run(resume_thread(thread, approve, db_url=db_url))
     assert count(db_url, "support_payments", thread) == 1
     assert count(db_url, "support_outbox", thread) == 1
+
+
+def test_ids_with_separators_never_share_an_effect_key(db_url: str) -> None:
+    """A thread id containing `:payment:` and another thread's ticket id made the same key."""
+    stem = f"sep-{uuid.uuid4().hex[:8]}"
+    first = run(
+        start_run(
+            "support",
+            demo_input("auto refund", ticket_id="Q"),
+            thread_id=f"{stem}:payment:T9",
+            db_url=db_url,
+        )
+    )
+    second = run(
+        start_run(
+            "support",
+            demo_input("auto refund", ticket_id="T9:payment:Q"),
+            thread_id=stem,
+            db_url=db_url,
+        )
+    )
+    resolutions = [report.values["resolution"] for report in (first, second)]
+    assert [r["kind"] for r in resolutions] == ["refunded", "refunded"]
+    assert [r["effects_replayed"] for r in resolutions] == [False, False]
+    assert resolutions[0]["payment_id"] != resolutions[1]["payment_id"]
+    assert count(db_url, "support_payments", f"{stem}:payment:T9") == 1
+    assert count(db_url, "support_payments", stem) == 1
+
+
+def test_a_key_recorded_by_an_older_release_counts_only_for_its_thread(db_url: str) -> None:
+    thread = f"legacy-{uuid.uuid4().hex[:8]}"
+    legacy = f"{thread}:payment:T-1"
+
+    async def scenario() -> list[bool]:
+        async with open_stores(db_url) as stores:
+            old = await perform_once(
+                stores.db,
+                key=legacy,
+                thread_id=thread,
+                kind="test.payment",
+                apply=insert_payment(thread, legacy, "25.00"),
+            )
+            same_thread = await perform_once(
+                stores.db,
+                key=effect_key("test.payment", thread, "T-1"),
+                thread_id=thread,
+                kind="test.payment",
+                apply=insert_payment(thread, "new-key-1", "25.00"),
+                legacy_key=legacy,
+            )
+            other = f"{thread}-other"
+            other_thread = await perform_once(
+                stores.db,
+                key=effect_key("test.payment", other, "T-1"),
+                thread_id=other,
+                kind="test.payment",
+                apply=insert_payment(other, "new-key-2", "25.00"),
+                legacy_key=legacy,
+            )
+            return [old[1], same_thread[1], other_thread[1]]
+
+    assert run(scenario()) == [True, False, True]
+    assert count(db_url, "support_payments", thread) == 1

@@ -14,7 +14,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 import graphs.support
-from state.support import SupportContext, SupportState
+from state.support import SupportContext
 from tests.conftest import waypoint_cli
 from tests.helpers import demo_input, query, run
 from waypoint.guards import Budgets
@@ -62,14 +62,12 @@ async def _serve(
     """Run each input on the served graph as a server would; the final states."""
     async with open_stores(db_url) as stores:
         graph = graphs.support.graph.copy(update={"checkpointer": stores.checkpointer})
-        if budgets is not None:  # the same graph with other default budgets
-            served = ServedRuns("support", SupportState, budgets)
-            graph = load_workflow("support").compile(stores.checkpointer)
-            graph = graph.with_config(callbacks=[served])
+        # the run's own budgets, as a request's context sets them (admitted by the graph)
+        context = SupportContext() if budgets is None else SupportContext(budgets=budgets)
         ends = []
         for graph_input, run_id in inputs:
             config = _server_config(thread_id, run_id)
-            ends.append(await graph.ainvoke(graph_input, config, context=SupportContext()))
+            ends.append(await graph.ainvoke(graph_input, config, context=context))
         return ends
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from waypoint.admission import trusted
 from waypoint.errors import SchemaMigrationMissing
 from waypoint.persistence.stores import open_stores
 from waypoint.runner import resume_thread, start_run
@@ -27,7 +28,8 @@ async def _age_thread(db_url: str, thread_id: str) -> None:
     async with open_stores(db_url) as stores:
         graph = workflow.compile(stores.checkpointer)
         config: Any = {"configurable": {"thread_id": thread_id}}
-        await graph.aupdate_state(config, {"schema_version": 0})
+        with trusted():  # rewriting history as older code would have left it
+            await graph.aupdate_state(config, {"schema_version": 0})
 
 
 def test_old_thread_without_a_migration_is_refused_and_unchanged(db_url: str) -> None:

@@ -268,6 +268,7 @@ def test_fork_before_decide_as_decide_skips_the_policy(db_url: str) -> None:
             {"decision": decision},
             as_node="decide",
             db_url=db_url,
+            override="goodwill amount set by a supervisor",
         )
     )
     assert result.as_node == "decide"
@@ -307,8 +308,10 @@ def test_bad_edits_and_unknown_checkpoints_write_nothing(db_url: str) -> None:
     bad: list[tuple[str, Any, str | None, str]] = [
         (before_lookup, {"order_idx": "O-1"}, None, "order_idx"),  # not a state field
         (before_lookup, {"order_id": 5}, None, "order_id"),  # wrong type
-        (before_lookup, {"drafts_in_round": "many"}, None, "drafts_in_round"),
-        (before_lookup, {"decision": {"outcome": "maybe", "rule": "x"}}, None, "decision.outcome"),
+        (before_lookup, {"customer_id": ""}, None, "customer_id"),  # too short
+        # protected fields are refused whatever their value
+        (before_lookup, {"drafts_in_round": "many"}, None, "update.drafts_in_round"),
+        (before_lookup, {"decision": {"outcome": "maybe", "rule": "x"}}, None, "update.decision"),
         (before_lookup, ["order_id"], None, "update"),  # not an object
         (before_lookup, {}, None, "update"),  # nothing to change
         (before_lookup, {"order_id": "O-1"}, "no_such_node", "as-node"),
@@ -354,7 +357,15 @@ def test_fork_at_the_waiting_approval_reroutes_through_the_review_gate(db_url: s
     shown = run(show_checkpoint(thread_id, head.checkpoint_id, db_url=db_url))
     decision = {**shown.values["decision"], "amount": "30.00", "needs_approval": False}
 
-    result = run(fork_thread(thread_id, head.checkpoint_id, {"decision": decision}, db_url=db_url))
+    result = run(
+        fork_thread(
+            thread_id,
+            head.checkpoint_id,
+            {"decision": decision},
+            db_url=db_url,
+            override="supervisor lowered the refund",
+        )
+    )
     assert result.as_node == "review_gate"
     assert result.report.next == ["execute"]  # no approval needed any more
     assert result.report.interrupts == []

@@ -125,6 +125,7 @@ def test_a_halt_inside_a_gate_reads_as_langgraph_reads_it(db_url: str) -> None:
             {"classification": None},
             as_node="classify",
             db_url=db_url,
+            override="test: a classification the gate cannot read",
         )
     )
     assert run(resume_thread(waiting.thread_id, db_url=db_url)).status == "halted"

@@ -13,6 +13,7 @@ import typer
 
 from waypoint.cli import render, timetravel_render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
+from waypoint.errors import BadInput
 from waypoint.runner import parse_json
 from waypoint.timetravel import (
     diff_checkpoints,
@@ -132,14 +133,34 @@ def fork(
             "checkpoint); its edges decide what runs next.",
         ),
     ] = None,
+    override: Annotated[
+        bool,
+        typer.Option(
+            "--override",
+            help="Allow changing fields the workflow protects (decisions, verdicts, human "
+            "answers); needs --reason, recorded with who gave it.",
+        ),
+    ] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (with --override).")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start a branch from a past checkpoint with edited state; continue it with `resume`."""
 
     async def go() -> int:
+        if override and not (reason or "").strip():
+            raise BadInput("reason: --override needs --reason TEXT", field="reason")
+        if reason is not None and not override:
+            raise BadInput("reason: --reason goes with --override", field="reason")
         values = parse_json(update, what="update")
-        result = await fork_thread(thread, from_checkpoint, values, as_node=as_node, db_url=db)
+        result = await fork_thread(
+            thread,
+            from_checkpoint,
+            values,
+            as_node=as_node,
+            db_url=db,
+            override=reason if override else None,
+        )
         if as_json:
             render.emit_json(result.as_json())
         else:

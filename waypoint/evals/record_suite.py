@@ -13,6 +13,7 @@ from pathlib import Path
 
 from waypoint.evals.recording import RecordedCase, record_case
 from waypoint.evals.suite import Case, Suite
+from waypoint.policy import operator_policy
 
 
 async def record_suite(
@@ -28,14 +29,15 @@ async def record_suite(
         for case in suite.cases:
             if case.record is None or (only and case.id not in only):
                 continue
-            recorded = await record_case(
-                suite.graph,
-                case.record.input,
-                answers=case.record.answers,
-                context=case.record.context,
-                db_url=db_url,
-                thread_id=f"eval-{case.id}",
-            )
+            with operator_policy(suite.graph, case.record.policy):
+                recorded = await record_case(
+                    suite.graph,
+                    case.record.input,
+                    answers=case.record.answers,
+                    context=case.record.context,
+                    db_url=db_url,
+                    thread_id=f"eval-{case.id}",
+                )
             written.append(recorded.write(suite.trace_path(case)))
             if on_case is not None:
                 on_case(case, recorded)

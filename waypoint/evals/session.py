@@ -27,6 +27,7 @@ from waypoint.evals.scoring import CaseResult, score_case, unreadable_case
 from waypoint.evals.suite import Case, Suite
 from waypoint.evals.trace_format import TraceFile, read_trace
 from waypoint.evals.trace_view import build_view
+from waypoint.policy import operator_policy
 
 Mode = Literal["score", "replay", "live"]
 JUDGE_ENV = "WAYPOINT_JUDGE_MODEL"
@@ -89,18 +90,20 @@ async def _rerun_one(
     if header.input is None:
         return unreadable_case(case, str(path), "the trace header has no input to run again")
     answers = ReplayAnswers.from_runs(recorded.runs) if mode == "replay" else None
+    policy = case.record.policy if case.record is not None else {}
     try:
-        rerun = await record_case(
-            header.graph,
-            header.input,
-            answers=header.answers,
-            context={**header.context, **overrides},
-            db_url=db_url,
-            thread_id=f"eval-{case.id}-{uuid.uuid4().hex[:8]}",
-            replay=answers,
-            strict_answers=False,
-            annotate=False,
-        )
+        with operator_policy(header.graph, policy):
+            rerun = await record_case(
+                header.graph,
+                header.input,
+                answers=header.answers,
+                context={**header.context, **overrides},
+                db_url=db_url,
+                thread_id=f"eval-{case.id}-{uuid.uuid4().hex[:8]}",
+                replay=answers,
+                strict_answers=False,
+                annotate=False,
+            )
     except Exception as exc:  # the graph could not run at all: an errored case, not a crash
         return unreadable_case(case, str(path), f"{mode} failed: {type(exc).__name__}: {exc}")
     view = build_view(TraceFile(header=rerun.header, runs=rerun.runs))

@@ -122,6 +122,11 @@ class RecordSpec(_Strict):
 
     input: dict[str, Any]
     context: dict[str, Any] = Field(default_factory=dict)
+    policy: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The operator's policy the case runs under, as `[policy.<graph>]` in "
+        "waypoint.toml would set it (a context may only tighten the policy).",
+    )
     answers: list[dict[str, Any]] = Field(
         default_factory=list, description="Human answers, applied in order when the run waits."
     )

@@ -9,6 +9,7 @@ LangGraph's own savers; they store exactly what those store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -16,6 +17,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from waypoint.faults import pause_point
 
 
 class CheckpointObserver(Protocol):
@@ -58,6 +61,17 @@ class _ReportsSaves(BaseCheckpointSaver[str]):
         if (observer := _observer.get()) is not None:
             observer.saved(config, metadata, saved)
         return saved
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Save a task's writes (crash tests may freeze right after: `writes:<node>`)."""
+        await super().aput_writes(config, writes, task_id, task_path)
+        pause_point(f"writes:{task_path.rsplit(', ', 1)[-1]}")
 
 
 class ObservedPostgresSaver(_ReportsSaves, AsyncPostgresSaver):

@@ -21,6 +21,24 @@ from waypoint.persistence.sql import Database, Executor
 EffectResult = dict[str, Any]
 
 
+class EffectRefused(RuntimeError):
+    """An effect's preconditions do not hold, so it did not run.
+
+    A `RuntimeError`, so LangGraph's retry policy does not retry it: the node's failure ladder
+    hands it to a human (or halts) with the reason.
+    """
+
+
+def effect_key(kind: str, *identity: str) -> str:
+    """The idempotency key of an effect: its kind and what identifies it, never ambiguous.
+
+    Parts are encoded as a JSON array, so no id can make two different effects share a key
+    (joining with a separator let a thread id containing `:payment:` collide with another
+    thread's ticket).
+    """
+    return json.dumps([kind, *identity], separators=(",", ":"), ensure_ascii=False)
+
+
 async def perform_once(
     db: Database,
     *,
@@ -28,8 +46,12 @@ async def perform_once(
     thread_id: str,
     kind: str,
     apply: Callable[[Executor], Awaitable[EffectResult]],
+    legacy_key: str | None = None,
 ) -> tuple[EffectResult, bool]:
     """Run `apply` once per `key`; return its result and whether it ran now (False: replayed).
+
+    `legacy_key` is the key an older release gave the same effect: it counts as done too, but
+    only when that key was recorded by this same thread (old keys could collide across threads).
 
     Raises:
         GuardHalt: the run's guard does not allow this kind of side effect.
@@ -40,7 +62,9 @@ async def perform_once(
         guard.allow_side_effect(kind, node)
     async with db.transaction(lock_key=f"effect:{key}") as tx:
         row = await tx.fetchone(
-            "SELECT result FROM waypoint_side_effects WHERE effect_key = :key", {"key": key}
+            "SELECT result FROM waypoint_side_effects WHERE effect_key = :key "
+            "OR (effect_key = :legacy AND thread_id = :thread_id)",
+            {"key": key, "legacy": legacy_key, "thread_id": thread_id},
         )
         if row is not None:
             return dict(json.loads(row["result"])), False

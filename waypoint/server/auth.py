@@ -1,7 +1,8 @@
 """Who may call the served graphs, and whose threads they may touch (`auth.path` in langgraph.json).
 
 Both servers load this file: `langgraph dev` and Aegra (which imports it by path, on its own, so it
-needs nothing but the standard library and `langgraph_sdk`).
+imports nothing but the standard library and `langgraph_sdk` at load time; the run checks import
+Waypoint when the first run arrives).
 
 Authentication: a bearer token (`Authorization: Bearer TOKEN`) or an API key (`x-api-key: TOKEN`),
 looked up in configuration, never in the repository:
@@ -19,6 +20,8 @@ LangGraph Studio on the local `langgraph dev` server: Studio sends no token. Wit
 `WAYPOINT_STUDIO_USER=NAME` set, and only on the local dev server (never on Aegra or a deployed
 server), a request marked `x-auth-scheme: langsmith` is let in as user NAME. Off by default.
 
+Runs are also checked against the workflow's policy before they start (`create_run` below).
+
 Authorization: each thread (and its runs, state, history, crons) belongs to the user who created
 it: creation stamps `metadata.owner`, and every other action is filtered by it, so another user
 gets 404 for a thread that is not theirs and never sees it in a search. Assistants are the graphs
@@ -28,6 +31,7 @@ through the API. Store items live under a namespace that starts with the caller'
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -231,6 +235,27 @@ def _stamp_owner(value: Any, identity: str) -> None:
 async def owner_only(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
     """Default for threads, runs and crons: stamp the owner on create, filter by it always."""
     _stamp_owner(value, ctx.user.identity)
+    return {OWNER_KEY: ctx.user.identity}
+
+
+@auth.on.threads.create_run
+async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
+    """Runs: the thread owner's only, and checked against the workflow's policy first.
+
+    A command that jumps to a node or writes a protected field, a context looser than the
+    policy, or a malformed answer is refused here (403 / 422), before the thread is touched
+    (`waypoint.server.run_requests`).
+    """
+    from waypoint.server.run_requests import RequestRefused, check_run_request
+
+    _stamp_owner(value, ctx.user.identity)
+    try:
+        # off the event loop: it may read waypoint.toml and import the workflow modules
+        await asyncio.to_thread(check_run_request, value)
+    except RequestRefused as refused:
+        raise Auth.exceptions.HTTPException(
+            status_code=refused.status, detail=refused.detail
+        ) from None
     return {OWNER_KEY: ctx.user.identity}
 
 
