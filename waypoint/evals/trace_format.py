@@ -20,6 +20,7 @@ from langsmith.schemas import Run
 from pydantic import BaseModel, ConfigDict, Field
 
 from waypoint.errors import BadInput
+from waypoint.private_files import private_dir
 
 TRACE_SCHEMA = "waypoint.trace/1"
 """Version of the trace file format; stored in every header."""
@@ -89,14 +90,17 @@ def providers_of(runs: Iterable[dict[str, Any]]) -> dict[str, str]:
 
 
 def write_trace(path: Path, header: TraceHeader, runs: Iterable[dict[str, Any]]) -> Path:
-    """Write the trace file atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the trace file atomically (a reader never sees half a file), readable by its owner.
+
+    The file is 0600 (`mkstemp`'s mode, kept through the rename), whatever the umask; a folder
+    made for it is 0700. A trace holds a customer's words even with sensitive fields redacted.
+    """
+    private_dir(path.parent)
     lines = [header_line(header)]
     lines.extend(dump_line(run) for run in runs)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a trace is a project file
     os.replace(tmp, path)
     return path
 
