@@ -70,7 +70,9 @@ def key_ids(types: list[str]) -> set[str | None]:
     return {t.split("+aesgcm-")[1] if "+aesgcm-" in t else None for t in types}
 
 
-def cli(db_url: str, *args: str, keys: str | None = None, key_file: Path | None = None) -> tuple:
+def cli(
+    db_url: str, *args: str, keys: str | None = None, key_file: Path | None = None
+) -> tuple[int, str, str]:
     env = {}
     if keys is not None:
         env["WAYPOINT_ENCRYPTION_KEY"] = keys
