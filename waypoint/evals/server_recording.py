@@ -30,6 +30,7 @@ from waypoint.evals.trace_format import (
     header_line,
     order_key,
     providers_of,
+    sealed_lines,
 )
 from waypoint.evals.tracer import TraceRecorder
 from waypoint.private_files import open_private_append
@@ -78,6 +79,7 @@ class EnvTraceRecorder(TraceRecorder):
         header, clean = redactor(header, sorted(runs, key=order_key))
         lines = [header_line(header)] if new_file else []
         lines.extend(dump_line(run) for run in clean)
+        lines = sealed_lines(lines)  # encrypted when a key is set
         # 0600 when new (in a 0700 folder), whatever the server's umask
         with os.fdopen(open_private_append(path), "a", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
