@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from waypoint.encryption import KEY_ENV, KEY_FILE_ENV
-
 from waypoint.evals.record_suite import record_suite
 from waypoint.evals.recording import RecordedCase
 from waypoint.evals.report import build_report
