@@ -34,6 +34,7 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export RUN_MIGRATIONS_ON_STARTUP=false
 # Every super-step is checkpointed before the next starts (crash-safe resume, as the CLI does).
 export AEGRA_CHECKPOINT_DURABILITY="${AEGRA_CHECKPOINT_DURABILITY:-sync}"
+# Read by LangGraph when Aegra imports it: its saver then decodes only safe types (docs/security.md).
 export LANGGRAPH_STRICT_MSGPACK="${LANGGRAPH_STRICT_MSGPACK:-true}"
 export LANGGRAPH_MIN_POOL_SIZE="${LANGGRAPH_MIN_POOL_SIZE:-2}" LANGGRAPH_MAX_POOL_SIZE="${LANGGRAPH_MAX_POOL_SIZE:-10}"
 export SQLALCHEMY_POOL_SIZE="${SQLALCHEMY_POOL_SIZE:-5}" SQLALCHEMY_MAX_OVERFLOW="${SQLALCHEMY_MAX_OVERFLOW:-5}"
@@ -49,6 +50,12 @@ setup() {
 }
 
 run() {
+  # Aegra builds its own checkpoint saver: it cannot encrypt (docs/security.md, "Servers").
+  if [ -n "${WAYPOINT_ENCRYPTION_KEY:-}${WAYPOINT_ENCRYPTION_KEY_FILE:-}" ]; then
+    echo "aegra-serve: Aegra stores checkpoints unencrypted (it builds its own saver); unset" \
+      "WAYPOINT_ENCRYPTION_KEY / WAYPOINT_ENCRYPTION_KEY_FILE for it (docs/security.md)" >&2
+    exit 1
+  fi
   if [ -z "${WAYPOINT_API_KEYS:-}${WAYPOINT_API_KEYS_FILE:-}" ]; then
     echo "aegra-serve: set WAYPOINT_API_KEYS=\"TOKEN:USER,...\" or WAYPOINT_API_KEYS_FILE; every" \
       "request is refused (401) without them" >&2

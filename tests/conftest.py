@@ -67,11 +67,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def waypoint_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `waypoint` command in a new process."""
+    """Run the real `waypoint` command in a new process (without the variables in `unset`)."""
     full_env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true", "COLUMNS": "200"}
     full_env.update(env or {})
+    for name in unset:
+        full_env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "waypoint", *args],
         capture_output=True,

@@ -26,9 +26,9 @@ from langgraph._internal._constants import INTERRUPT, NULL_TASK_ID
 from langgraph.checkpoint.base import BaseCheckpointSaver, writes_sort_key
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from waypoint.persistence.at_rest import checkpoint_serializer
 from waypoint.persistence.observed_savers import ObservedPostgresSaver, ObservedSqliteSaver
 from waypoint.persistence.sql import Database, Params, Row, Statement
 from waypoint.persistence.stores import Stores
@@ -93,9 +93,11 @@ def tables_in(db: Database) -> CheckpointTables:
     """A reader of the checkpoint tables a LangGraph saver of `db`'s kind keeps in `db`.
 
     For checkpoints a saver other than the stores' wrote there (a server's, on the same
-    database); reading raises the database's error for a missing table if none did.
+    database); reading raises the database's error for a missing table if none did. Values are
+    decoded as Waypoint's savers decode them (`checkpoint_serializer`: strict, keys from the
+    environment).
     """
-    serde = JsonPlusSerializer()
+    serde = checkpoint_serializer()
     return PostgresTables(db, serde) if db.kind == "postgres" else SqliteTables(db, serde)
 
 

@@ -1,7 +1,9 @@
 """Fields marked sensitive in a pydantic schema: `Field(json_schema_extra={"sensitive": True})`.
 
 The audit ledger drops them from its digests and summaries; the eval recorder replaces them in
-trace files (`waypoint.evals.redaction`). Both find them here.
+trace files (`waypoint.evals.redaction`). Both find them here. Keys are matched without regard
+to case (`email`, `Email`, `EMAIL`): a value copied under another spelling (a prompt's
+variables, a tool's arguments, a CRM payload) is as sensitive as the field it came from.
 """
 
 from __future__ import annotations
@@ -45,15 +47,26 @@ def _sensitive_in(models: tuple[type[BaseModel], ...]) -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.cache  # a few sets of names per process
+def folded(names: frozenset[str]) -> frozenset[str]:
+    """The names case-folded, for matching keys whatever their case (`is_sensitive`)."""
+    return frozenset(name.casefold() for name in names)
+
+
+def is_sensitive(key: object, names: frozenset[str]) -> bool:
+    """Whether a key is one of the sensitive `names`, whatever its case."""
+    return isinstance(key, str) and key.casefold() in folded(names)
+
+
 def without_keys(value: Any, hidden: frozenset[str]) -> Any:
-    """A copy of a JSON-ready value without the keys in `hidden`, at any depth."""
+    """A copy of a JSON-ready value without the keys in `hidden` (any case), at any depth."""
     if not hidden:
         return value
     if isinstance(value, dict):
         return {
             k: without_keys(v, hidden) if isinstance(v, dict | list) else v
             for k, v in value.items()
-            if k not in hidden
+            if not is_sensitive(k, hidden)
         }
     if isinstance(value, list):
         return [without_keys(v, hidden) if isinstance(v, dict | list) else v for v in value]

@@ -9,7 +9,7 @@ from state.support import SupportState
 from tests.helpers import PROJECT_ROOT
 from waypoint.evals.redaction import REDACTED, Redactor
 from waypoint.evals.trace_format import TraceHeader
-from waypoint.sensitive import sensitive_field_names
+from waypoint.sensitive import sensitive_field_names, without_keys
 
 CRM = json.loads((PROJECT_ROOT / "nodes" / "support" / "crm_data.json").read_text())
 
@@ -40,3 +40,21 @@ def test_no_shipped_trace_holds_an_email_address() -> None:
     for path in traces:
         text = path.read_text()
         assert not [e for e in emails if e in text], path.name
+
+
+def test_sensitive_keys_match_whatever_their_case() -> None:
+    """`Email` and `EMAIL` (a CRM payload, a tool's arguments) are as sensitive as `email`."""
+    redactor = Redactor.for_models([SupportState])
+    runs: list[dict[str, Any]] = [
+        {"inputs": {"customer": {"Email": "ada@example.com", "EMAIL": "alan@example.com"}}},
+        {"outputs": {"text": "copy to ada@example.com and alan@example.com"}},
+    ]
+    _, clean = redactor(TraceHeader(graph="support"), runs)
+    assert clean[0]["inputs"]["customer"] == {"Email": REDACTED, "EMAIL": REDACTED}
+    assert "@example.com" not in json.dumps(clean)
+
+
+def test_the_ledger_drops_sensitive_keys_whatever_their_case() -> None:
+    hidden = sensitive_field_names([SupportState])
+    value = {"lookup": {"customer": {"Email": "a@b.c", "eMail": "d@e.f", "name": "Ada"}}}
+    assert without_keys(value, hidden) == {"lookup": {"customer": {"name": "Ada"}}}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -31,7 +30,6 @@ from waypoint.runner import (
 )
 from waypoint.workflows import load_workflow
 
-os.environ.setdefault("LANGGRAPH_STRICT_MSGPACK", "true")
 # A lost connection is reported once, by Waypoint; a guard's halt is reported as the result.
 for _noisy in ("psycopg", "psycopg.pool", "langchain_core.callbacks.manager"):
     logging.getLogger(_noisy).setLevel(logging.CRITICAL)

@@ -2,7 +2,8 @@
 
 A field is sensitive when its pydantic `Field` says so:
 `email: str = Field(json_schema_extra={"sensitive": True})`. Before a trace is written, the value
-of every key with a sensitive field's name is replaced, at any depth of any run and of the
+of every key with a sensitive field's name, in any case (`email`, `Email`, `EMAIL`), is
+replaced, at any depth of any run and of the
 header, and every occurrence of such a value inside other strings (a prompt, an interrupt's
 description, an error message) is replaced too.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from waypoint.evals.trace_format import TraceHeader
-from waypoint.sensitive import sensitive_field_names
+from waypoint.sensitive import is_sensitive, sensitive_field_names
 
 REDACTED = "[redacted]"
 """What a sensitive value is replaced with."""
@@ -46,7 +47,11 @@ class Redactor:
     def _collect(self, value: Any, found: set[str]) -> None:
         if isinstance(value, dict):
             for key, item in value.items():
-                if key in self.keys and isinstance(item, str | int | float) and item != REDACTED:
+                if (
+                    is_sensitive(key, self.keys)
+                    and isinstance(item, str | int | float)
+                    and item != REDACTED
+                ):
                     found.add(str(item))
                 else:
                     self._collect(item, found)
@@ -57,7 +62,7 @@ class Redactor:
     def _scrub(self, value: Any, needles: list[str]) -> Any:
         if isinstance(value, dict):
             return {
-                key: REDACTED if key in self.keys else self._scrub(item, needles)
+                key: REDACTED if is_sensitive(key, self.keys) else self._scrub(item, needles)
                 for key, item in value.items()
             }
         if isinstance(value, list):

@@ -30,8 +30,10 @@ from waypoint.evals.trace_format import (
     header_line,
     order_key,
     providers_of,
+    sealed_lines,
 )
 from waypoint.evals.tracer import TraceRecorder
+from waypoint.private_files import open_private_append
 
 RECORD_DIR_ENV = "WAYPOINT_RECORD_DIR"
 """Directory the process writes one trace file per thread to."""
@@ -77,8 +79,9 @@ class EnvTraceRecorder(TraceRecorder):
         header, clean = redactor(header, sorted(runs, key=order_key))
         lines = [header_line(header)] if new_file else []
         lines.extend(dump_line(run) for run in clean)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as handle:
+        lines = sealed_lines(lines)  # encrypted when a key is set
+        # 0600 when new (in a 0700 folder), whatever the server's umask
+        with os.fdopen(open_private_append(path), "a", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
 
 

@@ -4,10 +4,17 @@ Each run has the fields of `langsmith.schemas.Run` (id, name, run_type, inputs, 
 start_time, end_time, parent_run_id, trace_id, dotted_order, extra.metadata, token counts), so
 `Run(**line)` loads it. A LangSmith export of runs (JSONL or a JSON list, no header) is read as
 is: the header is then inferred from the runs.
+
+With an encryption key set (`waypoint.encryption`), each line is written sealed, as
+`{"waypoint_sealed": "aesgcm-<key id>", "data": "<base64>"}` (AES-GCM; appended files stay
+line by line), and read back with the same keys; plain lines, such as the shipped traces, are
+read as they are.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import tempfile
@@ -19,10 +26,15 @@ from typing import Any, Literal
 from langsmith.schemas import Run
 from pydantic import BaseModel, ConfigDict, Field
 
+from waypoint.encryption import EncryptionKeyError, KeyRing, key_ring, no_key_error
 from waypoint.errors import BadInput
+from waypoint.private_files import private_dir
 
 TRACE_SCHEMA = "waypoint.trace/1"
 """Version of the trace file format; stored in every header."""
+
+SEALED = "waypoint_sealed"
+"""Key of an encrypted line: its value names the cipher and key, `data` holds the line."""
 
 
 class TraceHeader(BaseModel):
@@ -88,15 +100,48 @@ def providers_of(runs: Iterable[dict[str, Any]]) -> dict[str, str]:
     return found
 
 
+def sealed_lines(lines: list[str]) -> list[str]:
+    """The lines encrypted one by one when a key is set (`waypoint.encryption`), else as given.
+
+    Raises:
+        BadInput: the key configuration is invalid.
+    """
+    ring = key_ring()
+    if ring is None:
+        return lines
+    sealed = (ring.encrypt(line.encode()) for line in lines)
+    return [
+        dump_line({SEALED: name, "data": base64.b64encode(data).decode()}) for name, data in sealed
+    ]
+
+
+def _unsealed(item: dict[str, Any], ring: KeyRing | None, *, name: str) -> Any:
+    """The line a sealed line holds, parsed."""
+    try:
+        if ring is None:
+            raise no_key_error(str(item[SEALED]))
+        data = base64.b64decode(str(item.get("data", "")), validate=True)
+        return json.loads(ring.decrypt(str(item[SEALED]), data))
+    except EncryptionKeyError as exc:
+        raise EncryptionKeyError(f"trace {name}: {exc}") from exc
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"trace {name}: a sealed line is damaged ({exc})", field="trace") from exc
+
+
 def write_trace(path: Path, header: TraceHeader, runs: Iterable[dict[str, Any]]) -> Path:
-    """Write the trace file atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the trace file atomically (a reader never sees half a file), readable by its owner.
+
+    The file is 0600 (`mkstemp`'s mode, kept through the rename), whatever the umask; a folder
+    made for it is 0700. A trace holds a customer's words even with sensitive fields redacted,
+    so with a key set its lines are encrypted (`sealed_lines`).
+    """
+    private_dir(path.parent)
     lines = [header_line(header)]
     lines.extend(dump_line(run) for run in runs)
+    lines = sealed_lines(lines)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a trace is a project file
     os.replace(tmp, path)
     return path
 
@@ -136,8 +181,10 @@ def parse_trace(text: str, *, name: str = "trace") -> TraceFile:
 
     Raises:
         BadInput: not JSON, or no runs.
+        EncryptionKeyError: sealed lines, and no key or not the key that sealed them.
     """
     header: TraceHeader | None = None
+    ring: KeyRing | None = None
     runs: list[dict[str, Any]] = []
     stripped = text.lstrip()
     try:
@@ -153,6 +200,9 @@ def parse_trace(text: str, *, name: str = "trace") -> TraceFile:
                 if not line.strip():
                     continue
                 item = json.loads(line)
+                if isinstance(item, dict) and SEALED in item:
+                    ring = ring or key_ring()
+                    item = _unsealed(item, ring, name=name)
                 if number == 1 and "trace_schema" in item:
                     header = TraceHeader.model_validate(item)
                 else:

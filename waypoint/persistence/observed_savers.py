@@ -15,10 +15,10 @@ from typing import Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, Checkpoint, CheckpointMetadata
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from waypoint.faults import pause_point
+from waypoint.persistence.at_rest import EncryptsInlineValues
 
 
 class CheckpointObserver(Protocol):
@@ -74,8 +74,11 @@ class _ReportsSaves(BaseCheckpointSaver[str]):
         pause_point(f"writes:{task_path.rsplit(', ', 1)[-1]}")
 
 
-class ObservedPostgresSaver(_ReportsSaves, AsyncPostgresSaver):
-    """`AsyncPostgresSaver` that reports each saved checkpoint to the context's observer."""
+class ObservedPostgresSaver(_ReportsSaves, EncryptsInlineValues):
+    """`AsyncPostgresSaver` that reports each saved checkpoint to the context's observer.
+
+    With an encrypting serializer it also inlines no plain value (`EncryptsInlineValues`).
+    """
 
 
 class ObservedSqliteSaver(_ReportsSaves, AsyncSqliteSaver):

@@ -13,8 +13,10 @@ import aiosqlite
 import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from waypoint.errors import DatabaseUnavailable
+from waypoint.persistence.at_rest import checkpoint_serializer
 from waypoint.persistence.migrations import migrate
 from waypoint.persistence.migrations import registered as registered_migrations
 from waypoint.persistence.observed_savers import ObservedPostgresSaver, ObservedSqliteSaver
@@ -25,6 +27,7 @@ from waypoint.persistence.sql import (
     open_postgres_pool,
 )
 from waypoint.persistence.urls import DatabaseURL, parse_db_url
+from waypoint.private_files import private_file
 
 _current_stores: ContextVar[Stores | None] = ContextVar("waypoint_stores", default=None)
 _lazy_databases: dict[tuple[int, str], Database] = {}
@@ -41,11 +44,13 @@ class Stores:
     """How many registered migrations were known when the tables were last brought up to date."""
 
 
-async def _sqlite_saver(path: str) -> tuple[ObservedSqliteSaver, aiosqlite.Connection]:
+async def _sqlite_saver(
+    path: str, serde: SerializerProtocol
+) -> tuple[ObservedSqliteSaver, aiosqlite.Connection]:
     conn = await aiosqlite.connect(path, timeout=30)
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA busy_timeout=30000")
-    saver = ObservedSqliteSaver(conn)
+    saver = ObservedSqliteSaver(conn, serde=serde)
     await saver.setup()
     return saver, conn
 
@@ -74,16 +79,18 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
     `AsyncPostgresSaver` and Waypoint's tables; `setup()` and migrations run under an advisory
     lock, so first use from several processes at once is safe, and are skipped when one query
     shows them applied. SQLite: WAL mode, one connection for the saver and one for Waypoint's
-    tables.
+    tables. Both savers get `checkpoint_serializer()`: strict, and encrypted when a key is set.
 
     Inside an open `open_stores` for the same URL, this reuses those stores instead of opening
     new ones: a long-lived process (a service, a batch, the demo) opens them once around many
     runs.
 
     Raises:
+        BadInput: the URL or the encryption key configuration is invalid (nothing is opened).
         DatabaseUnavailable: the database cannot be reached.
     """
     parsed = parse_db_url(url)
+    serde = checkpoint_serializer()  # a bad key fails here, before any file or table exists
     already = _current_stores.get()
     if already is not None and already.url.url == parsed.url:
         if already.migrated != len(registered_migrations()):
@@ -94,12 +101,12 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         return
     if parsed.kind == "sqlite":
         assert parsed.sqlite_path is not None
-        parsed.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(parsed.sqlite_path)  # 0600 in a 0700 folder when Waypoint creates them
         path = str(parsed.sqlite_path)
         db = await SqliteDatabase.open(path)
         try:
             await migrate(db)
-            saver, saver_conn = await _sqlite_saver(path)
+            saver, saver_conn = await _sqlite_saver(path, serde)
         except BaseException:
             await db.close()
             raise
@@ -124,7 +131,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         ) from exc
     try:
         pg = PostgresDatabase(pool)
-        pg_saver = ObservedPostgresSaver(pool)
+        pg_saver = ObservedPostgresSaver(pool, serde=serde)
         if not await _postgres_schema_current(pg):
             async with pg.session_lock("waypoint_saver_setup"):
                 if not await _postgres_schema_current(pg):  # another process may have done it
@@ -166,7 +173,7 @@ async def database_for_run() -> Database:
         if parsed.kind == "sqlite":
             assert parsed.sqlite_path is not None
             # off the event loop: `langgraph dev` refuses blocking calls in a run
-            await asyncio.to_thread(parsed.sqlite_path.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(private_file, parsed.sqlite_path)
             db = await SqliteDatabase.open(str(parsed.sqlite_path))
         else:
             db = PostgresDatabase(await open_postgres_pool(parsed.url))
