@@ -18,13 +18,19 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph, StateGraph
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from waypoint.errors import BadInput
 from waypoint.guarded_graph import guarded
 from waypoint.served_runs import without_served_runs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class NoContext(BaseModel):
+    """The run context of a graph that declares no context schema: nothing may be set."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,10 @@ class Workflow:
 
     @property
     def context_schema(self) -> type[BaseModel]:
-        """The pydantic model of the run context."""
+        """The pydantic model of the run context (`NoContext` for a graph that declares none)."""
         schema = self.served.builder.context_schema
+        if schema is None:
+            return NoContext
         assert isinstance(schema, type) and issubclass(schema, BaseModel)
         return schema
 

@@ -119,6 +119,13 @@ def resume(
     override: Annotated[
         bool, typer.Option("--override", help="Continue a halted thread (needs --reason).")
     ] = False,
+    interrupt: Annotated[
+        str | None,
+        typer.Option(
+            "--interrupt",
+            help="The question answered, by id, when several wait (`status --json` lists them).",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -161,7 +168,7 @@ def resume(
                 return edit_answer(pending.value, args)  # the action is named in the request
 
             answer = edited
-        result = await resume_thread(thread, answer, db_url=db)
+        result = await resume_thread(thread, answer, db_url=db, interrupt_id=interrupt)
         render.emit_json(result.as_json()) if as_json else render.report(result)
         return result.exit_code
 
