@@ -74,7 +74,8 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
     `AsyncPostgresSaver` and Waypoint's tables; `setup()` and migrations run under an advisory
     lock, so first use from several processes at once is safe, and are skipped when one query
     shows them applied. SQLite: WAL mode, one connection for the saver and one for Waypoint's
-    tables.
+    tables. Either way the saver's setup runs before Waypoint's migrations, which install the
+    writer fence on its `checkpoints` table (`waypoint.persistence.writer_fence`).
 
     Inside an open `open_stores` for the same URL, this reuses those stores instead of opening
     new ones: a long-lived process (a service, a batch, the demo) opens them once around many
@@ -97,10 +98,14 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         parsed.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         path = str(parsed.sqlite_path)
         db = await SqliteDatabase.open(path)
+        saver_conn = None
         try:
-            await migrate(db)
+            # the saver's tables first: Waypoint's migrations fence its `checkpoints`
             saver, saver_conn = await _sqlite_saver(path)
+            await migrate(db)
         except BaseException:
+            if saver_conn is not None:
+                await saver_conn.close()
             await db.close()
             raise
         stores = Stores(
