@@ -352,6 +352,29 @@ def test_the_database_refuses_a_checkpoint_with_a_stale_token(db_url: str) -> No
     assert len(_checkpoint_ids(db_url, thread)) == 2
 
 
+def test_any_refused_write_leaves_the_lock_as_taken_over(db_url: str) -> None:
+    """Whatever wrote (a fork's `update_state`, a script), the holder learns it lost the thread."""
+    thread = f"trigger-{uuid.uuid4().hex[:10]}"
+
+    async def scenario() -> None:
+        async with open_stores(db_url) as stores:
+            with pytest.raises(ThreadTakenOver, match=r"fence 1 < 2\)") as taken:
+                async with hold_thread(stores.url, stores.db, thread) as fence:
+                    await _lose_lock(db_url, stores, thread)
+                    await _elsewhere(_acquire_once(db_url, thread))
+                    config: RunnableConfig = {
+                        "configurable": {"thread_id": thread, "checkpoint_ns": ""},
+                        "metadata": {FENCE_KEY: fence},
+                    }
+                    await stores.checkpointer.aput(
+                        config, empty_checkpoint(), {"source": "update", "step": 0}, {}
+                    )
+            assert REFUSAL in str(taken.value.__cause__)
+
+    run(scenario())
+    assert _checkpoint_ids(db_url, thread) == set()
+
+
 def test_a_refused_save_releases_the_sqlite_write_lock(sqlite_url: str) -> None:
     """The saver's refused insert is rolled back, not left holding the file's write lock."""
     thread = f"trigger-{uuid.uuid4().hex[:10]}"
