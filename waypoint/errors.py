@@ -36,6 +36,14 @@ class ThreadBusy(WaypointError):
     exit_code = 5
 
 
+class ThreadTakenOver(ThreadBusy):
+    """This run lost the thread's writer lock and another writer took the thread over.
+
+    The database refused the run's next checkpoint or side effect (its fencing token is no
+    longer the thread's), so the run stopped and wrote nothing more.
+    """
+
+
 class SchemaMigrationMissing(WaypointError):
     """A thread was written by a state schema version this code cannot read."""
 

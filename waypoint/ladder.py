@@ -6,7 +6,8 @@ again), timeout (`TimeoutPolicy`; async nodes), fallback to the next provider of
 capability (done by the capability registry), escalate to a human (an interrupt in the HITL
 shape carrying the error: approve = retry the node, edit = skip it with a value, reject = abort),
 and last, halt with the reason recorded (exit 4) or fail (exit 1). The error handler is the
-node's `error_handler`; a guard's `GuardHalt` always goes straight to a halt.
+node's `error_handler`; a guard's `GuardHalt` always goes straight to a halt, and a run whose
+thread another writer took over (`ThreadTakenOver`) stops at once, past every rung.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from langgraph.errors import NodeError
 from langgraph.graph import END, StateGraph
 from langgraph.types import Command, RetryPolicy, TimeoutPolicy
 
+from waypoint.errors import ThreadTakenOver
 from waypoint.guards import GuardHalt, Halt
 from waypoint.hitl import ask_human, build_request
 from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
@@ -43,9 +45,10 @@ def retry_on(exc: Exception) -> bool:
 
     Yes for HTTP 429 and 5xx, dropped connections, timeouts, transient provider errors and
     anything not a programming error (LangGraph's own rule, which leaves 429 out). Never for a
-    guard's halt, nor for "no provider may be called" (breakers open).
+    guard's halt, for "no provider may be called" (breakers open), nor for a run whose thread
+    another writer took over.
     """
-    if isinstance(exc, GuardHalt | NoProviderAvailable):
+    if isinstance(exc, GuardHalt | NoProviderAvailable | ThreadTakenOver):
         return False
     if isinstance(exc, RateLimited | ProviderUnavailable | ConnectionError):
         return True
@@ -115,6 +118,8 @@ def ladder_handler(ladder: Ladder) -> Any:
 
     def handle(state: Any, error: NodeError, config: RunnableConfig) -> Command[Any]:
         del config
+        if isinstance(error.error, ThreadTakenOver):
+            raise error.error  # the run lost its thread: nothing of it may be written any more
         if isinstance(error.error, GuardHalt):
             return Command(update={"halt": error.error.halt.model_dump(mode="json")}, goto=END)
         failure = _failure(error)

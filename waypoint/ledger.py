@@ -425,32 +425,38 @@ class LedgerRecorder(AsyncCallbackHandler):
 
     # -- after the run -------------------------------------------------------------------
 
-    async def finish(self, stores: Stores) -> None:
+    async def finish(self, stores: Stores, *, fence: int | None = None) -> bool:
         """After the run: write what is left and settle every pending row of the thread.
 
         When the saver reported this run's checkpoints, its rows are settled already (a row
-        still pending had no checkpoint: `not_committed`); one statement writes them and counts
-        rows a run that died left pending, and only those make `reconcile` read checkpoints.
-        Otherwise `reconcile` settles every row.
+        still pending had no checkpoint: `not_committed`); one statement writes them, counts
+        rows a run that died left pending, and reads the thread's fencing token, and only
+        those rows make `reconcile` read checkpoints. Otherwise `reconcile` settles every row.
+
+        `fence`: the token the run held its thread with. If the thread's token moved on (another
+        writer took the thread over), only this run's own rows are written, nothing of the
+        other writer's is settled, and this returns False.
         """
-        if not self._observed:
-            if self._dirty:
-                await self._write()
-            await reconcile(stores, self.thread_id)
-            return
-        for row in self._rows:
-            if row.status in PENDING:
-                row.status = "not_committed"
-                self._dirty[row.ledger_id] = row
-        left = await self._write(
+        if self._observed:
+            for row in self._rows:
+                if row.status in PENDING:
+                    row.status = "not_committed"
+                    self._dirty[row.ledger_id] = row
+        found = await self._write(
             (
-                "SELECT count(*) AS pending FROM waypoint_ledger WHERE thread_id = :t "
-                "AND run_id <> :run AND status IN ('started', 'returned', 'error')",
+                "SELECT (SELECT count(*) FROM waypoint_ledger WHERE thread_id = :t "
+                "AND run_id <> :run AND status IN ('started', 'returned', 'error')) AS pending, "
+                "(SELECT fence FROM waypoint_thread_holders WHERE thread_id = :t) AS fence",
                 {"t": self.thread_id, "run": self.run_id},
             )
         )
-        if left and int(left[0]["pending"]):
+        if fence is not None and (not found or found[0]["fence"] != fence):
+            if not self._observed:
+                await reconcile(stores, self.thread_id, run_id=self.run_id)
+            return False
+        if not self._observed or (found and int(found[0]["pending"])):
             await reconcile(stores, self.thread_id)
+        return True
 
     async def finish_served(self) -> None:
         """After a run a server started: write what is left, committing what can be checked.
@@ -512,18 +518,20 @@ def written_steps(tagged: list[tuple[str, dict[str, Any]]], key: str) -> dict[tu
     return written
 
 
-async def reconcile(stores: Stores, thread_id: str) -> None:
+async def reconcile(stores: Stores, thread_id: str, *, run_id: str | None = None) -> None:
     """Mark pending rows of a thread committed (their checkpoint exists) or not_committed.
 
     Each checkpoint carries the run that wrote it in its metadata (`RUN_KEY` for the runner's
     runs, `SERVER_RUN_KEY` for a server's), so a row's checkpoint is the one of its run and
     step: metadata queries only, no state is rebuilt, and every verdict is written in one
-    batch. Rows of earlier runs that died are settled too.
+    batch. Rows of earlier runs that died are settled too, unless `run_id` names the one run
+    whose rows to settle.
     """
     rows = await stores.db.fetchall(
         "SELECT ledger_id, run_id, step FROM waypoint_ledger WHERE thread_id = :t "
-        "AND status IN ('started', 'returned', 'error')",
-        {"t": thread_id},
+        "AND status IN ('started', 'returned', 'error')"
+        + ("" if run_id is None else " AND run_id = :run"),
+        {"t": thread_id, "run": run_id},
     )
     if not rows:
         return

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from waypoint.actors import acting_as
 from waypoint.capabilities import registry
 from waypoint.config import load_plugins
-from waypoint.errors import BadInput, DatabaseUnavailable, Halted
+from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
 from waypoint.hitl import is_hitl_request, parse_response
@@ -44,6 +44,12 @@ from waypoint.persistence.observed_savers import reset_observer, set_observer
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
+from waypoint.persistence.writer_fence import (
+    current_fence,
+    fence_metadata,
+    is_fence_refusal,
+    taken_over,
+)
 from waypoint.policy import admit_context
 from waypoint.state_versions import bring_up_to_date
 from waypoint.thread_index import index_thread, summary_of
@@ -147,6 +153,8 @@ def _config(thread_id: str, extra: Mapping[str, Any] | None = None) -> RunnableC
     configurable: dict[str, Any] = {"thread_id": thread_id}
     configurable.update(extra or {})
     config: RunnableConfig = {"configurable": configurable}
+    if fenced := fence_metadata(thread_id):  # inside the writer lock: what it writes is fenced
+        config["metadata"] = fenced
     callbacks = pause_callbacks()
     if callbacks:
         config["callbacks"] = callbacks
@@ -306,9 +314,16 @@ async def execute(
     `only` stops the run before any node not in it (LangGraph's `interrupt_before`).
 
     Every command that executes nodes (run, resume, replay) goes through here, so every node
-    invocation is checked by the kill switch and the budgets and leaves a ledger row.
+    invocation is checked by the kill switch and the budgets and leaves a ledger row. Inside
+    the thread's writer lock, every checkpoint of the run carries its fencing token.
+
+    Raises:
+        ThreadTakenOver: the run lost the thread's writer lock and another writer took the
+            thread over; the database refused this run's writes from then on, and nothing
+            claims it finished (its pending ledger rows are `not_committed`).
     """
     thread_id = str(config["configurable"]["thread_id"])
+    fence = current_fence(thread_id)
     budgets = getattr(context, "budgets", None)
     if lift_guards or not isinstance(budgets, Budgets):
         budgets = Budgets()
@@ -327,10 +342,17 @@ async def execute(
         **config,
         "callbacks": callbacks,
         # every checkpoint of this run names it, so the ledger finds its checkpoints exactly
-        "metadata": {**config.get("metadata", {}), RUN_KEY: recorder.run_id},
+        # and, inside the writer lock, its fencing token, which the database checks
+        "metadata": {
+            **config.get("metadata", {}),
+            RUN_KEY: recorder.run_id,
+            **fence_metadata(thread_id),
+        },
     }
     guard_token, recorder_token = set_guard(guard), set_recorder(recorder)
     observer_token = set_observer(recorder)  # the saver reports each checkpoint it saves
+    error: Exception | None = None
+    still_held = True
     try:
         stop_before = (
             [n for n in graph.nodes if n not in only and not n.startswith("__")]
@@ -346,12 +368,22 @@ async def execute(
                     durability=durability,
                     interrupt_before=stop_before,
                 )
+    except Exception as exc:
+        error = exc
     finally:
         reset_observer(observer_token)
         set_guard_reset(guard_token)
         set_recorder_reset(recorder_token)
         with contextlib.suppress(Exception):  # a lost database is already being reported
-            await recorder.finish(stores)
+            still_held = await recorder.finish(stores, fence=fence)
+    if fence is not None and (not still_held or (error is not None and is_fence_refusal(error))):
+        # Refused at a checkpoint or a side effect, or (a run that only reached an interrupt,
+        # which saves no checkpoint) found at the end: either way another writer has the thread.
+        if isinstance(error, ThreadTakenOver):
+            raise error
+        raise await taken_over(stores.db, thread_id, fence) from error
+    if error is not None:
+        raise error
 
 
 async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:

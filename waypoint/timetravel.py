@@ -4,7 +4,8 @@ Everything that writes goes through LangGraph's own time-travel API:
 `ainvoke(None, config_with_checkpoint_id)` to replay, `aupdate_state(config_with_checkpoint_id,
 values, as_node=...)` to fork. Nothing copies checkpoints by hand. State values are read with
 `aget_state`. Reads take no lock; replay and fork hold the thread's writer lock, like `run` and
-`resume`, and validate everything before they write.
+`resume`, and validate everything before they write; what they write carries the lock's fencing
+token (`waypoint.persistence.writer_fence`), so a replay or fork that lost the lock stops.
 
 Vocabulary (LangGraph's checkpoint metadata `source`): `input` (a run's input), `loop` (after a
 super-step), `update` (an `update_state`, e.g. a fork), `fork` (the copy LangGraph saves when a
@@ -45,6 +46,7 @@ from waypoint.errors import BadInput, WaypointError
 from waypoint.kill import record_override
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
+from waypoint.persistence.writer_fence import is_fence_refusal
 from waypoint.runner import (
     ThreadReport,
     _compiled,
@@ -633,6 +635,8 @@ async def fork_thread(
                 field="as-node",
             ) from exc
         except Exception as exc:
+            if is_fence_refusal(exc):
+                raise  # another writer took the thread over: `hold_thread` reports it
             # The node's edges run on the edited state before anything is saved: a router that
             # cannot route it (e.g. `review_gate`'s, before there is a decision) fails here.
             raise BadInput(

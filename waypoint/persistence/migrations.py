@@ -2,7 +2,10 @@
 
 Each component (`waypoint` itself, and each workflow with tables of its own) registers an
 ordered list of migrations. `migrate` applies the missing ones under a lock, so running it twice,
-or from two processes at once, is safe.
+or from two processes at once, is safe. A migration that changes a table of the checkpoint
+saver (`needs_table`) waits until the saver's own setup has created it: `open_stores` migrates
+after the saver's setup, and a database with no such table (a server keeping its checkpoints
+elsewhere) skips it and the rest of its component until a later `migrate` finds the table.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from waypoint.persistence.sql import Database, Executor
+from waypoint.persistence.writer_fence import FENCE_KEY, REFUSAL
+
+Script = str | tuple[str, ...]
+"""Statements separated by `;`, or a tuple of whole statements (bodies that contain `;`)."""
 
 
 @dataclass(frozen=True)
@@ -20,10 +27,13 @@ class Migration:
     component: str
     version: int
     name: str
-    sqlite: str
-    postgres: str | None = None
+    sqlite: Script
+    postgres: Script | None = None
+    needs_table: str | None = None
+    """A table this migration changes but does not create (the saver's `checkpoints`): until it
+    exists, this migration and the later ones of its component wait."""
 
-    def sql_for(self, kind: str) -> str:
+    def sql_for(self, kind: str) -> Script:
         """The statements for a backend."""
         return self.postgres if kind == "postgres" and self.postgres else self.sqlite
 
@@ -61,10 +71,25 @@ def registered() -> list[Migration]:
     return [m for component in sorted(_REGISTRY) for m in _REGISTRY[component]]
 
 
-async def _statements(tx: Executor, script: str) -> None:
-    for statement in script.split(";"):
+async def _statements(tx: Executor, script: Script) -> None:
+    statements = script.split(";") if isinstance(script, str) else script
+    for statement in statements:
         if statement.strip():
             await tx.execute(statement)
+
+
+async def _table_exists(tx: Executor, table: str) -> bool:
+    if tx.kind == "postgres":
+        row = await tx.fetchone(
+            "SELECT to_regclass(:table) IS NOT NULL AS present", {"table": table}
+        )
+    else:
+        row = await tx.fetchone(
+            "SELECT count(*) > 0 AS present FROM sqlite_master WHERE type = 'table' "
+            "AND name = :table",
+            {"table": table},
+        )
+    return bool(row and row["present"])
 
 
 async def migrate(db: Database) -> list[Migration]:
@@ -74,8 +99,15 @@ async def migrate(db: Database) -> list[Migration]:
         await tx.execute(_BOOTSTRAP)
         rows = await tx.fetchall("SELECT component, version FROM waypoint_schema_migrations")
         done = {(row["component"], int(row["version"])) for row in rows}
+        waiting: set[str] = set()  # components held back until a table of theirs exists
         for migration in registered():
             if (migration.component, migration.version) in done:
+                continue
+            if migration.component in waiting or (
+                migration.needs_table is not None
+                and not await _table_exists(tx, migration.needs_table)
+            ):
+                waiting.add(migration.component)
                 continue
             await _statements(tx, migration.sql_for(db.kind))
             await tx.execute(
@@ -216,5 +248,72 @@ register(
             updated_at DOUBLE PRECISION NOT NULL
         )
         """,
+    )
+)
+
+register(
+    Migration(
+        component="waypoint",
+        version=5,
+        name="writer fencing tokens (one per lock acquisition)",
+        sqlite="ALTER TABLE waypoint_thread_holders ADD COLUMN fence INTEGER NOT NULL DEFAULT 0",
+        postgres="ALTER TABLE waypoint_thread_holders ADD COLUMN IF NOT EXISTS fence BIGINT "
+        "NOT NULL DEFAULT 0",
+    )
+)
+
+_SQLITE_FENCE_TRIGGER = f"""
+CREATE TRIGGER IF NOT EXISTS waypoint_writer_fence BEFORE INSERT ON checkpoints
+WHEN json_extract(CAST(NEW.metadata AS TEXT), '$.{FENCE_KEY}') IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, '{REFUSAL}: the thread was taken over by another writer')
+    WHERE NOT EXISTS (
+        SELECT 1 FROM waypoint_thread_holders
+        WHERE thread_id = NEW.thread_id
+          AND fence = json_extract(CAST(NEW.metadata AS TEXT), '$.{FENCE_KEY}')
+    );
+END
+"""
+
+_POSTGRES_FENCE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION waypoint_writer_fence() RETURNS trigger
+LANGUAGE plpgsql AS $fence$
+DECLARE
+    token bigint;
+    current_token bigint;
+BEGIN
+    IF NEW.metadata -> '{FENCE_KEY}' IS NULL THEN
+        RETURN NEW;
+    END IF;
+    token := (NEW.metadata ->> '{FENCE_KEY}')::bigint;
+    -- FOR SHARE: a writer taking the thread over waits until this insert commits
+    SELECT fence INTO current_token FROM waypoint_thread_holders
+    WHERE thread_id = NEW.thread_id FOR SHARE;
+    IF current_token IS DISTINCT FROM token THEN
+        RAISE EXCEPTION USING
+            MESSAGE = format(
+                '{REFUSAL}: thread %s was taken over by another writer (fence %s < %s)',
+                NEW.thread_id, token, coalesce(current_token::text, 'none')),
+            HINT = 'This run lost its writer lock; the other writer goes on. Nothing of this '
+                   'checkpoint was saved.';
+    END IF;
+    RETURN NEW;
+END
+$fence$
+"""
+
+register(
+    Migration(
+        component="waypoint_checkpoints",
+        version=1,
+        name="writer fence on the saver's checkpoints (a stale fencing token is refused)",
+        sqlite=(_SQLITE_FENCE_TRIGGER,),
+        postgres=(
+            _POSTGRES_FENCE_FUNCTION,
+            "DROP TRIGGER IF EXISTS waypoint_writer_fence ON checkpoints",
+            "CREATE TRIGGER waypoint_writer_fence BEFORE INSERT ON checkpoints "
+            "FOR EACH ROW EXECUTE FUNCTION waypoint_writer_fence()",
+        ),
+        needs_table="checkpoints",
     )
 )

@@ -9,6 +9,7 @@ LangGraph's own savers; they store exactly what those store.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -82,4 +83,25 @@ class ObservedPostgresSaver(_ReportsSaves, EncryptsInlineValues):
 
 
 class ObservedSqliteSaver(_ReportsSaves, AsyncSqliteSaver):
-    """`AsyncSqliteSaver` that reports each saved checkpoint to the context's observer."""
+    """`AsyncSqliteSaver` that reports each saved checkpoint to the context's observer.
+
+    A refused insert (the writer fence's trigger) is rolled back at once: `sqlite3` opened a
+    transaction for it, and left open it would hold the database's write lock, stalling every
+    other writer of the file until this connection's next commit.
+    """
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: dict[str, Any],
+    ) -> RunnableConfig:
+        """Save the checkpoint and report it; roll back a refused insert."""
+        try:
+            return await super().aput(config, checkpoint, metadata, new_versions)
+        except sqlite3.Error:
+            async with self.lock:
+                if self.conn.in_transaction:
+                    await self.conn.rollback()
+            raise

@@ -2,7 +2,9 @@
 
 A node that pays or sends calls `perform_once(db, key, ...)`. The effect's own rows and the key
 are written in one transaction, so a node re-executed after a resume, a retry or a crash finds
-the key and gets the original result back instead of acting twice.
+the key and gets the original result back instead of acting twice. In a run that holds its
+thread's writer lock, the same transaction checks the run's fencing token
+(`waypoint.persistence.writer_fence`): a run whose thread another writer took over acts no more.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from langgraph.config import get_config
 from waypoint.faults import pause_point
 from waypoint.guards import current_guard
 from waypoint.persistence.sql import Database, Executor
+from waypoint.persistence.writer_fence import current_fence, current_fence_sql, taken_over
 
 EffectResult = dict[str, Any]
 
@@ -55,18 +58,24 @@ async def perform_once(
 
     Raises:
         GuardHalt: the run's guard does not allow this kind of side effect.
+        ThreadTakenOver: this run's thread was taken over by another writer (its fencing
+            token is stale); nothing was done.
     """
     guard = current_guard()
     if guard is not None:
         node = str(get_config().get("metadata", {}).get("langgraph_node", "?"))
         guard.allow_side_effect(kind, node)
+    fence = current_fence(thread_id)
     async with db.transaction(lock_key=f"effect:{key}") as tx:
         row = await tx.fetchone(
-            "SELECT result FROM waypoint_side_effects WHERE effect_key = :key "
-            "OR (effect_key = :legacy AND thread_id = :thread_id)",
+            "SELECT (SELECT result FROM waypoint_side_effects WHERE effect_key = :key "
+            "OR (effect_key = :legacy AND thread_id = :thread_id) LIMIT 1) AS result"
+            + ("" if fence is None else f", {current_fence_sql(tx.kind)} AS fence"),
             {"key": key, "legacy": legacy_key, "thread_id": thread_id},
         )
-        if row is not None:
+        if fence is not None and (row is None or row["fence"] != fence):
+            raise await taken_over(tx, thread_id, fence)
+        if row is not None and row["result"] is not None:
             return dict(json.loads(row["result"])), False
         result = await apply(tx)
         pause_point(f"effect:{kind}:before_commit")

@@ -80,6 +80,8 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
     lock, so first use from several processes at once is safe, and are skipped when one query
     shows them applied. SQLite: WAL mode, one connection for the saver and one for Waypoint's
     tables. Both savers get `checkpoint_serializer()`: strict, and encrypted when a key is set.
+    Either way the saver's setup runs before Waypoint's migrations, which install the writer
+    fence on its `checkpoints` table (`waypoint.persistence.writer_fence`).
 
     Inside an open `open_stores` for the same URL, this reuses those stores instead of opening
     new ones: a long-lived process (a service, a batch, the demo) opens them once around many
@@ -104,10 +106,14 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         private_file(parsed.sqlite_path)  # 0600 in a 0700 folder when Waypoint creates them
         path = str(parsed.sqlite_path)
         db = await SqliteDatabase.open(path)
+        saver_conn = None
         try:
-            await migrate(db)
+            # the saver's tables first: Waypoint's migrations fence its `checkpoints`
             saver, saver_conn = await _sqlite_saver(path, serde)
+            await migrate(db)
         except BaseException:
+            if saver_conn is not None:
+                await saver_conn.close()
             await db.close()
             raise
         stores = Stores(
