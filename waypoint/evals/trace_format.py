@@ -8,6 +8,7 @@ is: the header is then inferred from the runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -94,10 +95,15 @@ def write_trace(path: Path, header: TraceHeader, runs: Iterable[dict[str, Any]])
     lines = [header_line(header)]
     lines.extend(dump_line(run) for run in runs)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a trace is a project file
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a trace is a project file
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # no half-written temporary file is left behind
+            os.unlink(tmp)
+        raise
     return path
 
 

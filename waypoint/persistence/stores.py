@@ -24,7 +24,7 @@ from waypoint.persistence.sql import (
     SqliteDatabase,
     open_postgres_pool,
 )
-from waypoint.persistence.urls import DatabaseURL, parse_db_url
+from waypoint.persistence.urls import DatabaseURL, check_sqlite_location, parse_db_url
 
 _current_stores: ContextVar[Stores | None] = ContextVar("waypoint_stores", default=None)
 _lazy_databases: dict[tuple[int, str], Database] = {}
@@ -94,6 +94,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         return
     if parsed.kind == "sqlite":
         assert parsed.sqlite_path is not None
+        check_sqlite_location(parsed.sqlite_path)  # bad input: exit 2, nothing created
         parsed.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         path = str(parsed.sqlite_path)
         db = await SqliteDatabase.open(path)
