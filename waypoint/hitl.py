@@ -58,6 +58,9 @@ PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
 `NaN`/`Infinity` (all of which Python's `Decimal` would accept)."""
 
 
+_NOT_FINITE = {"nan", "snan", "inf", "infinity"}
+
+
 def _number(field: str, value: Any) -> Decimal:
     """A JSON number or a plain decimal string as a `Decimal`; anything else is `BadInput`."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -71,8 +74,10 @@ def _number(field: str, value: Any) -> Decimal:
     if isinstance(value, float) and math.isfinite(value) and "e" in text:
         text = f"{Decimal(text):f}"  # a JSON number written with an exponent
     if not PLAIN_DECIMAL.fullmatch(text):
+        kind = "a finite number" if text.lstrip("+-").lower() in _NOT_FINITE else "a number"
         raise BadInput(
-            f"{field}: expected a plain decimal number such as 49.90, got {shown(value)}",
+            f"{field}: expected {kind} written as a plain decimal such as 49.90 (no exponent, "
+            f"no underscores), got {shown(value)}",
             field=field,
         )
     return Decimal(text)

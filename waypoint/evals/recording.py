@@ -29,7 +29,7 @@ from waypoint.evals.thread_facts import annotate_checkpoints, thread_steps
 from waypoint.evals.trace_format import TraceHeader, providers_of, write_trace
 from waypoint.evals.tracer import TraceRecorder
 from waypoint.hitl import ALL_DECISIONS
-from waypoint.input_checks import check_json_value, check_output_file, shown
+from waypoint.input_checks import check_json_value, check_output_file, check_thread_id, shown
 from waypoint.runner import PendingInterrupt, ThreadReport, resume_thread, start_run
 from waypoint.workflows import load_workflow
 
@@ -241,6 +241,8 @@ async def record_case(
     if strict_answers:
         for number, answer in enumerate(answers, start=1):
             check_answer(answer, number)
+    if thread_id is not None:
+        check_thread_id(thread_id)
     thread = thread_id or f"{graph}-{uuid.uuid4().hex[:12]}"
     used = 0
     refused: str | None = None
