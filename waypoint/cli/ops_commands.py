@@ -132,7 +132,7 @@ def kpis_command(
     """Completion, intervention, escalation and halt rates, cost, latency, failure clusters."""
 
     async def go() -> int:
-        window = parse_duration(since, field="since") if since else None
+        window = parse_duration(since, field="since") if since is not None else None
         kpis = await workflow_kpis(db_url=db, graph=graph, since=window)
         if as_json:
             render.emit_json(kpis)
