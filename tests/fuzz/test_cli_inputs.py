@@ -103,7 +103,8 @@ def deeply_nested(depth: int) -> str:
 def bad_text_for(field: str) -> st.SearchStrategy[Any]:
     """Values the ticket's text field refuses (`order_id` may be empty or null: not those)."""
     limit = 10_000 if field == "message" else 64
-    options = [NOT_TEXT, NUL_TEXT, SURROGATE_TEXT, st.just("x" * (limit + 1))]
+    options: list[st.SearchStrategy[Any]] = [NOT_TEXT, NUL_TEXT, SURROGATE_TEXT]
+    options.append(st.just("x" * (limit + 1)))
     if field != "order_id":
         options += [st.just(""), st.just(" \t\n "), st.none()]
     return st.one_of(*options)
