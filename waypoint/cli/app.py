@@ -26,7 +26,7 @@ from waypoint.cli import render
 from waypoint.errors import BadInput, DatabaseUnavailable, WaypointError
 from waypoint.evals.recording import run_recorded
 from waypoint.hitl import approve_answer, edit_answer, reject_answer, respond_answer
-from waypoint.input_checks import MAX_COUNT, check_output_file, check_text
+from waypoint.input_checks import MAX_COUNT, check_id, check_output_file, check_text
 from waypoint.runner import (
     AnswerBuilder,
     PendingInterrupt,
@@ -286,7 +286,7 @@ def graph(
     """Print the graph as Mermaid (what the README shows), or its failure ladders."""
 
     async def go() -> int:
-        workflow = load_workflow(name)
+        workflow = load_workflow(check_id(name, "graph", what="graph name"))
         if not policies:
             render.console.print(workflow.served.get_graph().draw_mermaid(), markup=False)
             return 0
