@@ -2,9 +2,10 @@
 
 `record` exits with the recorded thread's status, like `run` (0 completed, 1 failed, 3 waiting),
 2 on bad input (checked before the run: nothing written), 1 when an answer does not fit the
-question the run asked (the thread is kept; no trace written). `eval` exits 0 when the CI gate passes, 1 when it fails (a pass
-rate below its threshold, a baseline case failing, an errored case, a cost past its budget), 2
-on bad usage (an invalid suite, `--upload` without `LANGSMITH_API_KEY`).
+question the run asked (the thread is kept; no trace written). `eval` exits 0 when the CI gate
+passes, 1 when it fails (a pass rate below its threshold, a baseline case failing, an errored
+case, a cost past its budget), 2 on bad usage (an invalid suite, `--upload` without
+`LANGSMITH_API_KEY`).
 """
 
 from __future__ import annotations
