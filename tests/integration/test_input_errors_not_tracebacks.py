@@ -56,6 +56,8 @@ def test_db_pointing_at_a_folder_a_foreign_file_or_nowhere(tmp_path: Path) -> No
         f"sqlite:///{folder}": "is a folder",
         f"sqlite:///{foreign}": "is not an SQLite database",
         f"sqlite:///{blocked}/sub/w.sqlite": "is not a folder",
+        "sqlite:////proc/waypoint.sqlite": "cannot write in",  # even root cannot create it
+        "sqlite:////proc/waypoint/w.sqlite": "cannot write in",
     }
     before = sorted(p.name for p in tmp_path.rglob("*"))
     for url, words in cases.items():

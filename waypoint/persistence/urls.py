@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -113,10 +114,17 @@ def check_sqlite_location(path: Path) -> None:
             raise BadInput(
                 f"db: cannot create {where}: {shown(str(folder))} is not a folder", field="db"
             )
-        if not os.access(folder, os.W_OK | os.X_OK):
+        # Probe by creating and removing a file: permissions alone do not tell (root, procfs,
+        # read-only mounts). Nothing is left behind.
+        try:
+            probe, probe_path = tempfile.mkstemp(prefix=".waypoint-probe-", dir=folder)
+        except OSError as exc:
             raise BadInput(
-                f"db: cannot create {where}: no permission to write in {shown(str(folder))}",
+                f"db: cannot create {where}: cannot write in {shown(str(folder))} "
+                f"({exc.strerror or exc})",
                 field="db",
-            )
+            ) from exc
+        os.close(probe)
+        os.unlink(probe_path)
     except OSError as exc:
         raise BadInput(f"db: cannot use {where}: {exc.strerror or exc}", field="db") from exc
