@@ -8,12 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from waypoint.errors import BadInput
+from waypoint.input_checks import check_id, check_thread_id
 from waypoint.persistence.stores import open_stores
 from waypoint.persistence.thread_lock import holder_name
 
 
 async def thread_audit(thread_id: str, *, db_url: str | None = None) -> dict[str, Any]:
     """Every ledger row of a thread in order, with kills and overrides."""
+    check_thread_id(thread_id)
     async with open_stores(db_url) as stores:
         thread = await stores.db.fetchone(
             "SELECT thread_id, graph, status FROM waypoint_threads WHERE thread_id = :t",
@@ -58,6 +60,8 @@ async def workflow_kpis(
     Completion, intervention, escalation and halt rates; cost per completed task; p50/p95
     latency per node; failure clusters (node by error class, most frequent first).
     """
+    if graph is not None:
+        check_id(graph, "graph", what="graph name")
     params: dict[str, Any] = {"graph": graph}
     where = ["(CAST(:graph AS TEXT) IS NULL OR t.graph = :graph)"]
     if since is not None:

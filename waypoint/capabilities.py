@@ -28,7 +28,12 @@ from pydantic import BaseModel, ValidationError
 
 from waypoint.breakers import shared_breakers
 from waypoint.capability_hooks import current_hook, without_hook
-from waypoint.chat_models import ChatModelFactory, ask_for_structured, default_chat_model_factory
+from waypoint.chat_models import (
+    ChatModelFactory,
+    ask_for_structured,
+    check_chat_model_spec,
+    default_chat_model_factory,
+)
 from waypoint.config import load_config
 from waypoint.errors import BadInput
 from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
@@ -180,6 +185,24 @@ class CapabilityRegistry:
             chat = f"chat:{model}"
             return [chat, *(p for p in configured if p != chat)] if fallback else [chat]
         return configured
+
+    def check_model(self, spec: str) -> None:
+        """Check a `provider:model` setting before a run starts, without calling the model.
+
+        The default factory (`init_chat_model`) is asked whether it knows the provider and its
+        package is installed; a factory installed in its place may offer `check_spec(spec)`,
+        and is otherwise trusted.
+
+        Raises:
+            ValueError: the setting cannot be served, and why.
+        """
+        factory = self.chat_model_factory
+        if factory is default_chat_model_factory:
+            check_chat_model_spec(spec)
+            return
+        check_spec = getattr(factory, "check_spec", None)
+        if callable(check_spec):
+            check_spec(spec)
 
     def validate_config(self) -> None:
         """Check every configured route names known providers of the right capability.

@@ -7,6 +7,7 @@ and without native tool calling both work. Parsing failures raise `StructuredOut
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Callable
@@ -32,6 +33,39 @@ def default_chat_model_factory(spec: str) -> BaseChatModel:
     if ":" not in spec:
         raise ValueError(f"model setting must be 'provider:model', got {spec!r}")
     return init_chat_model(spec, temperature=0)
+
+
+def check_chat_model_spec(spec: str) -> None:
+    """Check, without calling anyone, that `default_chat_model_factory` can build `spec` here.
+
+    `spec` must be `provider:model` with a provider `init_chat_model` knows, whose integration
+    package is installed.
+
+    Raises:
+        ValueError: saying what is wrong and what to do.
+    """
+    provider, sep, model = spec.partition(":")
+    if not sep or not provider.strip() or not model.strip():
+        raise ValueError(
+            f"expected 'provider:model' (e.g. 'openai:gpt-4.1-mini'), got {spec[:80]!r}"
+        )
+    from langchain.chat_models import base
+
+    known: dict[str, tuple[str, ...]] | None = getattr(base, "_BUILTIN_PROVIDERS", None)
+    if known is None:  # LangChain moved its table: the first call reports a bad model
+        return
+    key = provider.replace("-", "_").lower()
+    if key not in known:
+        raise ValueError(
+            f"unknown provider {provider[:80]!r}; init_chat_model knows {', '.join(sorted(known))}"
+        )
+    module = str(known[key][0]).split(".", maxsplit=1)[0]
+    if importlib.util.find_spec(module) is None:
+        package = module.replace("_", "-")
+        raise ValueError(
+            f"provider {key!r} needs the package {package}, which is not installed; "
+            f"install it (`uv pip install {package}`) and set its API key"
+        )
 
 
 def parse_structured(message: AIMessage, tool_name: str) -> dict[str, Any]:

@@ -54,3 +54,14 @@ class DatabaseUnavailable(WaypointError):
     """The database could not be reached or dropped the connection."""
 
     exit_code = 1
+
+
+class RunKeptError(WaypointError):
+    """The run started and what it did is kept, but the command could not finish its job.
+
+    For example a recorded answer that did not fit the question the run asked, or a trace that
+    could not be written after the run. This is not `BadInput` (which promises nothing was
+    written): the message says where the thread stands and what to do next.
+    """
+
+    exit_code = 1

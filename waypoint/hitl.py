@@ -8,8 +8,10 @@ interrupt again with the reason in the description, so the thread stays waiting.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 from langchain.agents.middleware.human_in_the_loop import (
@@ -22,6 +24,7 @@ from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from waypoint.errors import BadInput
+from waypoint.input_checks import check_json_value, check_text, shown
 
 ALL_DECISIONS: tuple[DecisionType, ...] = ("approve", "edit", "reject", "respond")
 
@@ -50,15 +53,40 @@ def build_request(
     return {"action_requests": [request], "review_configs": [review]}
 
 
+PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
+"""A number in an answer: digits, an optional point and decimals; no exponent, no `_`, no
+`NaN`/`Infinity` (all of which Python's `Decimal` would accept)."""
+
+
+_NOT_FINITE = {"nan", "snan", "inf", "infinity"}
+
+
+def _number(field: str, value: Any) -> Decimal:
+    """A JSON number or a plain decimal string as a `Decimal`; anything else is `BadInput`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = ""
+    if isinstance(value, float) and math.isfinite(value) and "e" in text:
+        text = f"{Decimal(text):f}"  # a JSON number written with an exponent
+    if not PLAIN_DECIMAL.fullmatch(text):
+        kind = "a finite number" if text.lstrip("+-").lower() in _NOT_FINITE else "a number"
+        raise BadInput(
+            f"{field}: expected {kind} written as a plain decimal such as 49.90 (no exponent, "
+            f"no underscores), got {shown(value)}",
+            field=field,
+        )
+    return Decimal(text)
+
+
 def _check_value(field: str, value: Any, schema: dict[str, Any]) -> Any:
     kind = schema.get("type")
     if kind == "number":
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            raise BadInput(f"{field}: expected a number, got {value!r}", field=field) from None
-        if not number.is_finite():
-            raise BadInput(f"{field}: expected a finite number", field=field)
+        number = _number(field, value)
         if "minimum" in schema and number < Decimal(str(schema["minimum"])):
             raise BadInput(f"{field}: must be at least {schema['minimum']}", field=field)
         if "maximum" in schema and number > Decimal(str(schema["maximum"])):
@@ -67,9 +95,11 @@ def _check_value(field: str, value: Any, schema: dict[str, Any]) -> Any:
     if kind == "string":
         if not isinstance(value, str) or (schema.get("minLength", 0) and not value.strip()):
             raise BadInput(f"{field}: expected a non-empty string", field=field)
+        check_text(value, field)
         if "enum" in schema and value not in schema["enum"]:
             raise BadInput(f"{field}: expected one of {', '.join(schema['enum'])}", field=field)
         return value
+    check_json_value(value, field)
     return value
 
 
@@ -82,10 +112,12 @@ def check_edit(args: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(args, dict):
         raise BadInput("edited_action.args: expected an object", field="edited_action.args")
     if schema is None:
+        check_json_value(args, "edited_action.args")
         return dict(args)
     properties: dict[str, Any] = schema.get("properties", {})
     unknown = sorted(set(args) - set(properties))
     if unknown:
+        unknown = [name[:80] for name in unknown[:10]]
         raise BadInput(
             f"edited_action.args: unknown field(s) {', '.join(unknown)}; "
             f"editable: {', '.join(sorted(properties))}",
@@ -164,6 +196,8 @@ def parse_response(value: Any, request: HITLRequest) -> HumanDecision:
     message = decision.get("message")
     if message is not None and not isinstance(message, str):
         raise BadInput("decisions[0].message: expected text", field="decisions[0].message")
+    if message is not None:
+        check_text(message, "decisions[0].message")
     if kind == "respond" and not (message or "").strip():
         raise BadInput(
             "decisions[0].message: a respond decision needs the reply text",

@@ -18,25 +18,36 @@ from typing import Any
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from waypoint.errors import BadInput, ThreadBusy
+from waypoint.input_checks import check_count, check_thread_id, shown
 from waypoint.persistence.sql import Database, Executor
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
 from waypoint.runner import _last_good_checkpoint, _load, current_report
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_DURATION = re.compile(r"([0-9]{1,12})([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_DURATION = timedelta(days=100 * 366)
+"""Longest `--older-than` / `--since` accepted: a century (dates before year 1 do not exist)."""
 FINISHED = ("completed", "failed")
 
 
-def parse_duration(text: str) -> timedelta:
-    """`30m`, `12h`, `7d`, `2w` → a timedelta; anything else is `BadInput`."""
-    match = _DURATION.match(text.strip())
+def parse_duration(text: str, *, field: str = "older-than") -> timedelta:
+    """`30m`, `12h`, `7d`, `2w` → a timedelta of at most `MAX_DURATION`; else `BadInput`."""
+    match = _DURATION.fullmatch(text.strip())
     if not match:
         raise BadInput(
-            f"older-than: expected a number and a unit (s, m, h, d, w), e.g. 7d; got {text!r}",
-            field="older-than",
+            f"{field}: expected a number and a unit (s, m, h, d, w), e.g. 7d; got {shown(text)}",
+            field=field,
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:  # past timedelta's own limit
+        duration = MAX_DURATION + timedelta(days=1)
+    if duration > MAX_DURATION:
+        raise BadInput(
+            f"{field}: expected at most {MAX_DURATION.days:,} days; got {shown(text)}", field=field
+        )
+    return duration
 
 
 @dataclass
@@ -205,6 +216,9 @@ async def prune(
     """Prune finished threads; report rows and bytes before and after."""
     if keep_last < 1:
         raise BadInput("keep-last: must be at least 1 (the final state is kept)", field="keep-last")
+    check_count(keep_last, "keep-last")
+    if thread_id is not None:
+        check_thread_id(thread_id)
     report = PruneReport(dry_run=dry_run)
     async with open_stores(db_url) as stores:
         if thread_id is not None:

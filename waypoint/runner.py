@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import sqlite3
+import typing
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
@@ -33,6 +34,16 @@ from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOv
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
 from waypoint.hitl import is_hitl_request, parse_response
+from waypoint.input_checks import (
+    MAX_JSON_DEPTH,
+    MAX_SHOWN,
+    check_count,
+    check_id,
+    check_json_value,
+    check_text,
+    check_thread_id,
+    shown,
+)
 from waypoint.kill import record_override
 from waypoint.ledger import (
     RUN_KEY,
@@ -110,26 +121,129 @@ class ThreadReport:
         }
 
 
+MAX_LISTED_PROBLEMS = 8
+"""Problems one `BadInput` lists before it says how many more there are."""
+
+
+def _expected_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """The field names of the (nested) model at `loc`, if `loc` leads to one."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        found = current.model_fields.get(str(part))
+        if found is None:
+            return None
+        annotation = found.annotation
+        models = [
+            arg
+            for arg in (annotation, *typing.get_args(annotation))
+            if isinstance(arg, type) and issubclass(arg, BaseModel)
+        ]
+        current = models[0] if models else None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [info.alias or name for name, info in current.model_fields.items()]
+    return None
+
+
+def _problem(model: type[BaseModel], error: Any, what: str) -> tuple[str, str]:
+    """One pydantic error as `(field path, "what.path: message")`."""
+    loc = tuple(error["loc"])
+    path = ".".join(str(part)[:MAX_SHOWN] for part in loc) or what
+    where = f"{what}.{path}" if loc else what
+    if error["type"] == "extra_forbidden":
+        expected = _expected_fields(model, loc[:-1])
+        hint = f" (expected one of {', '.join(expected)})" if expected else ""
+        return path, f"{where}: unknown field{hint}"
+    if error["type"] == "missing":
+        return path, f"{where}: {error['msg']}"
+    message = str(error["msg"])
+    if len(message) > 2 * MAX_SHOWN:
+        message = message[: 2 * MAX_SHOWN] + "…"
+    return path, f"{where}: {message} (got {shown(error.get('input'))})"
+
+
 def validate(model: type[BaseModel], data: Any, *, what: str) -> BaseModel:
-    """Validate `data`; a failure becomes `BadInput` naming the field and what was expected."""
+    """Validate `data`; a failure becomes `BadInput` listing every problem at once.
+
+    Each problem names its field (`input.customer_id`) and what was expected; an unknown key is
+    called so, with the fields that are expected. `BadInput.field` names the first one. Text a
+    database cannot hold and over-deep nesting are refused before the schema is consulted.
+    """
     if not isinstance(data, Mapping):
         raise BadInput(f"{what}: expected a JSON object, got {type(data).__name__}", field=what)
+    check_json_value(data, what)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        path = ".".join(str(part) for part in first["loc"]) or what
-        got = first.get("input")
-        shown = "" if first["type"] == "missing" else f" (got {json.dumps(got, default=str)})"
-        raise BadInput(f"{what}.{path}: {first['msg']}{shown}", field=path) from exc
+        problems = [_problem(model, error, what) for error in exc.errors()]
+        listed = [text for _, text in problems[:MAX_LISTED_PROBLEMS]]
+        if len(problems) > MAX_LISTED_PROBLEMS:
+            listed.append(f"and {len(problems) - MAX_LISTED_PROBLEMS} more problem(s)")
+        raise BadInput("; ".join(listed), field=problems[0][0]) from exc
+
+
+def validate_context(workflow: Workflow, raw: Mapping[str, Any] | None) -> BaseModel:
+    """Validate a run context, including its `model` setting, before anything is written.
+
+    Raises:
+        BadInput: an invalid setting, or a `model` this installation cannot build (an unknown
+            provider, or its package not installed).
+    """
+    context = validate(workflow.context_schema, dict(raw or {}), what="context")
+    check_context_model(context)
+    return context
+
+
+def check_context_model(context: BaseModel) -> None:
+    """The context's `model` setting names a model this installation can build.
+
+    Raises:
+        BadInput: an unknown provider, or its package not installed.
+    """
+    model = getattr(context, "model", None)
+    if isinstance(model, str) and model:
+        try:
+            registry.check_model(model)
+        except ValueError as exc:
+            raise BadInput(f"context.model: {exc}", field="model") from exc
+
+
+MAX_INTEGER_DIGITS = 64
+"""Longest integer accepted in JSON input (Python refuses to convert past 4,300 digits)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows; send a plain decimal")
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(
+            f"a number of {len(digits):,} digits is too long (at most {MAX_INTEGER_DIGITS})"
+        )
+    return int(digits)
 
 
 def parse_json(text: str, *, what: str) -> Any:
-    """Parse JSON given on the command line; malformed JSON is `BadInput`."""
+    """Parse JSON given on the command line; malformed JSON is `BadInput`.
+
+    Also refused: `NaN` and `Infinity` (Python's parser accepts them, JSON does not), integers
+    too long to convert, nesting deeper than `MAX_JSON_DEPTH`, and text a database cannot hold.
+    """
+    check_text(text, what)
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{what}: malformed JSON ({exc.msg} at char {exc.pos})", field=what) from exc
+    except ValueError as exc:
+        raise BadInput(f"{what}: {exc}", field=what) from exc
+    except RecursionError as exc:
+        raise BadInput(
+            f"{what}: nested deeper than {MAX_JSON_DEPTH} levels; send a flatter value", field=what
+        ) from exc
+    check_json_value(value, what)
+    return value
 
 
 def check_configuration() -> None:
@@ -398,18 +512,31 @@ async def start_run(
     db_url: str | None = None,
     context: Mapping[str, Any] | None = None,
     durability: Durability = "sync",
+    check_model: bool = True,
 ) -> ThreadReport:
     """Validate the input, then run a new thread until it ends or waits for a human.
+
+    Args:
+        graph_name: graph name from langgraph.json.
+        raw_input: the run's input (checked against the graph's input schema).
+        thread_id: the new thread's id (default: a fresh one).
+        db_url: database URL (default: `WAYPOINT_DB_URL`, else the SQLite default).
+        context: run context (checked against the graph's context schema).
+        durability: LangGraph's checkpoint durability.
+        check_model: refuse a `model` setting this installation cannot build. Off only to
+            re-run a recorded context as it was (eval replay serves the model's answers).
 
     Raises:
         BadInput: unknown graph, invalid input or context, or a thread id already in use.
     """
-    workflow = load_workflow(graph_name)
+    workflow = load_workflow(check_id(graph_name, "graph", what="graph name"))
     check_configuration()
     ticket = validate(workflow.input_schema, raw_input, what="input")
     run_context = admit_context(graph_name, workflow.context_schema, context)
-    if thread_id is not None and not thread_id.strip():
-        raise BadInput("thread: expected a non-empty id", field="thread")
+    if check_model:
+        check_context_model(run_context)
+    if thread_id is not None:
+        check_thread_id(thread_id)
     thread_id = thread_id or f"{graph_name}-{uuid.uuid4().hex[:12]}"
     async with open_stores(db_url) as stores, hold_thread(stores.url, stores.db, thread_id):
         graph = await _compiled(workflow, stores)
@@ -429,17 +556,18 @@ async def start_run(
                 field="thread",
             )
         await _index_create(stores.db, thread_id, graph_name, run_context.model_dump(mode="json"))
-        await execute(
-            stores,
-            workflow,
-            graph,
-            ticket.model_dump(mode="json"),
-            config,
-            run_context,
-            durability=durability,
-        )
-        report = await current_report(graph, thread_id, graph_name)
-        await _index_upsert(stores.db, report)
+        async with _database_guard(thread_id, stores.url.redacted):  # the thread exists now
+            await execute(
+                stores,
+                workflow,
+                graph,
+                ticket.model_dump(mode="json"),
+                config,
+                run_context,
+                durability=durability,
+            )
+            report = await current_report(graph, thread_id, graph_name)
+            await _index_upsert(stores.db, report)
         return report
 
 
@@ -460,6 +588,7 @@ async def _load(stores: Stores, thread_id: str) -> tuple[Workflow, BaseModel, di
 
 async def thread_status(thread_id: str, *, db_url: str | None = None) -> ThreadReport:
     """Read where a thread stands."""
+    check_thread_id(thread_id)
     async with open_stores(db_url) as stores:
         workflow, _, _ = await _load(stores, thread_id)
         graph = await _compiled(workflow, stores)
@@ -669,7 +798,10 @@ async def resume_thread(
     given no answer, or an answer the question does not allow is `BadInput`, and nothing is
     written.
     """
-    async with open_stores(db_url) as stores:
+    check_thread_id(thread_id)
+    if isinstance(answer, Mapping):
+        check_json_value(answer, "answer")
+    async with open_stores(db_url) as stores, _database_guard(thread_id, stores.url.redacted):
         await _load(stores, thread_id)  # an unknown thread is refused before anything is written
         async with hold_thread(stores.url, stores.db, thread_id):
             return await _resume_held(
@@ -753,7 +885,14 @@ async def _resume_held(
 async def list_threads(
     *, db_url: str | None = None, graph: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    """Threads in the index, newest first."""
+    """Threads in the index, newest first.
+
+    Raises:
+        BadInput: a `limit` outside 1..`MAX_COUNT`, or a bad graph name.
+    """
+    check_count(limit, "limit")
+    if graph is not None:
+        check_id(graph, "graph", what="graph name")
     async with open_stores(db_url) as stores:
         where = "WHERE graph = :graph" if graph else ""
         return await stores.db.fetchall(

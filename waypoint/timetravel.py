@@ -43,6 +43,7 @@ from waypoint.checkpoint_facts import (
 )
 from waypoint.checkpoint_tables import CheckpointLink, tables_for
 from waypoint.errors import BadInput, WaypointError
+from waypoint.input_checks import check_count, check_id, check_json_value, check_thread_id
 from waypoint.kill import record_override
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.persistence.thread_lock import hold_thread
@@ -373,6 +374,7 @@ async def _open_thread(
         BadInput: no such thread in the index.
         ThreadBusy: `write` and another process holds the thread.
     """
+    check_thread_id(thread_id)
     async with open_stores(db_url) as stores:
         workflow, context, _ = await _load(stores, thread_id)
         graph = await _compiled(workflow, stores)
@@ -436,8 +438,8 @@ async def thread_history(
     Raises:
         BadInput: no such thread, or `limit` below 1.
     """
-    if limit is not None and limit < 1:
-        raise BadInput("limit: expected 1 or more", field="limit")
+    if limit is not None:
+        check_count(limit, "limit")
     async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
         tree = await _read_tree(stores, graph, thread_id, newest=limit)
     links = tree.links
@@ -458,6 +460,8 @@ async def show_checkpoint(
     Raises:
         BadInput: no such thread, no such checkpoint, or a thread with no checkpoint yet.
     """
+    if checkpoint_id is not None:
+        check_id(checkpoint_id, "checkpoint", what="checkpoint id")
     async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
         if checkpoint_id is None:
             # The live view of the head: values include finished tasks' pending writes.
@@ -482,6 +486,8 @@ async def diff_checkpoints(
     Raises:
         BadInput: no such thread or checkpoint.
     """
+    check_id(before_id, "checkpoint", what="checkpoint id")
+    check_id(after_id, "checkpoint", what="checkpoint id")
     async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
         before_row, after_row = await _rows_at(stores, graph, thread_id, [before_id, after_id])
         before = snapshot_values(await _snapshot_at(graph, thread_id, before_id))
@@ -508,6 +514,7 @@ async def replay_thread(
         BadInput: no such thread or checkpoint, or a checkpoint after which nothing runs.
         ThreadBusy: another process holds the thread.
     """
+    check_id(checkpoint_id, "checkpoint", what="checkpoint id")
     async with _open_thread(thread_id, db_url, write=True) as (stores, workflow, context, graph):
         snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
         if not snapshot.next:
@@ -553,9 +560,9 @@ def _validated_update(
     for key in update:
         if key not in fields:
             raise BadInput(
-                f"update.{key}: not a field of {schema.__name__}; "
+                f"update.{str(key)[:80]}: not a field of {schema.__name__}; "
                 f"expected one of {', '.join(fields)}",
-                field=str(key),
+                field=str(key)[:80],
             )
     merged = validate(schema, {**values, **update}, what="update")
     stored = merged.model_dump(mode="json")
@@ -588,6 +595,11 @@ async def fork_thread(
         ThreadBusy: another process holds the thread.
         DatabaseUnavailable: the database went away while writing.
     """
+    check_id(checkpoint_id, "checkpoint", what="checkpoint id")
+    if as_node is not None:
+        check_id(as_node, "as-node", what="node name")
+    if isinstance(update, Mapping):
+        check_json_value(update, "update")
     async with _open_thread(thread_id, db_url, write=True) as (stores, workflow, _, graph):
         schema = workflow.state_schema
         nodes = {name for name in graph.nodes if not name.startswith("__")}

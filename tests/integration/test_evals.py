@@ -18,7 +18,7 @@ import nodes.support.decide as support_decide
 from state.support import RefundDecision, SupportState
 from tests.conftest import waypoint_cli
 from tests.helpers import PROJECT_ROOT
-from waypoint.errors import BadInput
+from waypoint.errors import BadInput, RunKeptError
 from waypoint.evals.recording import record_case
 from waypoint.evals.report import Baseline, Report, build_report
 from waypoint.evals.session import run_suite
@@ -207,8 +207,9 @@ def test_run_record_and_the_server_switch(tmp_path: Path) -> None:
         assert not [e for e in EMAILS if e in text], path
 
 
-def test_leftover_answers_are_bad_input(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="left over"):
+def test_leftover_answers_say_the_thread_is_kept(tmp_path: Path) -> None:
+    """The run paid before the extra answer showed up: not `BadInput` ("nothing written")."""
+    with pytest.raises(RunKeptError, match="left over") as stopped:
         asyncio.run(
             record_case(
                 "support",
@@ -217,6 +218,8 @@ def test_leftover_answers_are_bad_input(tmp_path: Path) -> None:
                 db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
             )
         )
+    assert not isinstance(stopped.value, BadInput)
+    assert "kept" in str(stopped.value)
 
 
 def test_live_mode_calls_the_configured_providers() -> None:

@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from psycopg import OperationalError as PostgresOperationalError
+from psycopg_pool import PoolTimeout
+from rich.markup import escape
+from typer._click.core import Context as ClickContext  # typer 0.29 vendors click here
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from waypoint.cli import render
-from waypoint.errors import BadInput, WaypointError
+from waypoint.errors import BadInput, DatabaseUnavailable, WaypointError
 from waypoint.evals.recording import run_recorded
 from waypoint.hitl import approve_answer, edit_answer, reject_answer, respond_answer
+from waypoint.input_checks import MAX_COUNT, check_id, check_output_file, check_text
 from waypoint.runner import (
     AnswerBuilder,
     PendingInterrupt,
@@ -34,12 +41,35 @@ from waypoint.workflows import load_workflow
 for _noisy in ("psycopg", "psycopg.pool", "langchain_core.callbacks.manager"):
     logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
+
+def print_error(message: str) -> None:
+    """One `error:` line on stderr: whitespace folded, no rich markup taken from the message."""
+    flat = " ".join(str(message).split())
+    render.errors.print(f"[red]error:[/] {escape(flat)}", highlight=False, soft_wrap=True)
+
+
+class WaypointGroup(TyperGroup):
+    """The command group: a usage error (a bad option value, a missing argument) is one line."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        """Run the chosen command; report click's usage errors as one `error:` line, exit 2."""
+        try:
+            return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            print_error(f"{exc.format_message().rstrip('.')}; see `{where} --help`")
+            raise typer.Exit(exc.exit_code) from None
+
+
 app = typer.Typer(
     name="waypoint",
     help="Run, resume and inspect LangGraph workflow threads.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=WaypointGroup,
 )
 
 T = TypeVar("T")
@@ -52,12 +82,55 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; map Waypoint errors to their exit codes."""
+    """Run a command's coroutine; map Waypoint errors to their exit codes, one line each.
+
+    A Postgres connection lost where no thread-specific guard caught it is reported too, as
+    `DatabaseUnavailable` (exit 1), instead of a traceback.
+    """
     try:
-        return asyncio.run(coro)
+        try:
+            return asyncio.run(coro)
+        except (PostgresOperationalError, PoolTimeout) as exc:
+            raise DatabaseUnavailable(
+                f"lost the database: {type(exc).__name__}: {exc}. Nothing finished is lost "
+                "(checkpoints are kept); once the database is back, run the command again, or "
+                "continue a thread with `waypoint resume THREAD`."
+            ) from exc
     except WaypointError as exc:
-        render.errors.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(f"{exc}")
         raise typer.Exit(exc.exit_code) from None
+
+
+MAX_INPUT_FILE_BYTES = 16 * 1024 * 1024
+"""Largest `--input-file` read (a ticket is a few kilobytes)."""
+
+
+def read_input_file(path: Path) -> str:
+    """The text of an `--input-file`: UTF-8, at most `MAX_INPUT_FILE_BYTES`.
+
+    Raises:
+        BadInput: unreadable, too large, or not UTF-8 (field `input-file`).
+    """
+    try:
+        check_text(str(path), "input-file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INPUT_FILE_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(
+            f"input-file: cannot read {path}: {exc.strerror or exc}", field="input-file"
+        ) from exc
+    if len(data) > MAX_INPUT_FILE_BYTES:
+        raise BadInput(
+            f"input-file: {path} is larger than {MAX_INPUT_FILE_BYTES // (1024 * 1024)} MiB",
+            field="input-file",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"input-file: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8",
+            field="input-file",
+        ) from exc
 
 
 @app.command()
@@ -82,19 +155,13 @@ def run(
             raise BadInput(
                 "input: give exactly one of --input JSON or --input-file PATH", field="input"
             )
-        if input_file is not None:
-            try:
-                text = input_file.read_text()
-            except OSError as exc:
-                raise BadInput(
-                    f"input-file: cannot read {input_file}: {exc}", field="input-file"
-                ) from exc
-        else:
-            text = input_json or ""
+        text = read_input_file(input_file) if input_file is not None else input_json or ""
         raw = parse_json(text, what="input")
         ctx = parse_json(context, what="context") if context else {}
         if not isinstance(ctx, dict):
             raise BadInput("context: expected a JSON object", field="context")
+        if record is not None:  # checked before the run: a run's effects cannot be undone
+            check_output_file(record, "record")
         start = functools.partial(run_recorded, record) if record else start_run  # waypoint.evals
         result = await start(graph, raw, thread_id=thread, db_url=db, context=ctx)
         render.emit_json(result.as_json()) if as_json else render.report(result)
@@ -144,6 +211,9 @@ def resume(
         ]
         if len(chosen) > 1:
             raise BadInput(f"decision: choose one of {', '.join(chosen)}", field="decision")
+        for name, text in (("reason", reason), ("respond", respond)):
+            if text is not None:
+                check_text(text, name)
         if override:
             if chosen:
                 raise BadInput("override: --override takes no decision", field="override")
@@ -194,7 +264,9 @@ def status(
 @app.command()
 def threads(
     graph: Annotated[str | None, typer.Option("--graph", help="Only this graph.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=MAX_COUNT, help="At most this many.")
+    ] = 50,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -219,7 +291,7 @@ def graph(
     """Print the graph as Mermaid (what the README shows), or its failure ladders."""
 
     async def go() -> int:
-        workflow = load_workflow(name)
+        workflow = load_workflow(check_id(name, "graph", what="graph name"))
         if not policies:
             render.console.print(workflow.served.get_graph().draw_mermaid(), markup=False)
             return 0

@@ -1,9 +1,11 @@
 """`waypoint record` and `waypoint eval`: traces of real runs, and eval suites over them.
 
 `record` exits with the recorded thread's status, like `run` (0 completed, 1 failed, 3 waiting),
-2 on bad input (no trace written). `eval` exits 0 when the CI gate passes, 1 when it fails (a pass
-rate below its threshold, a baseline case failing, an errored case, a cost past its budget), 2
-on bad usage (an invalid suite, `--upload` without `LANGSMITH_API_KEY`).
+2 on bad input (checked before the run: nothing written), 1 when an answer does not fit the
+question the run asked (the thread is kept; no trace written). `eval` exits 0 when the CI gate
+passes, 1 when it fails (a pass rate below its threshold, a baseline case failing, an errored
+case, a cost past its budget), 2 on bad usage (an invalid suite, `--upload` without
+`LANGSMITH_API_KEY`).
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from waypoint.capabilities import registry
 from waypoint.cli import eval_render, render
-from waypoint.cli.app import DbOption, JsonOption, _run, app
+from waypoint.cli.app import DbOption, JsonOption, _run, app, read_input_file
 from waypoint.errors import BadInput
-from waypoint.evals.recording import record_case
+from waypoint.evals.recording import record_case, write_recorded
 from waypoint.evals.report import Baseline, build_report
 from waypoint.evals.report_files import write_baseline, write_report
 from waypoint.evals.scoring import CaseResult
 from waypoint.evals.session import run_suite, select_cases
 from waypoint.evals.suite import load_suite
 from waypoint.evals.upload import require_api_key, upload
-from waypoint.runner import parse_json, validate
+from waypoint.input_checks import check_output_file
+from waypoint.runner import parse_json, validate_context
 from waypoint.workflows import load_workflow
 
 
@@ -34,12 +38,7 @@ def _read_input(input_json: str | None, input_file: Path | None) -> Any:
             "input: give exactly one of --input JSON or --input-file PATH", field="input"
         )
     if input_file is not None:
-        try:
-            return parse_json(input_file.read_text(), what="input")
-        except OSError as exc:
-            raise BadInput(
-                f"input-file: cannot read {input_file}: {exc}", field="input-file"
-            ) from exc
+        return parse_json(read_input_file(input_file), what="input")
     return parse_json(input_json or "", what="input")
 
 
@@ -77,6 +76,7 @@ def record(
     async def go() -> int:
         raw = _read_input(input_json, input_file)
         answers = [_object(text, "answer") for text in answer or []]
+        check_output_file(out, "out")  # before the run: a run's effects cannot be undone
         recorded = await record_case(
             graph,
             raw,
@@ -85,7 +85,7 @@ def record(
             db_url=db,
             thread_id=thread,
         )
-        path = recorded.write(out)
+        path = write_recorded(recorded, out)
         if as_json:
             render.emit_json({**recorded.report.as_json(), "trace": str(path)})
         else:
@@ -158,7 +158,12 @@ def eval_command(
             raise BadInput("context: --context changes runs; use it with replay or live")
         loaded = load_suite(suite)
         if overrides:  # a bad change is a usage error (exit 2), not a failing case
-            validate(load_workflow(loaded.graph).context_schema, overrides, what="context")
+            validate_context(load_workflow(loaded.graph), overrides)
+        if judge is not None:
+            try:
+                registry.check_model(judge)
+            except ValueError as exc:
+                raise BadInput(f"judge: {exc}", field="judge") from exc
         against = Baseline.read(baseline) if baseline is not None else None
         total = len(select_cases(loaded, case, tag))
         chosen: Mode = mode  # type: ignore[assignment]

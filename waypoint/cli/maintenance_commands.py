@@ -28,7 +28,7 @@ def prune_command(
     """Remove old checkpoints of finished threads; running or waiting threads are never touched."""
 
     async def go() -> int:
-        age = parse_duration(older_than) if older_than else None
+        age = parse_duration(older_than) if older_than is not None else None
         result = await prune(
             db_url=db, older_than=age, keep_last=keep_last, thread_id=thread, dry_run=dry_run
         )

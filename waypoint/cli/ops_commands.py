@@ -11,6 +11,7 @@ from waypoint.audit import requester, thread_audit, workflow_kpis
 from waypoint.cli import render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
+from waypoint.input_checks import check_id, check_text, check_thread_id
 from waypoint.kill import request_kill
 from waypoint.persistence.stores import open_stores
 from waypoint.retention import parse_duration
@@ -31,8 +32,13 @@ def kill_command(
     async def go() -> int:
         if not reason.strip():
             raise BadInput("reason: --reason TEXT is required", field="reason")
+        check_text(reason, "reason")
         if (thread is None) == (graph is None):
             raise BadInput("thread: give a THREAD or --graph G", field="thread")
+        if thread is not None:
+            check_thread_id(thread)
+        if graph is not None:
+            check_id(graph, "graph", what="graph name")
         async with open_stores(db) as stores:
             if graph is not None:
                 rows = await stores.db.fetchall(
@@ -126,7 +132,7 @@ def kpis_command(
     """Completion, intervention, escalation and halt rates, cost, latency, failure clusters."""
 
     async def go() -> int:
-        window = parse_duration(since) if since else None
+        window = parse_duration(since, field="since") if since is not None else None
         kpis = await workflow_kpis(db_url=db, graph=graph, since=window)
         if as_json:
             render.emit_json(kpis)

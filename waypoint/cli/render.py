@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -39,15 +40,15 @@ def interrupt_summary(value: Any) -> str:
 
 
 def report(result: ThreadReport) -> None:
-    """Show where a thread stands and what to do next."""
+    """Show where a thread stands and what to do next (values are shown, never read as markup)."""
     style = STATUS_STYLE.get(result.status, "white")
-    lines = [f"thread  [bold]{result.thread_id}[/] ({result.graph})"]
+    lines = [f"thread  [bold]{escape(result.thread_id)}[/] ({escape(result.graph)})"]
     lines.append(f"status  [{style}]{result.status}[/]")
     values = result.values
     resolution = values.get("resolution")
     if resolution:
         amount = resolution.get("refund_amount")
-        lines.append(f"result  {resolution.get('kind')} (refund {amount})")
+        lines.append(escape(f"result  {resolution.get('kind')} (refund {amount})"))
     verdicts = [values.get("classification_verdict"), *(values.get("review_verdicts") or [])[-1:]]
     gates = [
         f"{v['gate']} {'passed' if v['passed'] else 'failed: ' + '; '.join(v['reasons'])}"
@@ -55,22 +56,27 @@ def report(result: ThreadReport) -> None:
         if v
     ]
     if gates:
-        lines.append("gates   " + " | ".join(gates))
+        lines.append(escape("gates   " + " | ".join(gates)))
     if values.get("halt"):
         halt = values["halt"]
-        lines.append(f"halted  before {halt['node']}: {halt['kind']}: {halt['reason']}")
-        lines.append(f"next    waypoint resume {result.thread_id} --override --reason TEXT")
+        lines.append(escape(f"halted  before {halt['node']}: {halt['kind']}: {halt['reason']}"))
+        lines.append(escape(f"next    waypoint resume {result.thread_id} --override --reason TEXT"))
     if values.get("failure"):
         failure = values["failure"]
-        lines.append(f"failure {failure['node']}: {failure['error_type']}: {failure['message']}")
-    for pending in result.interrupts:
-        lines.append(f"waiting at [bold]{pending.node}[/]: {interrupt_summary(pending.value)}")
         lines.append(
-            f"answer  waypoint resume {result.thread_id} --approve | --reject --reason TEXT | "
-            "--edit JSON | --respond TEXT"
+            escape(f"failure {failure['node']}: {failure['error_type']}: {failure['message']}")
+        )
+    for pending in result.interrupts:
+        summary = escape(interrupt_summary(pending.value))
+        lines.append(f"waiting at [bold]{escape(pending.node)}[/]: {summary}")
+        lines.append(
+            escape(
+                f"answer  waypoint resume {result.thread_id} --approve | --reject --reason TEXT | "
+                "--edit JSON | --respond TEXT"
+            )
         )
     if result.status in ("failed", "incomplete"):
-        lines.append(f"next    waypoint resume {result.thread_id}")
+        lines.append(escape(f"next    waypoint resume {result.thread_id}"))
     console.print(Panel("\n".join(lines), expand=False, border_style=style))
 
 
@@ -82,12 +88,12 @@ def threads_table(rows: list[dict[str, Any]]) -> None:
         resolution = summary.get("resolution") or {}
         style = STATUS_STYLE.get(row["status"], "white")
         table.add_row(
-            row["thread_id"],
-            row["graph"],
-            f"[{style}]{row['status']}[/]",
+            escape(str(row["thread_id"])),
+            escape(str(row["graph"])),
+            f"[{style}]{escape(str(row['status']))}[/]",
             str(row["updated_at"])[:19],
-            str(summary.get("ticket_id") or ""),
-            str(resolution.get("kind") or ""),
+            escape(str(summary.get("ticket_id") or "")),
+            escape(str(resolution.get("kind") or "")),
         )
     console.print(table)
 

@@ -14,6 +14,7 @@ import typer
 from waypoint.cli import render, timetravel_render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
+from waypoint.input_checks import MAX_COUNT
 from waypoint.runner import parse_json
 from waypoint.timetravel import (
     diff_checkpoints,
@@ -33,7 +34,8 @@ FromOption = Annotated[
 def history(
     thread: ThreadArgument,
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="At most this many, newest first.")
+        int | None,
+        typer.Option("--limit", min=1, max=MAX_COUNT, help="At most this many, newest first."),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,

@@ -103,6 +103,7 @@ async def _rerun_one(
                 replay=answers,
                 strict_answers=False,
                 annotate=False,
+                check_model=False,  # the recorded context as it was (eval_command checks overrides)
             )
     except Exception as exc:  # the graph could not run at all: an errored case, not a crash
         return unreadable_case(case, str(path), f"{mode} failed: {type(exc).__name__}: {exc}")

@@ -26,7 +26,7 @@ from waypoint.persistence.sql import (
     SqliteDatabase,
     open_postgres_pool,
 )
-from waypoint.persistence.urls import DatabaseURL, parse_db_url
+from waypoint.persistence.urls import DatabaseURL, check_sqlite_location, parse_db_url
 from waypoint.private_files import private_file
 
 _current_stores: ContextVar[Stores | None] = ContextVar("waypoint_stores", default=None)
@@ -103,6 +103,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         return
     if parsed.kind == "sqlite":
         assert parsed.sqlite_path is not None
+        check_sqlite_location(parsed.sqlite_path)  # bad input: exit 2, nothing created
         private_file(parsed.sqlite_path)  # 0600 in a 0700 folder when Waypoint creates them
         path = str(parsed.sqlite_path)
         db = await SqliteDatabase.open(path)
