@@ -90,10 +90,10 @@ def test_a_dropped_connection_during_resume_is_reported_not_a_traceback(
 def test_admin_shutdown_while_resume_records_the_end_is_reported(own_pg_url: str) -> None:
     """`AdminShutdown` once escaped the runner's guard with a traceback.
 
-    After the graph ran, `resume` writes the thread's end to the thread index. The test holds
-    that row locked, so the command waits there, outside the graph, and then terminates exactly
-    that backend: the client gets `AdminShutdown` ("terminating connection due to administrator
-    command").
+    `resume` writes the thread index (marking the thread running before it runs the graph). The
+    test holds that row locked, so the command waits there, outside the graph, and then
+    terminates exactly that backend: the client gets `AdminShutdown` ("terminating connection
+    due to administrator command"). Nothing ran, so a second `resume` pays, once.
     """
     thread = f"lost-{uuid.uuid4().hex[:10]}"
     report = run(
@@ -137,6 +137,10 @@ def test_admin_shutdown_while_resume_records_the_end_is_reported(own_pg_url: str
     assert lines[0].startswith("error: lost the database"), err
     assert "AdminShutdown" in lines[0] and f"waypoint resume {thread}" in lines[0]
     status = waypoint_cli("status", thread, "--json", "--db", own_pg_url)
-    assert json.loads(status.stdout)["status"] == "completed", status.stdout + status.stderr
+    assert json.loads(status.stdout)["status"] == "waiting", status.stdout + status.stderr
     paid = query(own_pg_url, "SELECT amount FROM support_payments WHERE thread_id = ?", (thread,))
-    assert len(paid) == 1
+    assert paid == []
+    again = waypoint_cli("resume", thread, "--approve", "--db", own_pg_url)
+    assert again.returncode == 0, again.stderr
+    paid = query(own_pg_url, "SELECT amount FROM support_payments WHERE thread_id = ?", (thread,))
+    assert [str(row["amount"]) for row in paid] == ["480.00"]

@@ -6,7 +6,8 @@ has already started: Aegra then marks the thread `error` and refuses a valid ans
 `threads.create_run` first, and a bad request is a 4xx that changes nothing:
 
 - 422: a command with nothing to do (`{}`, `{"resume": null}`), an answer that is not an
-  answer (an `HITLResponse` without decisions), a context that does not fit the schema;
+  answer (an `HITLResponse` without decisions), a context that does not fit the schema, text a
+  database cannot hold (a NUL character) or JSON nested too deep anywhere in the request;
 - 403: a `goto`, an update of a protected field, a context looser than the policy, a
   Waypoint-reserved `configurable` key.
 
@@ -24,6 +25,7 @@ from typing import Any
 from waypoint.admission import check_command, protected_fields
 from waypoint.errors import BadInput, PolicyRefused
 from waypoint.hitl import ALL_DECISIONS
+from waypoint.input_checks import check_json_value
 from waypoint.policy import admit_context
 from waypoint.workflows import Workflow, load_workflow, workflow_names
 
@@ -111,6 +113,8 @@ def check_run_request(value: Mapping[str, Any]) -> None:
     nested = isinstance(value.get("kwargs"), Mapping)
     payload: Mapping[str, Any] = value["kwargs"] if nested else value
     try:
+        for part in ("input", "command", "context"):  # text Postgres cannot hold, depth
+            check_json_value(payload.get(part), part)
         config = payload.get("config") or {}
         _check_configurable(config.get("configurable") or {} if isinstance(config, Mapping) else {})
         workflow = workflow_for(value.get("assistant_id") or payload.get("assistant_id"))
