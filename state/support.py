@@ -8,17 +8,24 @@ portable across code changes, safe under `LANGGRAPH_STRICT_MSGPACK=true`, and ea
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from waypoint.contract import (
+    PROTECTED,
+    SENSITIVE,
+    Failure,
+    GateVerdict,
+    ThreadSummary,
+    WorkflowContext,
+    WorkflowState,
+)
 from waypoint.guards import Budgets, Halt
 
 SCHEMA_VERSION = 1
 """Version of this state schema; stored in every thread so old threads can be migrated."""
 
-PROTECTED: dict[str, Any] = {"protected": True}
-"""Only this workflow's nodes write the field; a caller's update may not (waypoint.admission)."""
 
 Category = Literal["refund", "shipping", "other"]
 DecisionType = Literal["approve", "edit", "reject", "respond"]
@@ -50,21 +57,12 @@ class Classification(BaseModel):
     rationale: str = Field(description="One sentence on why.")
 
 
-class GateVerdict(BaseModel):
-    """A quality gate's typed verdict, kept in state for audit and routing."""
-
-    gate: str = Field(description="Gate name.")
-    passed: bool = Field(description="Whether the checked work may go on.")
-    reasons: list[str] = Field(default_factory=list, description="Why it failed, one per check.")
-    score: float | None = Field(default=None, description="Measured value, if the gate has one.")
-
-
 class Customer(BaseModel):
     """A CRM customer record."""
 
     customer_id: str
     name: str
-    email: str = Field(json_schema_extra={"sensitive": True})
+    email: str = Field(json_schema_extra=SENSITIVE)
     fraud_flag: bool = False
 
 
@@ -114,14 +112,6 @@ class HumanAnswer(BaseModel):
     answered_by: str | None = None
 
 
-class Failure(BaseModel):
-    """Why a run stopped on its failure path."""
-
-    node: str
-    error_type: str
-    message: str
-
-
 class Resolution(BaseModel):
     """How the ticket ended."""
 
@@ -136,14 +126,11 @@ class Resolution(BaseModel):
     )
 
 
-class SupportState(TicketInput):
-    """Shared state of one `support` thread."""
+class SupportState(TicketInput, WorkflowState):
+    """Shared state of one `support` thread (the kit's fields come from `WorkflowState`)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    schema_version: int = Field(
-        default=SCHEMA_VERSION, description="State schema version.", json_schema_extra=PROTECTED
-    )
     classification: Classification | None = Field(default=None, json_schema_extra=PROTECTED)
     classification_verdict: GateVerdict | None = Field(default=None, json_schema_extra=PROTECTED)
     lookup: LookupResult | None = Field(
@@ -176,12 +163,14 @@ class SupportState(TicketInput):
     )
     human: HumanAnswer | None = Field(default=None, json_schema_extra=PROTECTED)
     resolution: Resolution | None = Field(default=None, json_schema_extra=PROTECTED)
-    failure: Failure | None = Field(default=None, json_schema_extra=PROTECTED)
-    halt: Halt | None = Field(
-        default=None,
-        description="Set when a guard or a kill stopped the run before a node.",
-        json_schema_extra=PROTECTED,
-    )
+
+    def summary(self) -> ThreadSummary:
+        """The ticket, and how it was resolved (`threads`, `status`, the demo, KPIs)."""
+        outcome = None
+        if self.resolution is not None:
+            paid = self.resolution.refund_amount
+            outcome = self.resolution.kind + (f" {paid}" if paid else "")
+        return ThreadSummary(subject=self.ticket_id, outcome=outcome)
 
 
 class SupportOutput(BaseModel):
@@ -196,10 +185,8 @@ class SupportOutput(BaseModel):
     halt: Halt | None = None
 
 
-class SupportContext(BaseModel):
+class SupportContext(WorkflowContext):
     """Run-time settings of a `support` run (Studio shows these descriptions)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     approval_threshold: Decimal = Field(
         default=Decimal("100.00"),

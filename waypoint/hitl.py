@@ -231,6 +231,7 @@ def ask_human(
             decision = parse_response(answer, request)
             if recheck is not None:
                 recheck(decision)
+            _report_answer(decision)
             return decision
         except BadInput as refused:
             action = dict(request["action_requests"][0])
@@ -241,3 +242,25 @@ def ask_human(
                 "action_requests": [cast(ActionRequest, action)],
                 "review_configs": request["review_configs"],
             }
+
+
+def _report_answer(decision: HumanDecision) -> None:
+    """Tell the run's ledger who answered what (no-op outside a recorded run)."""
+    from langgraph.config import get_config
+
+    from waypoint.actors import acting_user
+    from waypoint.ledger import current_recorder
+
+    recorder = current_recorder()
+    if recorder is None:
+        return
+    config = get_config()
+    metadata = config.get("metadata", {})
+    answer = {
+        "decision": decision.type,
+        **decision.model_dump(exclude_none=True, exclude={"type"}),
+        "answered_by": acting_user(config),
+    }
+    recorder.on_human_answer(
+        str(metadata.get("langgraph_node", "?")), int(metadata.get("langgraph_step", -1)), answer
+    )

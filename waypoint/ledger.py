@@ -328,6 +328,12 @@ class LedgerRecorder(AsyncCallbackHandler):
             row.tokens += tokens
             row.cost_usd = str(Decimal(row.cost_usd) + cost)
 
+    def on_human_answer(self, node: str, step: int, answer: dict[str, Any]) -> None:
+        """A node's question got a valid answer (`waypoint.hitl.ask_human`): keep it on its row."""
+        row = self._by_node.get((node, step))
+        if row is not None:
+            row.human_decision = json.dumps(answer, default=str, sort_keys=True)
+
     def saved(
         self, config: RunnableConfig, metadata: CheckpointMetadata, saved: RunnableConfig
     ) -> None:
@@ -399,7 +405,6 @@ class LedgerRecorder(AsyncCallbackHandler):
             return
         output = outputs.update if isinstance(outputs, Command) else outputs
         gate, passed = _gate(output)
-        human = output.get("human") if isinstance(output, dict) else None
         digest, summary = _digest_and_summary(output, self.hidden)
         self._finish(
             run_id,
@@ -408,7 +413,6 @@ class LedgerRecorder(AsyncCallbackHandler):
             summary=summary,
             gate=gate,
             gate_passed=None if passed is None else int(passed),
-            human_decision=json.dumps(human, default=str) if isinstance(human, dict) else None,
         )
 
     async def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:

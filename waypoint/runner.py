@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 from waypoint.actors import acting_as
 from waypoint.capabilities import registry
 from waypoint.config import load_plugins
+from waypoint.contract import Status, status_of
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
@@ -65,8 +66,6 @@ from waypoint.policy import admit_context
 from waypoint.state_versions import bring_up_to_date
 from waypoint.thread_index import index_thread, summary_of
 from waypoint.workflows import Workflow, load_workflow, workflow_names
-
-Status = Literal["completed", "failed", "waiting", "halted", "incomplete"]
 
 INTERRUPT, RESUME = "__interrupt__", "__resume__"
 """Channel names of pending interrupt and resume writes in a checkpoint (LangGraph made its own
@@ -302,25 +301,17 @@ def report_from_snapshot(
         )
         for intr in {i.id: i for i in (*snapshot.interrupts, *handler_interrupts)}.values()
     ]
-    status: Status
     checkpoint_id = snapshot.config.get("configurable", {}).get("checkpoint_id")
-    if interrupts:
-        status = "waiting"
-    elif checkpoint_id is None:
-        status = "incomplete"  # indexed, but it died before its first checkpoint
-    elif step_cut_off(snapshot):
+    status = status_of(
+        values,
+        waiting=bool(interrupts),
+        pending=bool(snapshot.next),
         # Some tasks of the step saved their writes, but the step's checkpoint never followed
         # (the process died in between): `next` no longer lists them and the values already
-        # show their writes, yet nothing after them ran. Not finished, whatever the values say.
-        status = "incomplete"
-    elif values.get("halt"):
-        status = "halted"
-    elif values.get("failure"):
-        status = "failed"
-    elif snapshot.next:
-        status = "incomplete"
-    else:
-        status = "completed"
+        # show their writes, yet nothing after them ran. Not finished, whatever they say.
+        cut_off=step_cut_off(snapshot),
+        started=checkpoint_id is not None,
+    )
     return ThreadReport(
         thread_id=thread_id,
         graph=graph,
@@ -392,7 +383,7 @@ async def _index_upsert(
         thread_id=report.thread_id,
         graph=report.graph,
         status=report.status,
-        summary=summary_of(report.values),
+        summary=summary_of(load_workflow(report.graph).state_schema, report.values),
         context=context,
     )
 

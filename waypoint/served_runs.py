@@ -27,6 +27,7 @@ from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel
 
+from waypoint.contract import status_of
 from waypoint.guarded_graph import ACTOR_KEY, BUDGETS_KEY, GuardedGraph, guarded
 from waypoint.guards import Budgets, RunGuard, set_guard
 from waypoint.ledger import HALTING_HANDLERS, LedgerRecorder, current_recorder, set_recorder
@@ -120,14 +121,8 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
             await recorder.on_chain_end(outputs, run_id=run_id, **kwargs)
         elif (recorder := self._runs.pop(run_id, None)) is not None:
             values: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
-            if run_id in self._waiting:
-                status = "waiting"
-            elif values.get("halt"):
-                status = "halted"
-            elif values.get("failure"):
-                status = "failed"
-            else:
-                status = "completed"
+            waiting = run_id in self._waiting
+            status = status_of(values, waiting=waiting, pending=False, cut_off=False, started=True)
             await self._finish(run_id, recorder, status, values)
 
     async def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -158,7 +153,7 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
                 thread_id=recorder.thread_id,
                 graph=self.graph,
                 status=status,
-                summary=summary_of(values) if values else None,
+                summary=summary_of(self.state_schema, values) if values else None,
             )
         except Exception:
             logger.warning("ledger: could not settle thread %s", recorder.thread_id, exc_info=True)

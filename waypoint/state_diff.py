@@ -2,7 +2,7 @@
 
 Checkpoints hold plain JSON (see `waypoint.state_updates`), so two states are compared as nested
 dicts and lists: dicts key by key (`lookup.customer.name`), lists index by index
-(`review_verdicts[1].passed`). A value that appears where there was none (missing or `None`) is
+(`verdicts[1].passed`). A value that appears where there was none (missing or `None`) is
 `added`, one that disappears is `removed`, anything else that differs is `changed`. A dict or
 list that appears or disappears as a whole is listed leaf by leaf, so every row is one field.
 """
@@ -21,7 +21,7 @@ class FieldChange:
     """One difference between two states."""
 
     path: str
-    """Dotted path of the field, e.g. `review_verdicts[1].passed`."""
+    """Dotted path of the field, e.g. `verdicts[1].passed`."""
     kind: ChangeKind
     """`added` (was missing or null), `removed` (now missing or null), or `changed`."""
     before: Any

@@ -11,15 +11,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from waypoint.contract import summarize
 from waypoint.persistence.sql import Database
 
-SUMMARY_KEYS = ("ticket_id", "resolution", "failure")
-"""The state values a thread's summary shows."""
 
+def summary_of(state_schema: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary kept for a thread: the workflow's own, and why it stopped short if it did.
 
-def summary_of(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The summary kept for a thread with these state values."""
-    return {key: values.get(key) for key in SUMMARY_KEYS}
+    The workflow's part is `WorkflowState.summary()` (subject, outcome); `failure` and `halt`
+    are the kit's own fields.
+    """
+    summary = summarize(state_schema, values).model_dump(mode="json")
+    for key in ("failure", "halt"):
+        if values.get(key):
+            summary[key] = values[key]
+    return summary
 
 
 async def index_thread(

@@ -10,13 +10,16 @@ import json
 import uuid
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from waypoint.cli import render
+from waypoint.contract import gate_verdicts, summarize
+from waypoint.hitl import is_hitl_request
 from waypoint.persistence.stores import open_stores
 from waypoint.persistence.urls import parse_db_url
 from waypoint.runner import ThreadReport, resume_thread, start_run
-from waypoint.workflows import PROJECT_ROOT, workflow_names
+from waypoint.workflows import PROJECT_ROOT, load_workflow, workflow_names
 
 
 def demo_cases(graph: str) -> list[dict[str, Any]]:
@@ -26,19 +29,18 @@ def demo_cases(graph: str) -> list[dict[str, Any]]:
 
 
 def _gates(result: ThreadReport) -> str:
-    values = result.values
-    verdicts = [values.get("classification_verdict"), *(values.get("review_verdicts") or [])]
-    return ", ".join(f"{v['gate']} {'✓' if v['passed'] else '✗'}" for v in verdicts if v) or "-"
+    verdicts = gate_verdicts(result.values)
+    return ", ".join(f"{v.gate} {'✓' if v.passed else '✗'}" for v in verdicts) or "-"
 
 
 def _where(result: ThreadReport) -> str:
     if result.interrupts:
         pending = result.interrupts[0]
-        return f"waiting at {pending.node} ({pending.value['action_requests'][0]['name']})"
-    resolution = result.values.get("resolution") or {}
-    if resolution:
-        return f"{resolution.get('kind')} {resolution.get('refund_amount', '')}".strip()
-    return result.status
+        value = pending.value
+        action = value["action_requests"][0]["name"] if is_hitl_request(value) else "a question"
+        return f"waiting at {pending.node} ({action})"
+    summary = summarize(load_workflow(result.graph).state_schema, result.values)
+    return summary.outcome or result.status
 
 
 async def run_demo(db_url: str | None) -> int:
@@ -50,22 +52,23 @@ async def run_demo(db_url: str | None) -> int:
 async def _run_cases(db_url: str | None) -> int:
     parsed = parse_db_url(db_url)
     render.console.print(f"[bold]Waypoint demo[/] on {parsed.redacted} (offline providers)\n")
-    table = Table("case", "ticket", "gates", "where it went", "thread")
+    table = Table("case", "subject", "gates", "where it went", "thread")
     answered: list[tuple[dict[str, Any], ThreadReport]] = []
     wrong = 0
     run_tag = uuid.uuid4().hex[:6]
     for graph in workflow_names():
-        for case in demo_cases(graph):
-            thread = f"demo-{case['input']['ticket_id']}-{run_tag}"
+        for number, case in enumerate(demo_cases(graph), start=1):
+            thread = f"demo-{graph}-{number}-{run_tag}"
             result = await start_run(graph, case["input"], thread_id=thread, db_url=db_url)
             ok = result.status == case["expect"]
             wrong += not ok
             mark = "" if ok else f" [red](expected {case['expect']})[/]"
+            subject = summarize(load_workflow(graph).state_schema, result.values).subject
             table.add_row(
-                case["case"],
-                case["input"]["ticket_id"],
+                escape(str(case["case"])),
+                escape(subject or graph),
                 _gates(result),
-                _where(result) + mark,
+                escape(_where(result)) + mark,
                 thread,
             )
             if "answer" in case and result.status == "waiting":

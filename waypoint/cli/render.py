@@ -11,7 +11,9 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from waypoint.contract import latest_verdicts, summarize
 from waypoint.runner import ThreadReport
+from waypoint.workflows import load_workflow
 
 console = Console()
 errors = Console(stderr=True)
@@ -45,15 +47,12 @@ def report(result: ThreadReport) -> None:
     lines = [f"thread  [bold]{escape(result.thread_id)}[/] ({escape(result.graph)})"]
     lines.append(f"status  [{style}]{result.status}[/]")
     values = result.values
-    resolution = values.get("resolution")
-    if resolution:
-        amount = resolution.get("refund_amount")
-        lines.append(escape(f"result  {resolution.get('kind')} (refund {amount})"))
-    verdicts = [values.get("classification_verdict"), *(values.get("review_verdicts") or [])[-1:]]
+    outcome = summarize(load_workflow(result.graph).state_schema, values).outcome
+    if outcome:
+        lines.append(escape(f"result  {outcome}"))
     gates = [
-        f"{v['gate']} {'passed' if v['passed'] else 'failed: ' + '; '.join(v['reasons'])}"
-        for v in verdicts
-        if v
+        f"{v.gate} {'passed' if v.passed else 'failed: ' + '; '.join(v.reasons)}"
+        for v in latest_verdicts(values)
     ]
     if gates:
         lines.append(escape("gates   " + " | ".join(gates)))
@@ -82,18 +81,17 @@ def report(result: ThreadReport) -> None:
 
 def threads_table(rows: list[dict[str, Any]]) -> None:
     """The thread index as a table."""
-    table = Table("thread", "graph", "status", "updated", "ticket", "result")
+    table = Table("thread", "graph", "status", "updated", "subject", "outcome")
     for row in rows:
-        summary = json.loads(row.get("summary") or "{}")
-        resolution = summary.get("resolution") or {}
+        summary = json.loads(row.get("summary") or "{}")  # `waypoint.thread_index.summary_of`
         style = STATUS_STYLE.get(row["status"], "white")
         table.add_row(
             escape(str(row["thread_id"])),
             escape(str(row["graph"])),
             f"[{style}]{escape(str(row['status']))}[/]",
             str(row["updated_at"])[:19],
-            escape(str(summary.get("ticket_id") or "")),
-            escape(str(resolution.get("kind") or "")),
+            escape(str(summary.get("subject") or "")),
+            escape(str(summary.get("outcome") or "")),
         )
     console.print(table)
 

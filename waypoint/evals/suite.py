@@ -88,7 +88,7 @@ class Expectations(_Strict):
 
     status: Status | None = Field(default=None, description="How the run ends.")
     output: dict[str, Any] | None = Field(
-        default=None, description="Final output fields by dotted path, e.g. resolution.kind."
+        default=None, description="Final output fields by dotted path, e.g. outcome.kind."
     )
     nodes: list[str] | None = Field(default=None, description="Nodes visited, in order.")
     trajectory_mode: TrajectoryMode | None = Field(

@@ -23,6 +23,7 @@ from typing import Any
 
 from langsmith.schemas import Run
 
+from waypoint.contract import status_of
 from waypoint.evals.trace_format import TraceFile, TraceHeader
 from waypoint.evals.tracer import INTERRUPT_KEY
 
@@ -208,11 +209,12 @@ def build_view(trace: TraceFile) -> TraceView:
     pending_at_end = outputs.pop(INTERRUPT_KEY, None)
     view.final_output = outputs
     if last is not None and last.error:
-        view.status = "error"
-    elif pending_at_end or (view.visits and view.visits[-1].status == "interrupted"):
-        view.status = "waiting"
-    elif outputs.get("halt"):
-        view.status = "halted"
-    elif outputs.get("failure"):
-        view.status = "failed"
+        view.status = "error"  # the run raised: no thread status describes it
+    else:
+        waiting = bool(pending_at_end) or bool(
+            view.visits and view.visits[-1].status == "interrupted"
+        )
+        view.status = status_of(
+            outputs, waiting=waiting, pending=False, cut_off=False, started=True
+        )
     return view
