@@ -33,8 +33,7 @@ from nodes.support.humans import (
 from nodes.support.intake import intake
 from nodes.support.lookup import lookup, route_after_lookup
 from state.support import SupportContext, SupportOutput, SupportState, TicketInput
-from waypoint.ladder import Escalation, Ladder, add_node, retry_on
-from waypoint.served_runs import serve
+from waypoint import Escalation, Ladder, add_node, retry_on, serve, set_default_ladder
 
 RECURSION_LIMIT = 100
 """Explicit bound on super-steps (LangGraph's default is 10007); the review loop is bounded too."""
@@ -135,8 +134,9 @@ def build() -> StateGraph[SupportState, SupportContext, TicketInput, SupportOutp
         input_schema=TicketInput,
         output_schema=SupportOutput,
     )
+    set_default_ladder(builder)  # a node without a ladder of its own gets the kit's
     for name, action in NODES.items():
-        add_node(builder, name, action, LADDERS[name])
+        add_node(builder, name, action, LADDERS.get(name))
     add_edges(builder)
     return builder
 

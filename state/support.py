@@ -12,16 +12,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from waypoint.contract import (
+from waypoint import (
     PROTECTED,
     SENSITIVE,
+    Budgets,
     Failure,
     GateVerdict,
+    Halt,
     ThreadSummary,
     WorkflowContext,
     WorkflowState,
 )
-from waypoint.guards import Budgets, Halt
 
 SCHEMA_VERSION = 1
 """Version of this state schema; stored in every thread so old threads can be migrated."""

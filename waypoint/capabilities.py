@@ -66,12 +66,27 @@ class UnknownCapability(KeyError):
 
 @dataclass(frozen=True)
 class Capability(Generic[InT, OutT]):
-    """A named contract: what goes in, what must come out."""
+    """A named contract: what goes in, what must come out.
+
+    ```python
+    CLASSIFY = Capability("classify_ticket", "What the customer wants.", Request, Verdict)
+    verdict = await CLASSIFY.call(Request(...), model=runtime.context.model)  # a Verdict
+    ```
+    """
 
     name: str
     description: str
     input_model: type[InT]
     output_model: type[OutT]
+
+    async def call(self, request: InT, *, model: str | None = None) -> OutT:
+        """The validated output for `request`, typed as the capability's output model.
+
+        Served through the registry: routing, fallback, breakers, the ledger and the guards.
+        """
+        result = await registry.call(self.name, request, model=model)
+        assert isinstance(result, self.output_model)
+        return result
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from waypoint.policy import AT_MOST, SUBSET
+
 HaltKind = Literal["budget", "loop", "kill", "side_effect", "aborted", "failure"]
-
-
-AT_MOST: dict[str, Any] = {"policy": "at_most"}
-"""A limit a run's context may only lower (`waypoint.policy`)."""
 
 
 class Budgets(BaseModel):
@@ -59,7 +57,7 @@ class Budgets(BaseModel):
     side_effects: list[str] | None = Field(
         default=None,
         description="Side-effect kinds allowed (e.g. support.payment); None: all.",
-        json_schema_extra={"policy": "subset"},
+        json_schema_extra=SUBSET,
     )
 
 

@@ -166,13 +166,38 @@ def ladder_handler(ladder: Ladder) -> Any:
 
 
 def add_node(
-    builder: StateGraph[Any, Any, Any, Any], name: str, action: Any, ladder: Ladder
+    builder: StateGraph[Any, Any, Any, Any], name: str, action: Any, ladder: Ladder | None = None
 ) -> None:
-    """`builder.add_node` with the ladder's retry, timeout and error handler."""
+    """`builder.add_node` with the ladder's retry, timeout and error handler.
+
+    Without a ladder the node gets the graph's default one (`set_default_ladder`).
+    """
+    if ladder is None:
+        builder.add_node(name, action)
+        return
     builder.add_node(
         name,
         action,
         retry_policy=ladder.retry,
         timeout=ladder.timeout,
         error_handler=ladder_handler(ladder),
+    )
+
+
+DEFAULT_LADDER = Ladder(
+    retry=RetryPolicy(max_attempts=3, initial_interval=0.2, max_interval=5.0, retry_on=retry_on),
+    last="halt",
+)
+"""A node without a ladder of its own: three 429-aware attempts, then a halt with the reason."""
+
+
+def set_default_ladder(
+    builder: StateGraph[Any, Any, Any, Any], ladder: Ladder = DEFAULT_LADDER
+) -> None:
+    """Give every node without a ladder of its own this one (LangGraph's `set_node_defaults`).
+
+    The retry and timeout also apply to the error handlers themselves (LangGraph's rule).
+    """
+    builder.set_node_defaults(
+        retry_policy=ladder.retry, timeout=ladder.timeout, error_handler=ladder_handler(ladder)
     )

@@ -34,6 +34,13 @@ from waypoint.errors import BadInput, PolicyRefused
 
 Rule = Literal["at_most", "at_least", "subset"]
 
+AT_MOST: dict[str, Any] = {"policy": "at_most"}
+"""`json_schema_extra` of a limit a run's context may only lower (a threshold, a budget)."""
+AT_LEAST: dict[str, Any] = {"policy": "at_least"}
+"""`json_schema_extra` of a floor a run's context may only raise (a confidence threshold)."""
+SUBSET: dict[str, Any] = {"policy": "subset"}
+"""`json_schema_extra` of a list a run's context may only narrow (allowed side effects)."""
+
 
 def _rule(model: type[BaseModel], name: str) -> Rule | None:
     extra = model.model_fields[name].json_schema_extra

@@ -82,6 +82,14 @@ class Workflow:
         return self.served.copy(update={"checkpointer": checkpointer, "config": config})
 
 
+def _ladders(graph: CompiledStateGraph[Any, Any, Any, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """Each node's failure ladder: its own, else the kit's default (`set_default_ladder`)."""
+    from waypoint.ladder import DEFAULT_LADDER
+
+    nodes = [name for name in graph.nodes if not name.startswith("__")]
+    return {name: own.get(name, DEFAULT_LADDER) for name in nodes}
+
+
 def langgraph_json() -> Path:
     """`WAYPOINT_LANGGRAPH_JSON`, else the project's own `langgraph.json`."""
     return Path(os.environ.get("WAYPOINT_LANGGRAPH_JSON", PROJECT_ROOT / "langgraph.json"))
@@ -136,5 +144,5 @@ def _load_from(config: Path, name: str) -> Workflow:
         description=specs[name].get("description", ""),
         served=served,
         build=build,
-        ladders=dict(getattr(module, "LADDERS", {})),
+        ladders=_ladders(served, dict(getattr(module, "LADDERS", {}))),
     )

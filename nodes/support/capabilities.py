@@ -19,7 +19,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from state.support import Category, Classification, Customer, LookupResult, Order
-from waypoint.capabilities import Capability, OfflineProvider, registry
+from waypoint import Capability, OfflineProvider, registry
 
 CRM_DATA = Path(__file__).with_name("crm_data.json")
 SIGN_OFF = "Waypoint Support"

@@ -7,15 +7,12 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from nodes.support.capabilities import CLASSIFY, ClassifyRequest
-from state.support import Classification, SupportContext, SupportState
-from waypoint.capabilities import registry
-from waypoint.state_updates import update
+from state.support import SupportContext, SupportState
+from waypoint import update
 
 
 async def classify(state: SupportState, runtime: Runtime[SupportContext]) -> dict[str, Any]:
     """Category, confidence and rationale from the configured provider."""
     request = ClassifyRequest(message=state.message, has_order_id=state.order_id is not None)
-    result: Classification = await registry.call(
-        CLASSIFY.name, request, model=runtime.context.model
-    )
+    result = await CLASSIFY.call(request, model=runtime.context.model)
     return update(classification=result)

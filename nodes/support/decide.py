@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from state.support import RefundDecision, SupportContext, SupportState
-from waypoint.state_updates import update
+from waypoint import update
 
 
 def refund_policy(state: SupportState, approval_threshold: Decimal) -> RefundDecision:

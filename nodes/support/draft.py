@@ -6,10 +6,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from nodes.support.capabilities import DRAFT, DraftRequest, DraftText
+from nodes.support.capabilities import DRAFT, DraftRequest
 from state.support import Draft, SupportContext, SupportState
-from waypoint.capabilities import registry
-from waypoint.state_updates import update
+from waypoint import update
 
 
 async def draft(state: SupportState, runtime: Runtime[SupportContext]) -> dict[str, Any]:
@@ -28,5 +27,5 @@ async def draft(state: SupportState, runtime: Runtime[SupportContext]) -> dict[s
         attempt=attempt,
         feedback=state.reviewer_feedback,
     )
-    text: DraftText = await registry.call(DRAFT.name, request, model=runtime.context.model)
+    text = await DRAFT.call(request, model=runtime.context.model)
     return update(draft=Draft(text=text.text, attempt=attempt), drafts_in_round=attempt)

@@ -11,10 +11,7 @@ from langgraph.runtime import Runtime
 
 import nodes.support.tables  # noqa: F401  (registers the payments and outbox tables)
 from state.support import Resolution, SupportContext, SupportState
-from waypoint.persistence.side_effects import EffectRefused, effect_key, perform_once
-from waypoint.persistence.sql import Executor
-from waypoint.persistence.stores import database_for_run
-from waypoint.state_updates import update
+from waypoint import EffectRefused, Executor, effect_key, perform_once, run_database, update
 
 
 def _thread_id(runtime: Runtime[SupportContext]) -> str:
@@ -70,7 +67,7 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
     pays = human_reply is None and state.decision is not None and state.decision.outcome == "refund"
     if pays:
         check_refund(state)  # every check first; the effects last
-    db = await database_for_run()
+    db = await run_database()
     thread_id = _thread_id(runtime)
     now = datetime.now(UTC).isoformat()
 

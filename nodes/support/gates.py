@@ -8,8 +8,8 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from nodes.support.capabilities import SIGN_OFF, known_customers
-from state.support import Draft, GateVerdict, RefundDecision, SupportContext, SupportState
-from waypoint.state_updates import update
+from state.support import Draft, RefundDecision, SupportContext, SupportState
+from waypoint import GateVerdict, update
 
 _MONEY = re.compile(r"\b\d+\.\d{2}\b")
 _CUSTOMER_ID = re.compile(r"\bC-\d+\b")

@@ -19,10 +19,7 @@ from state.support import (
     Resolution,
     SupportState,
 )
-from waypoint.actors import acting_user
-from waypoint.errors import BadInput
-from waypoint.hitl import HumanDecision, ask_human, build_request
-from waypoint.state_updates import update
+from waypoint import BadInput, HumanDecision, acting_user, ask_human, build_request, update
 
 
 def _answer(

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from state.support import SCHEMA_VERSION, SupportState
-from waypoint.state_updates import update
+from waypoint import update
 
 
 def _normalise_id(value: str) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from nodes.support.capabilities import LOOKUP, LookupRequest
-from state.support import LookupResult, SupportState
-from waypoint.capabilities import registry
-from waypoint.state_updates import update
+from state.support import SupportState
+from waypoint import update
 
 
 async def lookup(state: SupportState) -> dict[str, Any]:
@@ -18,7 +17,7 @@ async def lookup(state: SupportState) -> dict[str, Any]:
         order_id=state.order_id,
         category=state.classification.category,
     )
-    result: LookupResult = await registry.call(LOOKUP.name, request)
+    result = await LOOKUP.call(request)
     return update(lookup=result)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from waypoint.persistence.migrations import Migration, register
+from waypoint import Migration, register_tables
 
-register(
+register_tables(
     Migration(
         component="support",
         version=1,

@@ -9,8 +9,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ConfigDict
 
-from waypoint.guards import Budgets, Halt
-from waypoint.ladder import Ladder, add_node
+from waypoint import Budgets, Halt, Ladder, add_node
 
 
 class FlakyInput(BaseModel):

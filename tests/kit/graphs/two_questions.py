@@ -9,9 +9,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ConfigDict, Field
 
-from waypoint.guards import Halt
-from waypoint.hitl import ask_human, build_request
-from waypoint.ladder import Ladder, add_node
+from waypoint import Halt, Ladder, add_node, ask_human, build_request
 
 
 class QuestionsInput(BaseModel):
