@@ -1,7 +1,8 @@
 """Wiring of the `support` workflow (customer refund desk): nodes, gates, humans, policies.
 
-`graph` is what `langgraph.json` serves: compiled WITHOUT a checkpointer (the server brings its
-own). The command line and tests compile `build()` again with the saver from the database URL.
+`graph` is the workflow's graph, compiled WITHOUT a checkpointer (the server brings its own);
+`langgraph.json` serves it through `./waypoint/serving.py:support`, which fits it with the
+kit's ledger, guards, kill switch and admission. The command line copies it with its saver.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from nodes.support.humans import (
 from nodes.support.intake import intake
 from nodes.support.lookup import lookup, route_after_lookup
 from state.support import SupportContext, SupportOutput, SupportState, TicketInput
-from waypoint import Escalation, Ladder, add_node, retry_on, serve, set_default_ladder
+from waypoint import Escalation, Ladder, add_node, retry_on, set_default_ladder
 
 RECURSION_LIMIT = 100
 """Explicit bound on super-steps (LangGraph's default is 10007); the review loop is bounded too."""
@@ -159,4 +160,4 @@ def add_edges(
     builder.add_edge("execute", END)
 
 
-graph = serve(build().compile(name="support").with_config(recursion_limit=RECURSION_LIMIT))
+graph = build().compile(name="support").with_config(recursion_limit=RECURSION_LIMIT)

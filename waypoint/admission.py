@@ -44,8 +44,10 @@ def is_trusted() -> bool:
 
 
 @functools.cache
-def protected_fields(state_schema: type[BaseModel]) -> frozenset[str]:
-    """The top-level state fields marked `{"protected": True}`."""
+def protected_fields(state_schema: Any) -> frozenset[str]:
+    """The top-level state fields marked `{"protected": True}` (none on a non-pydantic state)."""
+    if not (isinstance(state_schema, type) and issubclass(state_schema, BaseModel)):
+        return frozenset()
     return frozenset(
         name
         for name, info in state_schema.model_fields.items()

@@ -52,6 +52,14 @@ class WaypointSection(BaseModel):
     plugins: list[str] = Field(default_factory=list)
 
 
+class WorkflowSource(BaseModel):
+    """Where a workflow's own graph is, when `langgraph.json` points at the kit's serving module."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    graph: str = Field(description="PATH:ATTRIBUTE of the compiled graph, relative to the project.")
+
+
 class WaypointConfig(BaseModel):
     """The whole file."""
 
@@ -59,6 +67,10 @@ class WaypointConfig(BaseModel):
 
     waypoint: WaypointSection = Field(default_factory=WaypointSection)
     capabilities: dict[str, CapabilityConfig] = Field(default_factory=dict)
+    workflows: dict[str, WorkflowSource] = Field(
+        default_factory=dict,
+        description="Per workflow: where its graph is (default: graphs/NAME.py:graph).",
+    )
     policy: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per workflow: the values of its context's policy fields (waypoint.policy).",

@@ -256,7 +256,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         graph: str,
         guard: RunGuard,
         actor: str,
-        state_schema: type[BaseModel],
+        state_schema: Any,
         run_id: str | None = None,
     ) -> None:
         """One recorder per run; `run_id` names the run (a new one if None)."""

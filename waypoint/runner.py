@@ -7,6 +7,7 @@ before the database is touched, so bad input writes nothing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import json
 import os
@@ -20,12 +21,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import typing_extensions
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability, Interrupt, StateSnapshot
 from psycopg_pool import PoolTimeout
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import to_jsonable_python
 
 from waypoint.actors import acting_as
 from waypoint.capabilities import registry
@@ -124,8 +127,28 @@ MAX_LISTED_PROBLEMS = 8
 """Problems one `BadInput` lists before it says how many more there are."""
 
 
-def _expected_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+@functools.cache
+def _adapter(schema: Any) -> TypeAdapter[Any]:
+    """Pydantic's validator for a schema that is not a model (a plain graph's `TypedDict`).
+
+    Pydantic refuses `typing.TypedDict` before Python 3.12: the same keys are rebuilt as a
+    `typing_extensions.TypedDict` (each key required or not, as declared).
+    """
+    if typing.is_typeddict(schema) and type(schema).__module__ == "typing":
+        hints = typing.get_type_hints(schema, include_extras=True)
+        optional: frozenset[str] = getattr(schema, "__optional_keys__", frozenset())
+        fields = {
+            key: typing_extensions.NotRequired[hint] if key in optional else hint
+            for key, hint in hints.items()
+        }
+        return TypeAdapter(typing_extensions.TypedDict(schema.__name__, fields))  # type: ignore[operator]
+    return TypeAdapter(schema)
+
+
+def _expected_fields(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
     """The field names of the (nested) model at `loc`, if `loc` leads to one."""
+    if typing.is_typeddict(model) and not loc:
+        return list(typing.get_type_hints(model))
     current: Any = model
     for part in loc:
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
@@ -145,7 +168,7 @@ def _expected_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] 
     return None
 
 
-def _problem(model: type[BaseModel], error: Any, what: str) -> tuple[str, str]:
+def _problem(model: Any, error: Any, what: str) -> tuple[str, str]:
     """One pydantic error as `(field path, "what.path: message")`."""
     loc = tuple(error["loc"])
     path = ".".join(str(part)[:MAX_SHOWN] for part in loc) or what
@@ -162,9 +185,11 @@ def _problem(model: type[BaseModel], error: Any, what: str) -> tuple[str, str]:
     return path, f"{where}: {message} (got {shown(error.get('input'))})"
 
 
-def validate(model: type[BaseModel], data: Any, *, what: str) -> BaseModel:
+def validate(model: Any, data: Any, *, what: str) -> Any:
     """Validate `data`; a failure becomes `BadInput` listing every problem at once.
 
+    `model` is a pydantic model (its instance is returned) or any type pydantic validates, such
+    as a plain graph's `TypedDict` state (a dict is returned; unknown keys are refused too).
     Each problem names its field (`input.customer_id`) and what was expected; an unknown key is
     called so, with the fields that are expected. `BadInput.field` names the first one. Text a
     database cannot hold and over-deep nesting are refused before the schema is consulted.
@@ -172,14 +197,29 @@ def validate(model: type[BaseModel], data: Any, *, what: str) -> BaseModel:
     if not isinstance(data, Mapping):
         raise BadInput(f"{what}: expected a JSON object, got {type(data).__name__}", field=what)
     check_json_value(data, what)
+    problems: list[tuple[str, str]] = []
+    if typing.is_typeddict(model):  # pydantic ignores a TypedDict's unknown keys: not here
+        known = list(typing.get_type_hints(model))
+        expected = f"unknown field (expected one of {', '.join(known)})"
+        problems = [
+            (str(key), f"{what}.{str(key)[:MAX_SHOWN]}: {expected}")
+            for key in data
+            if key not in known
+        ]
+    validated: Any = None
     try:
-        return model.model_validate(data)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            validated = model.model_validate(data)
+        else:
+            validated = _adapter(model).validate_python(dict(data))
     except ValidationError as exc:
-        problems = [_problem(model, error, what) for error in exc.errors()]
+        problems += [_problem(model, error, what) for error in exc.errors()]
+    if problems:
         listed = [text for _, text in problems[:MAX_LISTED_PROBLEMS]]
         if len(problems) > MAX_LISTED_PROBLEMS:
             listed.append(f"and {len(problems) - MAX_LISTED_PROBLEMS} more problem(s)")
-        raise BadInput("; ".join(listed), field=problems[0][0]) from exc
+        raise BadInput("; ".join(listed), field=problems[0][0])
+    return validated
 
 
 def validate_context(workflow: Workflow, raw: Mapping[str, Any] | None) -> BaseModel:
@@ -189,7 +229,7 @@ def validate_context(workflow: Workflow, raw: Mapping[str, Any] | None) -> BaseM
         BadInput: an invalid setting, or a `model` this installation cannot build (an unknown
             provider, or its package not installed).
     """
-    context = validate(workflow.context_schema, dict(raw or {}), what="context")
+    context: BaseModel = validate(workflow.context_schema, dict(raw or {}), what="context")
     check_context_model(context)
     return context
 
@@ -552,7 +592,7 @@ async def start_run(
                 stores,
                 workflow,
                 graph,
-                ticket.model_dump(mode="json"),
+                to_jsonable_python(ticket),
                 config,
                 run_context,
                 durability=durability,

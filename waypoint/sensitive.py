@@ -36,8 +36,8 @@ def _sensitive_in(models: tuple[type[BaseModel], ...]) -> frozenset[str]:
     seen: set[type[BaseModel]] = set()
     while stack:
         model = stack.pop()
-        if model in seen:
-            continue
+        if model in seen or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue  # not a pydantic model (a TypedDict state): nothing is marked
         seen.add(model)
         for name, info in model.model_fields.items():
             extra = info.json_schema_extra

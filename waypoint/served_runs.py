@@ -25,7 +25,6 @@ from uuid import UUID
 from langchain_core.callbacks import AsyncCallbackHandler
 from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel
 
 from waypoint.contract import status_of
 from waypoint.guarded_graph import ACTOR_KEY, BUDGETS_KEY, GuardedGraph, guarded
@@ -52,7 +51,7 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
     run_inline = True
     raise_error = True  # a guard's GuardHalt must stop the node
 
-    def __init__(self, graph: str, state_schema: type[BaseModel], budgets: Budgets) -> None:
+    def __init__(self, graph: str, state_schema: Any, budgets: Budgets) -> None:
         """One per served graph; it keeps a recorder per run in flight."""
         self.graph = graph
         self.state_schema = state_schema
@@ -163,10 +162,18 @@ HALTING_HANDLERS.add(ServedRuns.__name__)
 
 
 def serve(graph: CompiledStateGraph[Any, Any, Any, Any]) -> GuardedGraph:
-    """The graph a server serves: `graph` admitted (`GuardedGraph`) with `ServedRuns` attached."""
-    context_schema = graph.builder.context_schema
-    state_schema = graph.builder.state_schema
-    assert isinstance(state_schema, type) and issubclass(state_schema, BaseModel)
+    """The graph a server serves: `graph` admitted (`GuardedGraph`) with `ServedRuns` attached.
+
+    `langgraph.json` points each graph at `./waypoint/serving.py:NAME`, which does this for
+    every workflow; a graph served already is returned as it is.
+    """
+    callbacks = (graph.config or {}).get("callbacks")
+    attached = callbacks if isinstance(callbacks, list) else []
+    if isinstance(graph, GuardedGraph) and any(isinstance(c, ServedRuns) for c in attached):
+        return graph
+    builder = getattr(graph, "builder", None)  # none for the functional API's entrypoints
+    context_schema = getattr(builder, "context_schema", None)
+    state_schema = getattr(builder, "state_schema", None)
     budgets = getattr(context_schema(), "budgets", None) if context_schema else None
     served = ServedRuns(
         graph.name, state_schema, budgets if isinstance(budgets, Budgets) else Budgets()

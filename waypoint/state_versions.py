@@ -12,7 +12,6 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel
 
 from waypoint.admission import trusted
 from waypoint.errors import SchemaMigrationMissing
@@ -33,9 +32,10 @@ def unregister_state_migration(graph: str, from_version: int) -> None:
     _MIGRATIONS.pop((graph, from_version), None)
 
 
-def current_version(state_schema: type[BaseModel]) -> int:
+def current_version(state_schema: Any) -> int:
     """The version this code writes: the default of the state's `schema_version` field."""
-    field = state_schema.model_fields.get("schema_version")
+    fields = getattr(state_schema, "model_fields", {})  # none on a plain graph's TypedDict
+    field = fields.get("schema_version")
     return int(field.default) if field is not None else 0
 
 
@@ -48,7 +48,7 @@ async def bring_up_to_date(
     graph_name: str,
     graph: CompiledStateGraph[Any, Any, Any, Any],
     config: RunnableConfig,
-    state_schema: type[BaseModel],
+    state_schema: Any,
 ) -> int:
     """Migrate the thread's latest state to the current version; return how many steps ran.
 

@@ -21,6 +21,7 @@ goes through LangGraph's `aget_state_history`, which gives the same rows, slower
 
 from __future__ import annotations
 
+import typing
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from langgraph.errors import InvalidUpdateError
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from waypoint.admission import check_update, protected_fields, trusted
 from waypoint.checkpoint_facts import (
@@ -541,9 +543,7 @@ def _default_as_node(rows: list[CheckpointRow], row: CheckpointRow, nodes: set[s
     return None
 
 
-def _validated_update(
-    schema: type[BaseModel], values: Mapping[str, Any], update: Any
-) -> dict[str, Any]:
+def _validated_update(schema: Any, values: Mapping[str, Any], update: Any) -> dict[str, Any]:
     """The update's fields as they will be stored, after checking the merged state.
 
     Raises:
@@ -556,16 +556,20 @@ def _validated_update(
         )
     if not update:
         raise BadInput("update: expected at least one state field", field="update")
-    fields = schema.model_fields
+    fields = (
+        list(schema.model_fields)
+        if isinstance(schema, type) and issubclass(schema, BaseModel)
+        else list(typing.get_type_hints(schema))
+    )
     for key in update:
         if key not in fields:
             raise BadInput(
-                f"update.{str(key)[:80]}: not a field of {schema.__name__}; "
-                f"expected one of {', '.join(fields)}",
+                f"update.{str(key)[:80]}: not a field of {getattr(schema, '__name__', 'the state')}"
+                f"; expected one of {', '.join(fields)}",
                 field=str(key)[:80],
             )
     merged = validate(schema, {**values, **update}, what="update")
-    stored = merged.model_dump(mode="json")
+    stored = to_jsonable_python(merged)
     return {str(key): stored[key] for key in update}
 
 

@@ -18,11 +18,12 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph, StateGraph
+from langgraph.pregel import Pregel
 from pydantic import BaseModel, ConfigDict
 
+from waypoint.equip import equip
 from waypoint.errors import BadInput
-from waypoint.guarded_graph import guarded
-from waypoint.served_runs import without_served_runs
+from waypoint.served_runs import serve, without_served_runs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,31 +41,38 @@ class Workflow:
     name: str
     description: str
     served: CompiledStateGraph[Any, Any, Any, Any]
-    build: Callable[[], StateGraph[Any, Any, Any, Any]]
+    build: Callable[[], StateGraph[Any, Any, Any, Any]] | None
+    """The module's `build()`, if it has one (the benchmark's bare wiring uses it)."""
     ladders: dict[str, Any] = field(default_factory=dict)
     """The module's `LADDERS`: each node's failure ladder (`waypoint.ladder.Ladder`)."""
 
     @property
-    def input_schema(self) -> type[BaseModel]:
-        """The pydantic model a run's input must satisfy."""
-        schema = self.served.builder.input_schema
-        assert isinstance(schema, type) and issubclass(schema, BaseModel)
-        return schema
+    def input_schema(self) -> Any:
+        """What a run's input must satisfy: a pydantic model, or a plain graph's `TypedDict`."""
+        builder = getattr(self.served, "builder", None)
+        return getattr(builder, "input_schema", None) or dict[str, Any]
 
     @property
-    def state_schema(self) -> type[BaseModel]:
-        """The pydantic model of the shared state."""
-        schema = self.served.builder.state_schema
-        assert isinstance(schema, type) and issubclass(schema, BaseModel)
-        return schema
+    def state_schema(self) -> Any:
+        """The shared state's schema (a `WorkflowState` for graphs built on the kit)."""
+        builder = getattr(self.served, "builder", None)
+        return getattr(builder, "state_schema", None) or dict[str, Any]
 
     @property
     def context_schema(self) -> type[BaseModel]:
-        """The pydantic model of the run context (`NoContext` for a graph that declares none)."""
-        schema = self.served.builder.context_schema
+        """The pydantic model of the run context (`NoContext` for a graph that declares none).
+
+        Raises:
+            BadInput: the context schema is not a pydantic model (the kit checks policy on it).
+        """
+        builder = getattr(self.served, "builder", None)
+        schema = getattr(builder, "context_schema", None)
         if schema is None:
             return NoContext
-        assert isinstance(schema, type) and issubclass(schema, BaseModel)
+        if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+            raise BadInput(
+                f"graph: {self.name}'s context schema must be a pydantic model", field="graph"
+            )
         return schema
 
     def compile(
@@ -123,6 +131,30 @@ def load_workflow(name: str) -> Workflow:
     return _load_from(langgraph_json(), name)
 
 
+SERVING_MODULE = Path(__file__).resolve().with_name("serving.py")
+"""The kit's module `langgraph.json` points each graph at (`./waypoint/serving.py:NAME`)."""
+
+
+def graph_source(config: Path, name: str, path: str) -> tuple[Path, str]:
+    """The file and attribute holding workflow `name`'s own graph.
+
+    When `langgraph.json` points the graph at the kit's serving module, the workflow's graph is
+    `[workflows.NAME] graph = "PATH:ATTRIBUTE"` in waypoint.toml (relative to the project), else
+    `graphs/NAME.py:graph` beside `langgraph.json`.
+    """
+    file_part, _, attribute = path.partition(":")
+    file = (config.parent / file_part).resolve()
+    if file != SERVING_MODULE:
+        return file, attribute or "graph"
+    from waypoint.config import load_config
+
+    source = load_config().workflows.get(name)
+    if source is not None:
+        file_part, _, attribute = source.graph.partition(":")
+        return (PROJECT_ROOT / file_part).resolve(), attribute or "graph"
+    return (config.parent / "graphs" / f"{name}.py").resolve(), "graph"
+
+
 @cache
 def _load_from(config: Path, name: str) -> Workflow:
     specs = _specs_in(config)
@@ -131,18 +163,25 @@ def _load_from(config: Path, name: str) -> Workflow:
             f"graph: unknown graph {name!r}; expected one of {', '.join(sorted(specs))}",
             field="graph",
         )
-    path, _, attribute = specs[name]["path"].partition(":")
-    file = (config.parent / path).resolve()
-    module_name = ".".join(file.relative_to(PROJECT_ROOT).with_suffix("").parts)
+    file, attribute = graph_source(config, name, specs[name]["path"])
+    try:
+        module_name = ".".join(file.relative_to(PROJECT_ROOT).with_suffix("").parts)
+    except ValueError:
+        raise BadInput(
+            f"graph: {name}'s graph {file} is outside the project {PROJECT_ROOT}", field="graph"
+        ) from None
     module = importlib.import_module(module_name)
-    served = guarded(getattr(module, attribute))  # the CLI admits commands like a server
+    original = getattr(module, attribute, None)
+    if not isinstance(original, Pregel):
+        raise BadInput(
+            f"graph: {module_name}.{attribute} is not a compiled LangGraph graph", field="graph"
+        )
+    served = serve(equip(original))  # the kit's ledger, guards, kill switch and admission
     build = getattr(module, "build", None)
-    if not callable(build):
-        raise BadInput(f"graph: {module_name} must define build() returning its StateGraph")
     return Workflow(
         name=name,
         description=specs[name].get("description", ""),
         served=served,
-        build=build,
+        build=build if callable(build) else None,
         ladders=_ladders(served, dict(getattr(module, "LADDERS", {}))),
     )

@@ -1,6 +1,6 @@
 """Runs a LangGraph server starts get the ledger, the guards and the kill switch too.
 
-A server invokes the served graph (`graphs.support.graph`) with its own checkpointer and a
+A server invokes the served graph (`waypoint.serving.support`) with its own checkpointer and a
 `configurable` holding the thread and its run id; these tests do the same with the saver of
 the stores they open (the Aegra layout: checkpoints and Waypoint's tables in one database).
 """
@@ -13,7 +13,6 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-import graphs.support
 from state.support import SupportContext
 from tests.conftest import waypoint_cli
 from tests.helpers import demo_input, query, run
@@ -61,7 +60,7 @@ async def _serve(
 ) -> list[dict[str, Any]]:
     """Run each input on the served graph as a server would; the final states."""
     async with open_stores(db_url) as stores:
-        graph = graphs.support.graph.copy(update={"checkpointer": stores.checkpointer})
+        graph = load_workflow("support").served.copy(update={"checkpointer": stores.checkpointer})
         # the run's own budgets, as a request's context sets them (admitted by the graph)
         context = SupportContext() if budgets is None else SupportContext(budgets=budgets)
         ends = []
@@ -130,7 +129,7 @@ def test_budgets_halt_a_served_run(db_url: str) -> None:
 
 def test_the_runner_records_its_own_runs_once() -> None:
     """The served graph carries the server's recorder; the runner's copy does not."""
-    served = (graphs.support.graph.config or {}).get("callbacks")
+    served = (load_workflow("support").served.config or {}).get("callbacks")
     assert isinstance(served, list) and [type(c) for c in served] == [ServedRuns]
     compiled = (load_workflow("support").compile(None).config or {}).get("callbacks")
     assert isinstance(compiled, list) and not [c for c in compiled if isinstance(c, ServedRuns)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph_cli.config import validate_config_file
@@ -13,7 +12,8 @@ from langgraph_cli.config import validate_config_file
 import graphs.support
 from state.support import SupportContext, SupportOutput, TicketInput
 from tests.helpers import PROJECT_ROOT
-from waypoint.workflows import load_workflow, workflow_names
+from waypoint.served_runs import ServedRuns
+from waypoint.workflows import SERVING_MODULE, load_workflow, workflow_names
 
 LANGGRAPH_JSON = PROJECT_ROOT / "langgraph.json"
 NODES = {
@@ -47,13 +47,13 @@ def test_served_graph_declares_its_schemas() -> None:
     assert builder.context_schema is SupportContext
 
 
-def test_langgraph_json_lists_the_served_graph() -> None:
+def test_langgraph_json_serves_every_graph_through_the_kit() -> None:
     config = json.loads(LANGGRAPH_JSON.read_text())
-    assert config["graphs"]["support"]["path"] == "./graphs/support.py:graph"
-    path, _, attribute = config["graphs"]["support"]["path"].partition(":")
-    assert (LANGGRAPH_JSON.parent / path).resolve() == Path(graphs.support.__file__).resolve()
-    assert attribute == "graph"
-    assert workflow_names() == ["support"]
+    for name, entry in config["graphs"].items():
+        path, _, attribute = entry["path"].partition(":")
+        assert (LANGGRAPH_JSON.parent / path).resolve() == SERVING_MODULE
+        assert attribute == name
+    assert workflow_names() == sorted(config["graphs"])
 
 
 def test_langgraph_json_passes_the_langgraph_cli_validation() -> None:
@@ -67,7 +67,8 @@ class _OwnSaver(BaseCheckpointSaver[str]):
 
 def test_workflow_serves_that_graph_and_compiles_a_second_one_with_a_saver() -> None:
     workflow = load_workflow("support")
-    assert workflow.served is graphs.support.graph
+    assert workflow.served is not graphs.support.graph  # the kit's fitted copy
+    assert set(workflow.served.nodes) == set(graphs.support.graph.nodes)
     saver = _OwnSaver()  # not InMemorySaver: an in-process server runtime may patch that class
     compiled = workflow.compile(saver)
     # Identity held alone and in most runs; in two full xdist runs the graph held another
@@ -85,10 +86,12 @@ def test_the_graph_module_imports_on_its_own() -> None:
     """What `langgraph dev` does: import the file from langgraph.json in a fresh interpreter."""
     code = (
         "import importlib.util, sys\n"
-        "spec = importlib.util.spec_from_file_location('served', 'graphs/support.py')\n"
+        "spec = importlib.util.spec_from_file_location('served', 'waypoint/serving.py')\n"
         "module = importlib.util.module_from_spec(spec)\n"
         "spec.loader.exec_module(module)\n"
-        "print(type(module.graph).__name__, module.graph.checkpointer)\n"
+        "graph = module.support\n"
+        "served = [type(c).__name__ for c in graph.config['callbacks']]\n"
+        "print(type(graph).__name__, graph.checkpointer, *served)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -99,4 +102,5 @@ def test_the_graph_module_imports_on_its_own() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["GuardedGraph", "None"]  # admitted entry points
+    # admitted entry points, the served-runs recorder attached, no checkpointer of its own
+    assert done.stdout.split() == ["GuardedGraph", "None", ServedRuns.__name__]

@@ -1,0 +1,22 @@
+"""What `langgraph.json` serves: each workflow's graph, fitted with the kit.
+
+Every entry of `langgraph.json` points here (`"path": "./waypoint/serving.py:NAME"`), so no
+graph can be served without the ledger, guards, kill switch and admission by forgetting a
+call. `waypoint.serving.NAME` is workflow NAME's graph (`graphs/NAME.py:graph`, or
+`[workflows.NAME] graph` in waypoint.toml) as `waypoint.workflows.load_workflow` fits it: a
+`GuardedGraph` with the served-runs recorder, compiled without a checkpointer (the server
+brings its own). A plain LangGraph graph with no Waypoint import is served the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    """Workflow `name`'s graph, as a LangGraph server serves it."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from waypoint.workflows import load_workflow
+
+    return load_workflow(name).served
