@@ -117,6 +117,12 @@ def _specs_in(path: Path) -> dict[str, dict[str, str]]:
     return specs
 
 
+def forget_workflows() -> None:
+    """Read `langgraph.json` and the graph modules again on next use (after `waypoint new`)."""
+    _specs_in.cache_clear()
+    _load_from.cache_clear()
+
+
 def workflow_names() -> list[str]:
     """Names of the graphs in `langgraph.json`."""
     return sorted(_specs())

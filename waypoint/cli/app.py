@@ -325,5 +325,6 @@ from waypoint.cli import (  # noqa: E402,F401
     eval_commands,
     maintenance_commands,
     ops_commands,
+    scaffold_commands,
     timetravel_commands,
 )
