@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from waypoint.workflows import load_workflow, served_here, workflow_names
+
 
 def __getattr__(name: str) -> Any:
     """Workflow `name`'s graph, as a LangGraph server serves it."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from waypoint.workflows import load_workflow
-
+    if name not in workflow_names():  # servers probe for optional names too
+        raise AttributeError(f"module 'waypoint.serving' has no attribute {name!r}")
     return load_workflow(name).served
+
+
+# `langgraph dev` looks for the graph among the module's own names (not through `__getattr__`):
+# every workflow `langgraph.json` serves from here is one, loaded when a server imports this.
+globals().update({name: load_workflow(name).served for name in served_here()})

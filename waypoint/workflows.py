@@ -123,6 +123,16 @@ def forget_workflows() -> None:
     _load_from.cache_clear()
 
 
+def served_here() -> list[str]:
+    """The graphs `langgraph.json` serves through the kit's serving module."""
+    config = langgraph_json()
+    return [
+        name
+        for name, spec in _specs_in(config).items()
+        if (config.parent / spec["path"].partition(":")[0]).resolve() == SERVING_MODULE
+    ]
+
+
 def workflow_names() -> list[str]:
     """Names of the graphs in `langgraph.json`."""
     return sorted(_specs())

@@ -62,7 +62,10 @@ def test_an_unknown_nested_context_key_names_the_nested_fields(db_url: str) -> N
         )
     message = str(refused.value)
     assert "context.budgets.stepz: unknown field (expected one of steps, " in message
-    assert "context.aproval_threshold: unknown field (expected one of approval_threshold" in message
+    assert (
+        "context.aproval_threshold: unknown field (expected one of budgets, model, approval_thr"
+        in message
+    )
 
 
 def test_a_flood_of_problems_is_cut_short() -> None:
