@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.types import RetryPolicy, TimeoutPolicy
 
 from nodes.support.classify import classify
 from nodes.support.decide import decide
 from nodes.support.draft import draft
-from nodes.support.execute import execute
+from nodes.support.execute import execute, route_after_execute
 from nodes.support.gates import (
     classification_gate,
     review_gate,
@@ -157,7 +157,7 @@ def add_edges(
     builder.add_edge("draft", "review_gate")
     builder.add_conditional_edges("review_gate", route_after_review)
     builder.add_conditional_edges("approval", route_after_approval)
-    builder.add_edge("execute", END)
+    builder.add_conditional_edges("execute", route_after_execute)
 
 
 graph = build().compile(name="support").with_config(recursion_limit=RECURSION_LIMIT)

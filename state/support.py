@@ -75,6 +75,20 @@ class Order(BaseModel):
     total: Decimal = Field(decimal_places=2)
     currency: str = "USD"
     status: Literal["delivered", "shipped", "processing", "refunded"] = "delivered"
+    refunded_amount: Decimal = Field(
+        default=Decimal("0.00"), decimal_places=2, ge=0, description="Refunded of it so far."
+    )
+
+    def facts(self) -> dict[str, str]:
+        """What a refund decision rests on, as text (compared again before paying)."""
+        return {
+            "order_id": self.order_id,
+            "customer_id": self.customer_id,
+            "status": self.status,
+            "total": str(self.total),
+            "refunded_amount": str(self.refunded_amount),
+            "currency": self.currency,
+        }
 
 
 class LookupResult(BaseModel):
@@ -83,6 +97,13 @@ class LookupResult(BaseModel):
     customer: Customer | None = None
     order: Order | None = None
     problems: list[str] = Field(default_factory=list, description="Why the lookup is unusable.")
+
+    def facts(self) -> dict[str, str]:
+        """What a refund rests on: the order's facts and the customer's fraud flag."""
+        if self.order is None:
+            return {}
+        fraud = bool(self.customer is not None and self.customer.fraud_flag)
+        return {**self.order.facts(), "fraud_flag": str(fraud)}
 
 
 class RefundDecision(BaseModel):
@@ -94,6 +115,12 @@ class RefundDecision(BaseModel):
     rule: str = Field(description="Policy rule that produced this outcome.")
     needs_approval: bool = False
     approval_reasons: list[str] = Field(default_factory=list)
+    facts: dict[str, str] = Field(
+        default_factory=dict,
+        description="The CRM facts the decision rests on (the order, the customer's fraud "
+        "flag), read again just before paying: if any changed, nothing is paid and the ticket "
+        "is decided again.",
+    )
 
 
 class Draft(BaseModel):
@@ -164,6 +191,12 @@ class SupportState(TicketInput, WorkflowState):
     )
     human: HumanAnswer | None = Field(default=None, json_schema_extra=PROTECTED)
     resolution: Resolution | None = Field(default=None, json_schema_extra=PROTECTED)
+    stale_facts: list[str] = Field(
+        default_factory=list,
+        description="What changed in the CRM between the decision and the payment (nothing "
+        "was paid; the ticket was decided again).",
+        json_schema_extra=PROTECTED,
+    )
 
     def summary(self) -> ThreadSummary:
         """The ticket, and how it was resolved (`threads`, `status`, the demo, KPIs)."""
@@ -171,6 +204,10 @@ class SupportState(TicketInput, WorkflowState):
         if self.resolution is not None:
             paid = self.resolution.refund_amount
             outcome = self.resolution.kind + (f" {paid}" if paid else "")
+            if self.decision is not None and self.decision.outcome == "deny":
+                outcome += f" (refund denied: {self.decision.rule})"
+            if self.stale_facts:
+                outcome += f"; the order changed before paying ({'; '.join(self.stale_facts)})"
         return ThreadSummary(subject=self.ticket_id, outcome=outcome)
 
 

@@ -48,7 +48,13 @@ def pg_server_url() -> Iterator[str]:
 
 @pytest.fixture
 def pg_url(pg_server_url: str) -> str:
-    """The session's Postgres database (tests use unique thread ids, so they can share it)."""
+    """The session's Postgres database (tests use unique thread ids, so they can share it).
+
+    The demo CRM is put back as seeded first: refunds move its orders.
+    """
+    from tests.helpers import reset_demo_crm
+
+    reset_demo_crm(pg_server_url)
     return pg_server_url
 
 
@@ -63,7 +69,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test that takes `db_url` runs on both backends."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'waypoint.sqlite'}"
-    return str(request.getfixturevalue("pg_server_url"))
+    return str(request.getfixturevalue("pg_url"))
 
 
 def waypoint_cli(

@@ -15,8 +15,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from contextlib import closing
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,6 +60,37 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def demo_input(case: str, **overrides: Any) -> dict[str, Any]:
     """A demo ticket's input, optionally changed."""
     return {**CASES_BY_NAME[case]["input"], **overrides}
+
+
+def fresh_input(db_url: str, case: str, **overrides: Any) -> dict[str, Any]:
+    """A demo ticket's input on an order and a ticket of its own.
+
+    A refund moves the CRM's order and keys the payment by order and ticket, so a test that
+    refunds more than once gives each run its own copy of the demo order (same customer and
+    total) and its own ticket id.
+    """
+    ticket = demo_input(case, **overrides)
+    unique = uuid.uuid4().hex[:8].upper()
+    ticket.setdefault("ticket_id", "T")
+    ticket["ticket_id"] = f"{ticket['ticket_id']}-{unique}"
+    like = ticket.get("order_id")
+    if like and any(o["order_id"] == like for o in _seed_orders()):
+        ticket["order_id"] = add_order(db_url, f"{like}-{unique}", like=like)
+    return ticket
+
+
+def _seed_orders() -> list[dict[str, Any]]:
+    from nodes.support.crm import seed_data
+
+    return seed_data()["orders"]
+
+
+async def _create_tables(db_url: str) -> None:
+    import graphs.support  # noqa: F401  (the workflow's tables)
+    from waypoint.persistence.stores import open_stores
+
+    async with open_stores(db_url):
+        pass
 
 
 def sqlite_path(db_url: str) -> Path:
@@ -252,3 +285,61 @@ def start_paused(
             raise AssertionError(f"never reached pause point {point}")
         time.sleep(0.05)
     return proc
+
+
+def reset_demo_crm(db_url: str) -> None:
+    """A fresh world for `support`, if it and its tables exist: the demo CRM as seeded, no
+    payments, replies or refund keys (refunds move orders; keys name order and ticket)."""
+    try:
+        from nodes.support.crm import seed_statements
+    except ImportError:  # the kit's tests on a copy with `support` deleted
+        return
+
+    statements = [
+        "DELETE FROM support_payments",
+        "DELETE FROM support_outbox",
+        "DELETE FROM waypoint_side_effects WHERE kind LIKE 'support.%'",
+        "DELETE FROM support_orders",
+        "DELETE FROM support_customers",
+        *seed_statements(),
+    ]
+    if is_sqlite(db_url):
+        path = sqlite_path(db_url)
+        if not path.exists():
+            return
+        with closing(sqlite3.connect(path)) as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'support_orders'").fetchone():
+                for statement in statements:
+                    conn.execute(statement)
+                conn.commit()
+        return
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('support_orders')").fetchone() == (None,):
+            return
+        with conn.transaction():
+            for statement in statements:
+                conn.execute(statement)
+
+
+def add_order(db_url: str, order_id: str, *, like: str) -> str:
+    """A new CRM order copied from demo order `like` (its customer, total, currency).
+
+    The workflow's tables are created first if the database is new.
+    """
+    from nodes.support.crm import cents, seed_data
+
+    run(_create_tables(db_url))
+    seed = next(o for o in seed_data()["orders"] if o["order_id"] == like)
+    params = (order_id, seed["customer_id"], cents(Decimal(seed["total"])), seed["currency"])
+    sql = (
+        "INSERT INTO support_orders (order_id, customer_id, total_cents, currency, status, "
+        "refunded_cents) VALUES (%s, %s, %s, %s, 'delivered', 0)"
+    )
+    if is_sqlite(db_url):
+        with closing(sqlite3.connect(sqlite_path(db_url))) as conn:
+            conn.execute(sql.replace("%s", "?"), params)
+            conn.commit()
+    else:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(sql, params)
+    return order_id

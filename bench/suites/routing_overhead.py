@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -72,7 +73,9 @@ ROUNDS = 50
 """Rounds of the three calls per per-call sample (150 calls), so a sample is well above timer
 resolution."""
 
-OFFLINE: dict[str, tuple[str, Callable[[Any], BaseModel]]] = {
+Provider = Callable[[Any], BaseModel | Awaitable[BaseModel]]
+
+OFFLINE: dict[str, tuple[str, Provider]] = {
     CLASSIFY.name: ("offline-keyword-classifier", classify_offline),
     LOOKUP.name: ("demo-crm", lookup_crm),
     DRAFT.name: ("offline-template-writer", draft_offline),
@@ -105,7 +108,13 @@ async def _direct(
     serve: Callable[[], Awaitable[Any]],
 ) -> Any:
     """Capability hook: answer with the offline provider's function, nothing else."""
-    return OFFLINE[name][1](request)
+    return await _answer(OFFLINE[name][1], request)
+
+
+async def _answer(provider: Provider, request: BaseModel) -> BaseModel:
+    """A provider function's answer (the CRM reader is a coroutine: it reads the database)."""
+    answer = provider(request)
+    return await answer if inspect.isawaitable(answer) else answer
 
 
 @contextmanager
@@ -155,14 +164,14 @@ def _per_call_ops(
     async def direct(_: int) -> object:
         for _round in range(ROUNDS):
             for name, request in calls:
-                OFFLINE[name][1](request)
+                await _answer(OFFLINE[name][1], request)
         return None
 
     async def contract(_: int) -> object:
         for _round in range(ROUNDS):
             for name, request in calls:
                 provider, fn = OFFLINE[name]
-                validate_output(registry.capability(name), provider, fn(request))
+                validate_output(registry.capability(name), provider, await _answer(fn, request))
         return None
 
     async def via_registry() -> None:

@@ -1,27 +1,25 @@
 """Capabilities of the `support` workflow: contracts, offline providers and model prompts.
 
 The offline providers are deterministic stand-ins, documented as such: a keyword classifier, a
-CRM reader over the demo data shipped in `crm_data.json`, and a template reply writer. Give the
+CRM reader over the demo CRM tables (`nodes/support/crm.py`), and a template reply writer. Give the
 run context a `model` (`provider:model`) and `classify_ticket` and `draft_reply` are served by
 that chat model instead, with the prompts below; `crm_lookup` always reads the CRM.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Literal
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from state.support import Category, Classification, Customer, LookupResult, Order
-from waypoint import Capability, OfflineProvider, registry
+from nodes.support.crm import read_customer, read_order, seed_data
+from state.support import Category, Classification, Customer, LookupResult
+from waypoint import Capability, OfflineProvider, registry, run_database
 
-CRM_DATA = Path(__file__).with_name("crm_data.json")
 SIGN_OFF = "Waypoint Support"
 
 
@@ -180,23 +178,16 @@ def classify_prompt(request: ClassifyRequest) -> list[BaseMessage]:
 
 
 @cache
-def _crm() -> tuple[dict[str, Customer], dict[str, Order]]:
-    raw = json.loads(CRM_DATA.read_text())
-    customers = {c["customer_id"]: Customer.model_validate(c) for c in raw["customers"]}
-    orders = {o["order_id"]: Order.model_validate(o) for o in raw["orders"]}
-    return customers, orders
-
-
 def known_customers() -> list[Customer]:
     """Every demo CRM customer (the review gate uses it to spot other customers' data)."""
-    return list(_crm()[0].values())
+    return [Customer.model_validate(c) for c in seed_data()["customers"]]
 
 
-def lookup_crm(request: LookupRequest) -> LookupResult:
-    """Read the demo CRM; report what is missing or inconsistent instead of guessing."""
-    customers, orders = _crm()
-    customer = customers.get(request.customer_id)
-    order = orders.get(request.order_id) if request.order_id else None
+async def lookup_crm(request: LookupRequest) -> LookupResult:
+    """Read the demo CRM tables; report what is missing or inconsistent instead of guessing."""
+    db = await run_database()
+    customer = await read_customer(db, request.customer_id)
+    order = await read_order(db, request.order_id) if request.order_id else None
     problems: list[str] = []
     if customer is None:
         problems.append(f"unknown customer {request.customer_id}")
@@ -282,7 +273,7 @@ registry.register(
     OfflineProvider(
         name="demo-crm",
         version="1",
-        description="Reads the demo CRM data shipped in nodes/support/crm_data.json.",
+        description="Reads the demo CRM tables (seeded from nodes/support/crm_data.json).",
         fn=lookup_crm,
     ),
 )

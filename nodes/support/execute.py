@@ -1,16 +1,17 @@
-"""execute: pay and send, each exactly once under an idempotency key."""
+"""execute: pay and send, each exactly once under its business key, on facts read just now."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
 import nodes.support.tables  # noqa: F401  (registers the payments and outbox tables)
-from state.support import Resolution, SupportContext, SupportState
+from nodes.support.crm import read_customer, read_order, record_refund, refund_key, refund_paid
+from state.support import LookupResult, Resolution, SupportContext, SupportState
 from waypoint import EffectRefused, Executor, effect_key, perform_once, run_database, update
 
 
@@ -55,18 +56,55 @@ def check_refund(state: SupportState) -> None:
         raise EffectRefused(f"refund not paid: {'; '.join(problems)}")
 
 
-async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict[str, Any]:
-    """Record the refund in `support_payments` and the reply in `support_outbox`.
+class OrderMoved(Exception):
+    """The order was refunded elsewhere between reading its facts and paying."""
 
-    Keys name the effect, the thread and the ticket (`effect_key`): a node re-executed after a
-    resume, a retry or a crash gets the first run's rows back instead of paying or sending twice.
-    A forked branch of the same thread is the same ticket, so it never pays again either; its
-    resolution then says what was actually paid and marks the effects as replayed.
+
+async def read_lookup(db: Executor, state: SupportState) -> LookupResult:
+    """The ticket's customer and order as the CRM has them now."""
+    order = await read_order(db, state.order_id) if state.order_id else None
+    customer = await read_customer(db, state.customer_id)
+    return LookupResult(customer=customer, order=order)
+
+
+def changed_facts(state: SupportState, now: LookupResult) -> list[str]:
+    """What differs between the facts the decision rests on and `now`."""
+    assert state.decision is not None
+    # a decision without facts of its own (an operator's, by fork) rests on the lookup's
+    then = state.decision.facts or (state.lookup.facts() if state.lookup else {})
+    current = now.facts()
+    return [
+        f"{name}: {then.get(name)} → {current.get(name)}"
+        for name in sorted(set(then) | set(current))
+        if then.get(name) != current.get(name)
+    ]
+
+
+def route_after_execute(state: SupportState) -> Literal["decide", "__end__"]:
+    """Resolved → end; facts changed before paying (no resolution) → decide again."""
+    return "__end__" if state.resolution is not None else "decide"
+
+
+async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict[str, Any]:
+    """Pay the refund and send the reply, each exactly once, on facts read just now.
+
+    Every check comes first, the effects last. The refund rests on CRM facts the decision
+    recorded (`RefundDecision.facts`); they are read again here, and if any changed since (a
+    human may have approved days ago; another ticket may have refunded the order), nothing is
+    paid and nothing resolved: the ticket goes back to `decide` (`route_after_execute`) with
+    what changed (`stale_facts`), and the ledger row of this invocation says so.
+
+    Keys are business identities (`effect_key`): the refund of this order for this ticket, the
+    reply to this ticket. A node re-executed after a resume, a retry or a crash, a fork, a
+    replay or a second thread of the same ticket gets the first rows back instead of paying or
+    sending twice; the resolution then says what was actually paid and marks the effects as
+    replayed. The payment moves the order's refunded amount in the same transaction, and only
+    within the order's total: tickets of one order never refund more than the order.
     """
     human_reply = state.human.message if state.human and state.human.decision == "respond" else None
     pays = human_reply is None and state.decision is not None and state.decision.outcome == "refund"
     if pays:
-        check_refund(state)  # every check first; the effects last
+        check_refund(state)  # against the looked-up facts and the approvals
     db = await run_database()
     thread_id = _thread_id(runtime)
     now = datetime.now(UTC).isoformat()
@@ -77,8 +115,16 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
     if pays:
         assert state.decision is not None and state.order_id is not None
         amount, currency, order_id = state.decision.amount, state.decision.currency, state.order_id
+        payment_key = refund_key(order_id, state.ticket_id)
+        if await refund_paid(db, payment_key) is None:  # a replay is not re-checked
+            crm = await read_lookup(db, state)
+            changed = changed_facts(state, crm)
+            if changed:  # nothing paid, no resolution: `decide` runs again on the CRM as it is
+                return update(lookup=crm, stale_facts=changed)
 
         async def pay(tx: Executor) -> dict[str, Any]:
+            if not await record_refund(tx, order_id, amount):
+                raise OrderMoved(order_id)  # refunded elsewhere since the facts were read
             new_id = f"pay-{uuid.uuid4().hex[:12]}"
             await tx.execute(
                 "INSERT INTO support_payments (payment_id, effect_key, thread_id, ticket_id, "
@@ -97,15 +143,19 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
             )
             return {"payment_id": new_id, "amount": str(amount)}
 
-        payment_key = effect_key("support.payment", thread_id, state.ticket_id)
-        paid, paid_now = await perform_once(
-            db,
-            key=payment_key,
-            thread_id=thread_id,
-            kind="support.payment",
-            apply=pay,
-            legacy_key=f"{thread_id}:payment:{state.ticket_id}",
-        )
+        try:
+            paid, paid_now = await perform_once(
+                db,
+                key=payment_key,
+                thread_id=thread_id,
+                kind="support.payment",
+                apply=pay,
+                legacy_key=f"{thread_id}:payment:{state.ticket_id}",
+            )
+        except OrderMoved:
+            crm = await read_lookup(db, state)
+            moved = changed_facts(state, crm) or [f"order {order_id} refunded while paying"]
+            return update(lookup=crm, stale_facts=moved)
         payment_id, paid_amount = str(paid["payment_id"]), str(paid["amount"])
         replayed = replayed or not paid_now
 
@@ -117,7 +167,7 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
             if state.lookup is not None and state.lookup.customer is not None
             else f"customer:{state.customer_id}"
         )
-        reply_key = effect_key("support.reply", thread_id, state.ticket_id)
+        reply_key = effect_key("support.reply", state.ticket_id)
 
         async def send(tx: Executor) -> dict[str, Any]:
             new_id = f"msg-{uuid.uuid4().hex[:12]}"

@@ -42,7 +42,7 @@ from tests.e2e.servers import (
     wait_for_file,
     wait_ready,
 )
-from tests.helpers import count, rows
+from tests.helpers import count, reset_demo_crm, rows
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group(name="aegra")]
 
@@ -173,6 +173,12 @@ def wait_run(
 
 
 # --- the SDK flow, as on `langgraph dev` ------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_crm(cluster: Cluster) -> None:
+    """Each test refunds the demo orders afresh (a refund moves the CRM's order)."""
+    reset_demo_crm(cluster.db_url)
 
 
 def test_lists_assistants(server: Server, users: Users) -> None:

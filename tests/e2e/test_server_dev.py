@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e import server_flows as flows
 from tests.e2e.servers import Server, Users, start_langgraph_dev
+from tests.helpers import reset_demo_crm
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,7 +39,8 @@ def server(users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(autouse=True)
-def _server_alive(server: Server) -> Iterator[None]:
+def _server_alive(server: Server, db_url: str) -> Iterator[None]:
+    reset_demo_crm(db_url)  # each test refunds O-2 afresh
     yield
     flows.fail_if_dead(server)
 

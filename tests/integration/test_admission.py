@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from tests.conftest import waypoint_cli
-from tests.helpers import count, demo_input, run
+from tests.helpers import count, fresh_input, run
 from waypoint.errors import PolicyRefused
 from waypoint.guarded_graph import GuardedGraph
 from waypoint.persistence.stores import open_stores
@@ -28,7 +28,7 @@ APPROVE = {"decisions": [{"type": "approve"}]}
 
 
 def _waiting(db_url: str) -> tuple[str, dict[str, Any]]:
-    report = run(start_run("support", demo_input("approval needed"), db_url=db_url))
+    report = run(start_run("support", fresh_input(db_url, "approval needed"), db_url=db_url))
     assert report.status == "waiting" and report.values["decision"]["amount"] == "480.00"
     return report.thread_id, report.values
 

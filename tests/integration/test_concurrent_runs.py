@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import psycopg
 
 from tests.conftest import ADMIN_URL
-from tests.helpers import count, demo_input, query, run
+from tests.helpers import count, demo_input, fresh_input, query, run
 from waypoint.errors import ThreadBusy
 from waypoint.persistence.stores import open_stores
 from waypoint.runner import start_run
@@ -16,8 +17,12 @@ from waypoint.runner import start_run
 RUNS = 12
 
 
-async def _batch(db_url: str, prefix: str) -> list[str]:
-    tickets = [demo_input("auto refund", ticket_id=f"{prefix}-{i}") for i in range(RUNS)]
+def _tickets(db_url: str, prefix: str) -> list[dict[str, Any]]:
+    """Each ticket refunds an order of its own (an order is refunded once, whatever the tickets)."""
+    return [fresh_input(db_url, "auto refund", ticket_id=f"{prefix}-{i}") for i in range(RUNS)]
+
+
+async def _batch(db_url: str, prefix: str, tickets: list[dict[str, Any]]) -> list[str]:
     reports = await asyncio.gather(
         *(
             start_run("support", t, thread_id=f"{prefix}-{i}", db_url=db_url)
@@ -42,15 +47,19 @@ def _check(db_url: str, threads: list[str]) -> None:
 
 
 def test_concurrent_runs_sharing_open_stores(db_url: str) -> None:
+    prefix = f"shared-{uuid.uuid4().hex[:6]}"
+    tickets = _tickets(db_url, prefix)
+
     async def main() -> list[str]:
         async with open_stores(db_url):
-            return await _batch(db_url, f"shared-{uuid.uuid4().hex[:6]}")
+            return await _batch(db_url, prefix, tickets)
 
     _check(db_url, run(main()))
 
 
 def test_concurrent_runs_each_opening_stores(db_url: str) -> None:
-    _check(db_url, run(_batch(db_url, f"own-{uuid.uuid4().hex[:6]}")))
+    prefix = f"own-{uuid.uuid4().hex[:6]}"
+    _check(db_url, run(_batch(db_url, prefix, _tickets(db_url, prefix))))
 
 
 def test_same_thread_twice_in_one_process_is_busy(db_url: str) -> None:

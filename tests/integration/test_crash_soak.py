@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import PROJECT_ROOT
-from tests.helpers import count, run
+from tests.helpers import add_order, count, run
 from waypoint.errors import BadInput
+from waypoint.persistence.stores import open_stores
 from waypoint.runner import ThreadReport, resume_thread, start_run, thread_status
 
 SEED = 20261203
@@ -67,6 +68,7 @@ class Kill:
     resume: bool
     point: str | None
     delay: float
+    amount: str = ""
     pid: int | None = None
     marker: Path | None = None
 
@@ -176,9 +178,22 @@ def _drive_to_end(thread: str, db_url: str) -> ThreadReport:
     raise AssertionError(f"{thread} did not end: {report.status}")
 
 
+async def open_and_migrate(db_url: str) -> None:
+    """Create the tables (the CRM's included), so orders can be added before any run."""
+    import graphs.support  # noqa: F401  (registers the workflow's tables)
+
+    async with open_stores(db_url):
+        pass
+
+
 def _prepare(kills: list[Kill], db_url: str) -> None:
-    """Threads killed in `resume --approve` first run up to their approval, unharmed."""
+    """Each kill refunds an order of its own; those killed in `resume --approve` first run up
+    to their approval, unharmed."""
+    run(open_and_migrate(db_url))
     for kill in kills:
+        like = kill.ticket["order_id"]
+        kill.ticket["order_id"] = add_order(db_url, f"{like}-{kill.thread}".upper(), like=like)
+        kill.amount = AMOUNTS[like]
         if kill.resume:
             waiting = run(start_run("support", kill.ticket, thread_id=kill.thread, db_url=db_url))
             assert waiting.status == "waiting"
@@ -219,6 +234,6 @@ def test_sigkill_at_random_points_loses_nothing_and_pays_once(db_url: str, tmp_p
                 count(db_url, "support_outbox", kill.thread),
             )
         )
-        assert amount == AMOUNTS[kill.ticket["order_id"]], (kill, end.values)
+        assert amount == kill.amount, (kill, end.values)
     assert all(paid == 1 and sent == 1 for _, _, paid, sent in outcomes), outcomes
     assert len(outcomes) == KILLS

@@ -126,8 +126,8 @@ def test_a_changed_route_is_caught_by_the_cli() -> None:
 def test_a_changed_policy_is_caught_in_replay(monkeypatch: pytest.MonkeyPatch) -> None:
     original = support_decide.refund_policy
 
-    def lenient(state: SupportState, threshold: Any) -> RefundDecision:
-        decision = original(state, threshold)
+    def lenient(state: SupportState, threshold: Any, paid: Any = None) -> RefundDecision:
+        decision = original(state, threshold, paid)
         return decision.model_copy(update={"needs_approval": False, "approval_reasons": []})
 
     monkeypatch.setattr(support_decide, "refund_policy", lenient)

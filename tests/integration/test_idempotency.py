@@ -17,7 +17,7 @@ from langgraph.types import StateSnapshot
 
 import nodes.support.tables  # noqa: F401  (registers the support tables' migration)
 from state.support import SupportContext
-from tests.helpers import count, demo_input, reply, rows, run
+from tests.helpers import add_order, count, demo_input, reply, rows, run
 from waypoint.admission import trusted
 from waypoint.errors import BadInput
 from waypoint.persistence.side_effects import effect_key, perform_once
@@ -260,10 +260,11 @@ def test_answering_twice_pays_once(db_url: str) -> None:
 def test_ids_with_separators_never_share_an_effect_key(db_url: str) -> None:
     """A thread id containing `:payment:` and another thread's ticket id made the same key."""
     stem = f"sep-{uuid.uuid4().hex[:8]}"
+    orders = [add_order(db_url, f"O-1-{stem}-{n}".upper(), like="O-1") for n in (1, 2)]
     first = run(
         start_run(
             "support",
-            demo_input("auto refund", ticket_id="Q"),
+            demo_input("auto refund", ticket_id="Q", order_id=orders[0]),
             thread_id=f"{stem}:payment:T9",
             db_url=db_url,
         )
@@ -271,7 +272,7 @@ def test_ids_with_separators_never_share_an_effect_key(db_url: str) -> None:
     second = run(
         start_run(
             "support",
-            demo_input("auto refund", ticket_id="T9:payment:Q"),
+            demo_input("auto refund", ticket_id="T9:payment:Q", order_id=orders[1]),
             thread_id=stem,
             db_url=db_url,
         )

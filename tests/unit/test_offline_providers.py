@@ -20,6 +20,7 @@ from nodes.support.capabilities import (
 from state.support import Classification, LookupResult
 from tests.helpers import DEMO_CASES, run
 from waypoint.capabilities import registry
+from waypoint.persistence.stores import open_stores
 
 
 def classify(message: str, has_order_id: bool = True) -> Classification:
@@ -59,6 +60,16 @@ def test_unintelligible_message_is_below_the_default_gate() -> None:
     assert classify("zxq vrrp ??? klmn", False).confidence < 0.6
 
 
+def crm(request: LookupRequest, sqlite_url: str) -> LookupResult:
+    """`lookup_crm` on a fresh database (its tables seeded with the demo CRM)."""
+
+    async def read() -> LookupResult:
+        async with open_stores(sqlite_url):
+            return await lookup_crm(request)
+
+    return run(read())
+
+
 @pytest.mark.parametrize(
     ("customer", "order", "category", "problems"),
     [
@@ -71,22 +82,25 @@ def test_unintelligible_message_is_below_the_default_gate() -> None:
     ],
 )
 def test_crm_reports_problems_instead_of_guessing(
-    customer: str, order: str | None, category: str, problems: list[str]
+    customer: str, order: str | None, category: str, problems: list[str], sqlite_url: str
 ) -> None:
-    result = lookup_crm(LookupRequest(customer_id=customer, order_id=order, category=category))
-    assert result.problems == problems
+    request = LookupRequest(customer_id=customer, order_id=order, category=category)
+    assert crm(request, sqlite_url).problems == problems
 
 
-def test_crm_never_hands_out_another_customers_order() -> None:
-    result = lookup_crm(LookupRequest(customer_id="C-100", order_id="O-2", category="refund"))
+def test_crm_never_hands_out_another_customers_order(sqlite_url: str) -> None:
+    request = LookupRequest(customer_id="C-100", order_id="O-2", category="refund")
+    result = crm(request, sqlite_url)
     assert result.customer is not None and result.customer.customer_id == "C-100"
     assert result.order is None
 
 
-def test_crm_reads_the_demo_data() -> None:
-    result = lookup_crm(LookupRequest(customer_id="C-300", order_id="O-3", category="refund"))
+def test_crm_reads_the_demo_data(sqlite_url: str) -> None:
+    request = LookupRequest(customer_id="C-300", order_id="O-3", category="refund")
+    result = crm(request, sqlite_url)
     assert result.customer is not None and result.customer.fraud_flag
     assert result.order is not None and result.order.total == Decimal("60.00")
+    assert result.order.refunded_amount == Decimal("0.00")
 
 
 def test_registry_serves_each_capability_offline_with_validated_output() -> None:

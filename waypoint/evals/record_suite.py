@@ -25,10 +25,10 @@ async def record_suite(
     """Record every case that has a `record` section (or only the cases in `only`)."""
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="waypoint-record-") as workdir:
-        db_url = f"sqlite:///{Path(workdir) / 'record.sqlite'}"
         for case in suite.cases:
             if case.record is None or (only and case.id not in only):
                 continue
+            db_url = f"sqlite:///{Path(workdir) / f'{case.id}.sqlite'}"  # each case its own
             with operator_policy(suite.graph, case.record.policy):
                 recorded = await record_case(
                     suite.graph,

@@ -2,8 +2,9 @@
 
 - `score`: evaluate the recorded traces as they are; no model, no graph, no network (CI default).
 - `replay`: run today's graph code again for each case, through the real runner on a throwaway
-  SQLite database, with the recorded input, context and human answers; every model answer is
-  served from the case's trace by prompt hash, and a prompt the trace never saw is drift.
+  SQLite database of its own, with the recorded input, context and human answers; every model
+  answer is served from the case's trace by prompt hash, and a prompt the trace never saw is
+  drift.
 - `live`: the same run, but the configured providers answer (a `model` override may be given).
 """
 
@@ -152,8 +153,10 @@ async def run_suite(
                 on_result(result)
     else:
         with tempfile.TemporaryDirectory(prefix="waypoint-eval-") as workdir:
-            db_url = f"sqlite:///{Path(workdir) / 'eval.sqlite'}"
-            for case in cases:
+            for number, case in enumerate(cases):
+                # a database per case: a workflow's own tables (a CRM a refund updates) start
+                # as the case was recorded, whatever the cases before it did
+                db_url = f"sqlite:///{Path(workdir) / f'case-{number}.sqlite'}"
                 result = await _rerun_one(
                     case, suite, evaluators, ctx, mode=mode, db_url=db_url, overrides=overrides
                 )
