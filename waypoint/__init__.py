@@ -16,7 +16,8 @@ Failure paths:
 Capabilities:
     `Capability` (typed: `await CAP.call(request, model=...)`), `OfflineProvider`, `registry`.
 Side effects:
-    `perform_once`, `effect_key`, `EffectRefused`, `run_database`, `Executor`, `Migration`,
+    `perform_once`, `effect_key`, `EffectRefused`, `effects_metadata` / `EFFECTS_KEY` (declare
+    a node's effects: `add_node(..., effects=(...))`), `run_database`, `Executor`, `Migration`,
     `register_tables`.
 Serving and running:
     `serve(graph)`, `start_run`, `resume_thread`, `thread_status`, `open_stores`,
@@ -57,6 +58,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "PROTECTED": ("waypoint.contract", "PROTECTED"),
     "SENSITIVE": ("waypoint.contract", "SENSITIVE"),
     "Halt": ("waypoint.guards", "Halt"),
+    "effects_metadata": ("waypoint.effect_plan", "effects_metadata"),
+    "EFFECTS_KEY": ("waypoint.effect_plan", "EFFECTS_KEY"),
     "Budgets": ("waypoint.guards", "Budgets"),
     "AT_MOST": ("waypoint.policy", "AT_MOST"),
     "AT_LEAST": ("waypoint.policy", "AT_LEAST"),
@@ -100,6 +103,7 @@ __all__ = [
     "AT_LEAST",
     "AT_MOST",
     "DEFAULT_LADDER",
+    "EFFECTS_KEY",
     "PROTECTED",
     "SENSITIVE",
     "SUBSET",
@@ -125,6 +129,7 @@ __all__ = [
     "ask_human",
     "build_request",
     "effect_key",
+    "effects_metadata",
     "open_stores",
     "perform_once",
     "register_state_migration",
@@ -153,6 +158,7 @@ if TYPE_CHECKING:
         WorkflowContext,
         WorkflowState,
     )
+    from waypoint.effect_plan import EFFECTS_KEY, effects_metadata
     from waypoint.errors import BadInput
     from waypoint.guards import Budgets, Halt
     from waypoint.hitl import HumanDecision, ask_human, build_request

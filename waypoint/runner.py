@@ -34,6 +34,7 @@ from waypoint.actors import acting_as
 from waypoint.capabilities import registry
 from waypoint.config import load_plugins
 from waypoint.contract import Status, status_of
+from waypoint.effect_plan import PlannedEffect
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
@@ -103,6 +104,8 @@ class ThreadReport:
     next: list[str]
     values: dict[str, Any]
     interrupts: list[PendingInterrupt] = field(default_factory=list)
+    planned_effects: list[PlannedEffect] = field(default_factory=list)
+    """The side effects a replay allowed to act may perform (`waypoint.effect_plan`)."""
 
     @property
     def exit_code(self) -> int:
@@ -120,6 +123,11 @@ class ThreadReport:
             "next": self.next,
             "interrupts": [{"id": i.id, "node": i.node, "value": i.value} for i in self.interrupts],
             "values": self.values,
+            **(
+                {"planned_effects": [e.as_json() for e in self.planned_effects]}
+                if self.planned_effects
+                else {}
+            ),
         }
 
 
