@@ -49,7 +49,7 @@ from waypoint.input_checks import (
     check_thread_id,
     shown,
 )
-from waypoint.kill import record_override
+from waypoint.kill import record_override, refuse_if_killed
 from waypoint.ledger import (
     RUN_KEY,
     LedgerRecorder,
@@ -567,6 +567,7 @@ async def start_run(
 
     Raises:
         BadInput: unknown graph, invalid input or context, or a thread id already in use.
+        Halted: the graph is killed (`waypoint kill --graph` / `--all`); nothing is written.
     """
     workflow = load_workflow(check_id(graph_name, "graph", what="graph name"))
     check_configuration()
@@ -578,6 +579,7 @@ async def start_run(
         check_thread_id(thread_id)
     thread_id = thread_id or f"{graph_name}-{uuid.uuid4().hex[:12]}"
     async with open_stores(db_url) as stores, hold_thread(stores.url, stores.db, thread_id):
+        await refuse_if_killed(stores.db, graph_name)
         graph = await _compiled(workflow, stores)
         config = _config(thread_id)
         existing = await stores.checkpointer.aget_tuple(config)

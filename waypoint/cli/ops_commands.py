@@ -1,4 +1,4 @@
-"""`waypoint kill`, `audit` and `kpis`: stop runs, explain them, measure the workflow."""
+"""`waypoint kill`, `unkill`, `audit` and `kpis`: stop runs, explain them, measure the workflow."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from waypoint.cli import render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
 from waypoint.input_checks import check_id, check_text, check_thread_id
-from waypoint.kill import request_kill
+from waypoint.kill import lift_scope_kill, request_kill, request_scope_kill
 from waypoint.persistence.stores import open_stores
 from waypoint.retention import parse_duration
+from waypoint.workflows import load_workflow
 
 
 @app.command("kill")
@@ -22,51 +23,100 @@ def kill_command(
     thread: Annotated[str | None, typer.Argument(help="Thread id.")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
     graph: Annotated[
-        str | None, typer.Option("--graph", help="Every running thread of this graph.")
+        str | None,
+        typer.Option(
+            "--graph",
+            help="Every running, waiting or stopped-half-way thread of this graph, and its new "
+            "runs until `waypoint unkill --graph G`.",
+        ),
     ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every graph's threads and new runs, until unkill --all.")
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Halt a running thread before its next node (through the database, not signals)."""
+    """Halt threads before their next node (a waiting one when answered: its effects never run)."""
 
     async def go() -> int:
         if not reason.strip():
             raise BadInput("reason: --reason TEXT is required", field="reason")
         check_text(reason, "reason")
-        if (thread is None) == (graph is None):
-            raise BadInput("thread: give a THREAD or --graph G", field="thread")
+        if sum((thread is not None, graph is not None, everything)) != 1:
+            raise BadInput("thread: give one of THREAD, --graph G or --all", field="thread")
         if thread is not None:
             check_thread_id(thread)
         if graph is not None:
             check_id(graph, "graph", what="graph name")
+            load_workflow(graph)  # an unknown graph is bad input, not a kill of nothing
         async with open_stores(db) as stores:
-            if graph is not None:
-                rows = await stores.db.fetchall(
-                    "SELECT thread_id FROM waypoint_threads WHERE graph = :g "
-                    "AND status = 'running'",
-                    {"g": graph},
-                )
-                targets = [str(r["thread_id"]) for r in rows]
-            else:
-                assert thread is not None
-                row = await stores.db.fetchone(
-                    "SELECT status FROM waypoint_threads WHERE thread_id = :t", {"t": thread}
-                )
-                if row is None:
-                    raise BadInput(f"thread: no thread {thread!r}", field="thread")
-                if row["status"] in ("completed", "failed", "halted"):
-                    raise BadInput(
-                        f"thread: {thread} is {row['status']}; nothing to kill", field="thread"
+            if thread is None:
+                killed = await request_scope_kill(stores.db, graph, reason, requester())
+                if as_json:
+                    render.emit_json(killed.as_json())
+                else:
+                    counts = ", ".join(f"{n} {status}" for status, n in killed.counts().items())
+                    what = f"graph {graph}" if graph is not None else "every graph"
+                    render.console.print(
+                        f"killed {what}: reached {counts}; each halts before its next node "
+                        f"(a waiting one when answered); new runs refused until "
+                        f"`waypoint unkill {'--graph ' + graph if graph else '--all'} "
+                        "--reason TEXT`"
                     )
-                targets = [thread]
-            for target in targets:
-                await request_kill(stores.db, target, reason, requester())
+                return 0
+            row = await stores.db.fetchone(
+                "SELECT status FROM waypoint_threads WHERE thread_id = :t", {"t": thread}
+            )
+            if row is None:
+                raise BadInput(f"thread: no thread {thread!r}", field="thread")
+            if row["status"] in ("completed", "failed", "halted"):
+                raise BadInput(
+                    f"thread: {thread} is {row['status']}; nothing to kill", field="thread"
+                )
+            await request_kill(stores.db, thread, reason, requester())
         if as_json:
-            render.emit_json({"killed": targets, "reason": reason})
+            render.emit_json({"killed": [thread], "reason": reason, "status": row["status"]})
         else:
             render.console.print(
-                f"kill requested for {len(targets)} thread(s): {', '.join(targets) or '-'}; "
-                "each halts before its next node"
+                f"kill requested for thread {thread} ({row['status']}); it halts before its "
+                "next node"
+            )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command("unkill")
+def unkill_command(
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    graph: Annotated[str | None, typer.Option("--graph", help="Lift this graph's kill.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Lift the global kill.")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Lift a graph or global kill: new runs start again; halted threads stay halted."""
+
+    async def go() -> int:
+        if not reason.strip():
+            raise BadInput("reason: --reason TEXT is required", field="reason")
+        check_text(reason, "reason")
+        if (graph is None) == (not everything):
+            raise BadInput("graph: give --graph G or --all", field="graph")
+        if graph is not None:
+            check_id(graph, "graph", what="graph name")
+        async with open_stores(db) as stores:
+            lifted = await lift_scope_kill(stores.db, graph, reason, requester())
+        if lifted is None:
+            if graph is not None:
+                raise BadInput(f"graph: {graph} is not killed; nothing to lift", field="graph")
+            raise BadInput("all: there is no global kill; nothing to lift", field="all")
+        if as_json:
+            render.emit_json({"lifted": lifted, "reason": reason})
+        else:
+            render.console.print(
+                f"lifted the kill of {lifted['scope']} (by {lifted['requested_by']}: "
+                f"{lifted['reason']}); threads it halted continue with "
+                "`waypoint resume THREAD --override --reason TEXT`"
             )
         return 0
 

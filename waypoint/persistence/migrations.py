@@ -262,6 +262,45 @@ register(
     )
 )
 
+register(
+    Migration(
+        component="waypoint_kill_scopes",
+        version=1,
+        name="graph and global kills (`waypoint.kill`), lifted by unkill",
+        sqlite="""
+        CREATE TABLE waypoint_kill_scopes (
+            kill_id TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            reached TEXT NOT NULL,
+            lifted_at TEXT,
+            lifted_by TEXT,
+            lift_reason TEXT
+        );
+        CREATE UNIQUE INDEX waypoint_kill_scopes_active ON waypoint_kill_scopes (scope)
+            WHERE lifted_at IS NULL
+        """,
+        postgres="""
+        CREATE TABLE waypoint_kill_scopes (
+            kill_id TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            reached TEXT NOT NULL,
+            lifted_at TEXT,
+            lifted_by TEXT,
+            lift_reason TEXT
+        );
+        CREATE UNIQUE INDEX waypoint_kill_scopes_active ON waypoint_kill_scopes (scope)
+            WHERE lifted_at IS NULL
+        """,
+    )
+)
+
+
 _SQLITE_FENCE_TRIGGER = f"""
 CREATE TRIGGER IF NOT EXISTS waypoint_writer_fence BEFORE INSERT ON checkpoints
 WHEN json_extract(CAST(NEW.metadata AS TEXT), '$.{FENCE_KEY}') IS NOT NULL
