@@ -38,6 +38,7 @@ from waypoint.effect_plan import PlannedEffect
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
+from waypoint.handoffs import Pending
 from waypoint.hitl import is_hitl_request, parse_response
 from waypoint.input_checks import (
     MAX_JSON_DEPTH,
@@ -426,6 +427,7 @@ async def _index_create(
 async def _index_upsert(
     db: Database, report: ThreadReport, context: Mapping[str, Any] | None = None
 ) -> None:
+    """The thread index and the thread's handoffs to a human, after a command, in one trip."""
     await index_thread(
         db,
         thread_id=report.thread_id,
@@ -433,6 +435,8 @@ async def _index_upsert(
         status=report.status,
         summary=summary_of(load_workflow(report.graph).state_schema, report.values),
         context=context,
+        pending=[Pending(i.id, i.node, i.value) for i in report.interrupts],
+        actor=actor(),
     )
 
 

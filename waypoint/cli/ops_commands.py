@@ -176,14 +176,17 @@ def audit_command(
 def kpis_command(
     graph: Annotated[str | None, typer.Option("--graph", help="Only this graph.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="e.g. 7d, 12h.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="day: the counts per day too.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Completion, intervention, escalation and halt rates, cost, latency, failure clusters."""
+    """Rates, handoffs to humans by kind, human wait, time to resolution, cost, latency."""
 
     async def go() -> int:
         window = parse_duration(since, field="since") if since is not None else None
-        kpis = await workflow_kpis(db_url=db, graph=graph, since=window)
+        if by not in (None, "day"):
+            raise BadInput(f"by: expected day, got {str(by)[:40]!r}", field="by")
+        kpis = await workflow_kpis(db_url=db, graph=graph, since=window, by_day=by == "day")
         if as_json:
             render.emit_json(kpis)
             return 0
@@ -199,7 +202,21 @@ def kpis_command(
             "cost_per_completed_usd",
         ):
             summary.add_row(key, str(kpis[key]))
+        for name in ("human_wait_s", "time_to_resolution_s"):
+            spread = kpis[name]
+            summary.add_row(name, f"p50 {spread['p50']} p95 {spread['p95']} (n={spread['count']})")
         render.console.print(summary)
+        if kpis["handoffs_by_kind"]:
+            kinds = Table("handoff kind", "handoffs", "threads")
+            for kind, entry in kpis["handoffs_by_kind"].items():
+                kinds.add_row(kind, str(entry["handoffs"]), str(entry["threads"]))
+            render.console.print(kinds)
+        if "by_day" in kpis:
+            days = Table("day", "threads", "completed", "halted", "failed", "escalated")
+            for day in kpis["by_day"]:
+                days.add_row(*(str(day[k]) for k in ("day", "threads", "completed", "halted",
+                                                      "failed", "escalated")))  # fmt: skip
+            render.console.print(days)
         latency = Table("node", "count", "p50 ms", "p95 ms")
         for node, stats in kpis["latency_ms_by_node"].items():
             latency.add_row(node, str(stats["count"]), str(stats["p50"]), str(stats["p95"]))

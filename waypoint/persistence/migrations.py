@@ -301,6 +301,31 @@ register(
 )
 
 
+_HANDOFFS = """
+CREATE TABLE waypoint_handoffs (
+    thread_id TEXT NOT NULL,
+    handoff_id TEXT NOT NULL,
+    graph TEXT NOT NULL,
+    node TEXT,
+    kind TEXT NOT NULL,
+    asked_at TEXT NOT NULL,
+    answered_at TEXT,
+    answered_by TEXT,
+    PRIMARY KEY (thread_id, handoff_id)
+);
+CREATE INDEX waypoint_handoffs_graph ON waypoint_handoffs (graph, asked_at)
+"""
+
+register(
+    Migration(
+        component="waypoint_handoffs",
+        version=1,
+        name="handoffs to a human: asked, answered, by whom (`waypoint.handoffs`)",
+        sqlite=_HANDOFFS,
+        postgres=_HANDOFFS,
+    )
+)
+
 _SQLITE_FENCE_TRIGGER = f"""
 CREATE TRIGGER IF NOT EXISTS waypoint_writer_fence BEFORE INSERT ON checkpoints
 WHEN json_extract(CAST(NEW.metadata AS TEXT), '$.{FENCE_KEY}') IS NOT NULL
