@@ -65,3 +65,27 @@ def test_kpis_count_handoffs_by_kind_waits_and_resolution(sqlite_url: str) -> No
     assert all(r["answered_at"] and r["answered_by"] for r in rows)
     only_plain = run(workflow_kpis(db_url=db, graph="plain"))
     assert (only_plain["threads"], only_plain["escalation_rate"]) == (3, round(1 / 3, 4))
+
+
+def test_kpis_export_as_prometheus_text(sqlite_url: str) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.conftest import waypoint_cli
+
+    run(start_run("plain", {"steps": ["ask"]}, thread_id=_thread("plain"), db_url=sqlite_url))
+    run(start_run("plain", {"steps": ["ok"]}, thread_id=_thread("plain"), db_url=sqlite_url))
+    scraped = waypoint_cli("kpis", "--format", "prometheus", "--db", sqlite_url)
+    assert scraped.returncode == 0, scraped.stderr
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(scraped.stdout)
+        for sample in family.samples
+    }
+    assert samples[("waypoint_threads", (("graph", "all"),))] == 2
+    assert samples[("waypoint_completion_rate", (("graph", "all"),))] == 0.5
+    assert samples[("waypoint_escalation_rate", (("graph", "all"),))] == 0.5
+    assert samples[("waypoint_handoffs", (("graph", "all"), ("kind", "question")))] == 1
+    nodes = {dict(key[1])["node"] for key in samples if key[0] == "waypoint_node_latency_ms"}
+    assert nodes == {"first", "second"}
+    bad = waypoint_cli("kpis", "--format", "csv", "--db", sqlite_url)
+    assert bad.returncode == 2 and "format: expected prometheus" in bad.stderr

@@ -177,6 +177,9 @@ def kpis_command(
     graph: Annotated[str | None, typer.Option("--graph", help="Only this graph.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="e.g. 7d, 12h.")] = None,
     by: Annotated[str | None, typer.Option("--by", help="day: the counts per day too.")] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="prometheus: the exposition text format.")
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -186,7 +189,16 @@ def kpis_command(
         window = parse_duration(since, field="since") if since is not None else None
         if by not in (None, "day"):
             raise BadInput(f"by: expected day, got {str(by)[:40]!r}", field="by")
+        if output_format not in (None, "prometheus"):
+            raise BadInput(
+                f"format: expected prometheus, got {str(output_format)[:40]!r}", field="format"
+            )
         kpis = await workflow_kpis(db_url=db, graph=graph, since=window, by_day=by == "day")
+        if output_format == "prometheus":
+            from waypoint.metrics import prometheus_text
+
+            typer.echo(prometheus_text(kpis), nl=False)
+            return 0
         if as_json:
             render.emit_json(kpis)
             return 0
