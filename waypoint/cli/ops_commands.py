@@ -123,6 +123,45 @@ def unkill_command(
     raise typer.Exit(_run(go()))
 
 
+@app.command("inbox")
+def inbox_command(
+    graph: Annotated[str | None, typer.Option("--graph", help="Only this graph.")] = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Only questions older than this (1h, 2d).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every question waiting for a human, across threads, oldest first."""
+
+    async def go() -> int:
+        from waypoint.inbox import waiting_questions
+
+        window = parse_duration(older_than, field="older-than") if older_than else None
+        items = await waiting_questions(db_url=db, graph=graph, older_than=window)
+        if as_json:
+            render.emit_json({"waiting": [item.as_json() for item in items]})
+            return 0
+        table = Table("thread", "graph", "node", "kind", "waiting", "asks", "decisions")
+        for item in items:
+            table.add_row(
+                item.thread_id,
+                item.graph,
+                item.node or "-",
+                item.kind,
+                f"{item.age_s:.0f}s",
+                (item.description or str(item.args))[:120],
+                ", ".join(item.allowed) or "any answer",
+            )
+        render.console.print(table)
+        render.console.print(
+            f"{len(items)} waiting; answer with `waypoint resume THREAD [--interrupt ID] ...`"
+        )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
 @app.command("audit")
 def audit_command(
     thread: Annotated[str, typer.Argument(help="Thread id.")],
