@@ -162,6 +162,40 @@ def inbox_command(
     raise typer.Exit(_run(go()))
 
 
+@app.command("report")
+def report_command(
+    thread: Annotated[str, typer.Argument(help="Thread id.")],
+    html: Annotated[str, typer.Option("--html", help="Write the timeline page here.")],
+    db: DbOption = None,
+) -> None:
+    """One self-contained HTML page of what happened in a thread (no network needed to view)."""
+
+    async def go() -> int:
+        import os
+        import tempfile
+        from pathlib import Path
+
+        from waypoint.input_checks import check_output_file
+        from waypoint.report import thread_report_html
+
+        check_thread_id(thread)
+        out = check_output_file(Path(html), "html")
+        page = thread_report_html(thread, db_url=db)
+        text = await page
+        fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temp, out)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        render.console.print(f"wrote {out} ({len(text) // 1024 + 1} KB)")
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
 @app.command("audit")
 def audit_command(
     thread: Annotated[str, typer.Argument(help="Thread id.")],
