@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from waypoint.persistence.sql import Statement
@@ -46,6 +46,16 @@ def handoff_kind(value: Any) -> str:
     return PLAIN_QUESTION
 
 
+def deadline_of(value: Any) -> tuple[float, str] | None:
+    """A question's deadline (seconds after it was asked) and default outcome, if it has one."""
+    if isinstance(value, Mapping) and isinstance(value.get("deadline"), Mapping):
+        deadline = value["deadline"]
+        seconds, outcome = deadline.get("seconds"), deadline.get("on_timeout")
+        if isinstance(seconds, int | float) and seconds > 0 and outcome in ("reject", "approve"):
+            return float(seconds), str(outcome)
+    return None
+
+
 def handoff_statements(
     thread_id: str, graph: str, pending: Sequence[Pending], actor: str | None
 ) -> list[Statement]:
@@ -54,7 +64,8 @@ def handoff_statements(
     They touch different rows (answered ones are not pending; pending ones are inserted once),
     so they may run as one statement.
     """
-    now = datetime.now(UTC).isoformat()
+    moment = datetime.now(UTC)
+    now = moment.isoformat()
     params: dict[str, Any] = {"thread_id": thread_id, "now": now, "by": actor or "unknown"}
     names = []
     for index, item in enumerate(pending):
@@ -69,11 +80,13 @@ def handoff_statements(
         )
     ]
     for item in pending:
+        deadline = deadline_of(item.value)
+        due = None if deadline is None else (moment + timedelta(seconds=deadline[0])).isoformat()
         statements.append(
             (
                 "INSERT INTO waypoint_handoffs (handoff_id, thread_id, graph, node, kind, "
-                "asked_at) VALUES (:id, :thread_id, :graph, :node, :kind, :now) "
-                "ON CONFLICT (thread_id, handoff_id) DO NOTHING",
+                "asked_at, deadline_at, on_timeout) VALUES (:id, :thread_id, :graph, :node, "
+                ":kind, :now, :due, :on_timeout) ON CONFLICT (thread_id, handoff_id) DO NOTHING",
                 {
                     "id": item.interrupt_id,
                     "thread_id": thread_id,
@@ -81,6 +94,8 @@ def handoff_statements(
                     "node": item.node,
                     "kind": handoff_kind(item.value),
                     "now": now,
+                    "due": due,
+                    "on_timeout": None if deadline is None else deadline[1],
                 },
             )
         )

@@ -30,7 +30,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
-from waypoint.actors import acting_as
+from waypoint.actors import acting_as, runner_actor
 from waypoint.capabilities import registry
 from waypoint.config import load_plugins
 from waypoint.contract import Status, status_of
@@ -307,8 +307,8 @@ def check_configuration() -> None:
 
 
 def actor() -> str:
-    """Who is acting: `WAYPOINT_ACTOR`, else the OS user."""
-    return os.environ.get("WAYPOINT_ACTOR") or getpass.getuser()
+    """Who acts: `acting_as`'s actor if set, else `WAYPOINT_ACTOR`, else the OS user."""
+    return runner_actor() or os.environ.get("WAYPOINT_ACTOR") or getpass.getuser()
 
 
 def _config(thread_id: str, extra: Mapping[str, Any] | None = None) -> RunnableConfig:

@@ -162,6 +162,31 @@ def inbox_command(
     raise typer.Exit(_run(go()))
 
 
+@app.command("sweep")
+def sweep_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Give every question past its deadline its default answer (exactly once, as `sweeper`)."""
+
+    async def go() -> int:
+        from waypoint.sweeper import sweep
+
+        result = await sweep(db_url=db)
+        if as_json:
+            render.emit_json(result.as_json())
+            return 0
+        for applied in result.applied:
+            render.console.print(
+                f"{applied['thread_id']}: {applied['outcome']} (due {applied['deadline_at']}); "
+                f"now {applied['status']}"
+            )
+        render.console.print(
+            f"{len(result.applied)} default(s) applied, {len(result.busy)} thread(s) busy "
+            f"(next sweep), {len(result.skipped)} answered meanwhile"
+        )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
 @app.command("report")
 def report_command(
     thread: Annotated[str, typer.Argument(help="Thread id.")],

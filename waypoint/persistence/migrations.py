@@ -326,6 +326,22 @@ register(
     )
 )
 
+register(
+    Migration(
+        component="waypoint_handoffs",
+        version=2,
+        name="a question's deadline and default outcome (`waypoint sweep`)",
+        sqlite=(
+            "ALTER TABLE waypoint_handoffs ADD COLUMN deadline_at TEXT",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN on_timeout TEXT",
+        ),
+        postgres=(
+            "ALTER TABLE waypoint_handoffs ADD COLUMN IF NOT EXISTS deadline_at TEXT",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN IF NOT EXISTS on_timeout TEXT",
+        ),
+    )
+)
+
 _SQLITE_FENCE_TRIGGER = f"""
 CREATE TRIGGER IF NOT EXISTS waypoint_writer_fence BEFORE INSERT ON checkpoints
 WHEN json_extract(CAST(NEW.metadata AS TEXT), '$.{FENCE_KEY}') IS NOT NULL
