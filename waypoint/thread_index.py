@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from waypoint.contract import summarize
-from waypoint.handoffs import Pending, handoff_statements
+from waypoint.handoffs import Pending, handoff_kind, handoff_statements
+from waypoint.notifications import event_statements
 from waypoint.persistence.sql import Database, Statement
 
 
@@ -71,7 +72,8 @@ async def index_thread(
     """Record the thread's status (and summary, when given); create its row if it has none.
 
     With `pending` (the interrupts pending at the end of a run), the thread's handoffs are
-    brought up to date in the same round trip (`waypoint.handoffs`).
+    brought up to date in the same round trip (`waypoint.handoffs`), and webhooks are queued for
+    a new question or a halt (`waypoint.notifications`).
     """
     write = index_statement(
         thread_id=thread_id, graph=graph, status=status, summary=summary, context=context
@@ -79,4 +81,17 @@ async def index_thread(
     if pending is None:
         await db.execute(*write)
         return
-    await db.batch([write, *handoff_statements(thread_id, graph, pending, actor)])
+    events = [
+        statement
+        for item in pending
+        for statement in event_statements(
+            thread_id,
+            graph,
+            "waiting",
+            item.interrupt_id,
+            {"interrupt_id": item.interrupt_id, "kind": handoff_kind(item.value)},
+        )
+    ]
+    if status == "halted":
+        events += event_statements(thread_id, graph, "halted", datetime.now(UTC).isoformat())
+    await db.batch([write, *handoff_statements(thread_id, graph, pending, actor), *events])

@@ -187,6 +187,27 @@ def sweep_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     raise typer.Exit(_run(go()))
 
 
+@app.command("notify")
+def notify_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Deliver queued webhooks (a thread waiting, a halt): signed, retried, once each."""
+
+    async def go() -> int:
+        from waypoint.notifications import deliver
+
+        async with open_stores(db) as stores:
+            result = await deliver(stores.db)
+        if as_json:
+            render.emit_json(result.as_json())
+        else:
+            render.console.print(
+                f"{len(result.delivered)} delivered, {len(result.failed)} failed tries "
+                f"(retried next time), {len(result.given_up)} given up"
+            )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
 @app.command("report")
 def report_command(
     thread: Annotated[str, typer.Argument(help="Thread id.")],

@@ -342,6 +342,29 @@ register(
     )
 )
 
+_NOTIFICATIONS = """
+CREATE TABLE waypoint_notifications (
+    event_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    body TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    delivered_at TEXT,
+    PRIMARY KEY (event_id, endpoint)
+)
+"""
+
+register(
+    Migration(
+        component="waypoint_notifications",
+        version=1,
+        name="webhook events, one per event and endpoint (`waypoint.notifications`)",
+        sqlite=_NOTIFICATIONS,
+        postgres=_NOTIFICATIONS,
+    )
+)
+
 _SQLITE_FENCE_TRIGGER = f"""
 CREATE TRIGGER IF NOT EXISTS waypoint_writer_fence BEFORE INSERT ON checkpoints
 WHEN json_extract(CAST(NEW.metadata AS TEXT), '$.{FENCE_KEY}') IS NOT NULL
