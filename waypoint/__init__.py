@@ -17,7 +17,8 @@ Capabilities:
     `Capability` (typed: `await CAP.call(request, model=...)`), `OfflineProvider`, `registry`.
 Side effects:
     `perform_once`, `effect_key`, `EffectRefused`, `run_database`, `Executor`, `Migration`,
-    `register_tables`.
+    `register_tables`; on other systems, through the outbox: `call_once`, `Compensation`,
+    `Delivery`, `DeliveryPending`.
 Serving and running:
     `serve(graph)`, `start_run`, `resume_thread`, `thread_status`, `open_stores`,
     `register_state_migration`.
@@ -87,6 +88,10 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "Executor": ("waypoint.persistence.sql", "Executor"),
     "Migration": ("waypoint.persistence.migrations", "Migration"),
     "register_tables": ("waypoint.persistence.migrations", "register"),
+    "call_once": ("waypoint.outbox", "call_once"),
+    "Compensation": ("waypoint.outbox", "Compensation"),
+    "Delivery": ("waypoint.outbox", "Delivery"),
+    "DeliveryPending": ("waypoint.outbox", "DeliveryPending"),
     # serving and running
     "serve": ("waypoint.served_runs", "serve"),
     "start_run": ("waypoint.runner", "start_run"),
@@ -106,6 +111,9 @@ __all__ = [
     "BadInput",
     "Budgets",
     "Capability",
+    "Compensation",
+    "Delivery",
+    "DeliveryPending",
     "EffectRefused",
     "Escalation",
     "Executor",
@@ -124,6 +132,7 @@ __all__ = [
     "add_node",
     "ask_human",
     "build_request",
+    "call_once",
     "effect_key",
     "open_stores",
     "perform_once",
@@ -164,6 +173,7 @@ if TYPE_CHECKING:
         retry_on,
         set_default_ladder,
     )
+    from waypoint.outbox import Compensation, Delivery, DeliveryPending, call_once
     from waypoint.persistence.migrations import Migration
     from waypoint.persistence.migrations import register as register_tables
     from waypoint.persistence.side_effects import EffectRefused, effect_key, perform_once

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import nodes.support.tables  # noqa: F401  (version 1 of the component, before this one)
 from state.support import Customer, Order
 from waypoint import Executor, Migration, effect_key, register_tables
 
