@@ -30,6 +30,10 @@ def relay_command(
     max_backoff: Annotated[
         float, typer.Option("--max-backoff", help="Longest wait between tries of one effect (s).")
     ] = 30.0,
+    lease: Annotated[
+        float,
+        typer.Option("--lease", help="How long a claimed effect is left to this relay (s)."),
+    ] = 30.0,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -44,6 +48,8 @@ def relay_command(
         check_count(attempts, "attempts", maximum=1000)
         if not 0.01 <= poll <= 3600:
             raise BadInput("poll: seconds between 0.01 and 3600", field="poll")
+        if not 0.1 <= lease <= 86400:
+            raise BadInput("lease: seconds between 0.1 and 86400", field="lease")
         if not 0.01 <= max_backoff <= 86400:
             raise BadInput("max-backoff: seconds between 0.01 and 86400", field="max-backoff")
         stop = asyncio.Event()
@@ -58,6 +64,7 @@ def relay_command(
                 attempts=attempts,
                 poll=poll,
                 max_backoff=max_backoff,
+                lease=lease,
                 stop=None if once else stop,
             )
         if as_json:
