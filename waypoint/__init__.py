@@ -18,7 +18,7 @@ Capabilities:
 Side effects:
     `perform_once`, `effect_key`, `EffectRefused`, `run_database`, `Executor`, `Migration`,
     `register_tables`; on other systems, through the outbox: `call_once`, `Compensation`,
-    `Delivery`, `DeliveryPending`.
+    `Delivery`, `DeliveryPending`, `enqueue_call`, `provider_configured`.
 Serving and running:
     `serve(graph)`, `start_run`, `resume_thread`, `thread_status`, `open_stores`,
     `register_state_migration`.
@@ -92,6 +92,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "Compensation": ("waypoint.outbox", "Compensation"),
     "Delivery": ("waypoint.outbox", "Delivery"),
     "DeliveryPending": ("waypoint.outbox", "DeliveryPending"),
+    "enqueue_call": ("waypoint.outbox", "enqueue_call"),
+    "provider_configured": ("waypoint.outbox", "provider_configured"),
     # serving and running
     "serve": ("waypoint.served_runs", "serve"),
     "start_run": ("waypoint.runner", "start_run"),
@@ -134,8 +136,10 @@ __all__ = [
     "build_request",
     "call_once",
     "effect_key",
+    "enqueue_call",
     "open_stores",
     "perform_once",
+    "provider_configured",
     "register_state_migration",
     "register_tables",
     "registry",
@@ -173,7 +177,14 @@ if TYPE_CHECKING:
         retry_on,
         set_default_ladder,
     )
-    from waypoint.outbox import Compensation, Delivery, DeliveryPending, call_once
+    from waypoint.outbox import (
+        Compensation,
+        Delivery,
+        DeliveryPending,
+        call_once,
+        enqueue_call,
+        provider_configured,
+    )
     from waypoint.persistence.migrations import Migration
     from waypoint.persistence.migrations import register as register_tables
     from waypoint.persistence.side_effects import EffectRefused, effect_key, perform_once

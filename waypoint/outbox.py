@@ -300,6 +300,52 @@ async def deliver(
     return _delivery(await record_answer(db, key, outcome, http_status, answer), replayed=False)
 
 
+def provider_configured(provider: str) -> bool:
+    """Whether `provider` has a base URL (environment or `waypoint.toml`)."""
+    try:
+        provider_endpoint(provider)
+    except ProviderNotConfigured:
+        return False
+    return True
+
+
+async def enqueue_call(
+    tx: Executor,
+    *,
+    provider: str,
+    path: str,
+    body: dict[str, Any],
+    key: str,
+    kind: str,
+    thread_id: str,
+    compensation: Compensation | None = None,
+) -> bool:
+    """Enqueue an external call in an open transaction (with the caller's writes); True if new.
+
+    For a node whose own effect transaction (`perform_once`) must also hold the call: enqueue
+    it there, then `call_once` with the same arguments sends it (or replays its answer).
+    """
+    inserted = await tx.execute(
+        "INSERT INTO waypoint_outbox (effect_key, thread_id, kind, provider, path, body, "
+        "compensation, status, next_attempt_at, seq, created_at, updated_at) VALUES "
+        "(:key, :thread_id, :kind, :provider, :path, :body, :compensation, 'pending', "
+        ":next, :seq, :now, :now) ON CONFLICT (effect_key) DO NOTHING",
+        {
+            "key": key,
+            "thread_id": thread_id,
+            "kind": kind,
+            "provider": provider,
+            "path": path,
+            "body": json.dumps(body, sort_keys=True, separators=(",", ":")),
+            "compensation": compensation.as_json() if compensation else None,
+            "next": time.time() + NODE_GRACE_SECONDS,
+            "seq": _seq(),
+            "now": _now(),
+        },
+    )
+    return inserted == 1
+
+
 def _thread_of_run() -> str:
     configurable = get_config().get("configurable", {})
     thread_id = configurable.get("thread_id")
@@ -356,24 +402,15 @@ async def call_once(
         if fence is not None and (row is None or row["fence"] != fence):
             raise await taken_over(tx, thread_id, fence)
         if row is None or row["known"] is None:
-            now = _now()
-            await tx.execute(
-                "INSERT INTO waypoint_outbox (effect_key, thread_id, kind, provider, path, body, "
-                "compensation, status, next_attempt_at, seq, created_at, updated_at) VALUES "
-                "(:key, :thread_id, :kind, :provider, :path, :body, :compensation, 'pending', "
-                ":next, :seq, :now, :now)",
-                {
-                    "key": key,
-                    "thread_id": thread_id,
-                    "kind": kind,
-                    "provider": provider,
-                    "path": path,
-                    "body": text,
-                    "compensation": compensation.as_json() if compensation else None,
-                    "next": time.time() + NODE_GRACE_SECONDS,
-                    "seq": _seq(),
-                    "now": now,
-                },
+            await enqueue_call(
+                tx,
+                provider=provider,
+                path=path,
+                body=body,
+                key=key,
+                kind=kind,
+                thread_id=thread_id,
+                compensation=compensation,
             )
             if with_writes is not None:
                 await with_writes(tx)
