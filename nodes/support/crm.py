@@ -97,6 +97,14 @@ async def refund_paid(db: Executor, key: str) -> Decimal | None:
     return None if row is None else Decimal(json.loads(row["result"])["amount"])
 
 
+async def payment_enqueued(db: Executor, key: str) -> bool:
+    """Whether the refund of this key went to the payment provider's outbox."""
+    row = await db.fetchone(
+        "SELECT 1 AS present FROM waypoint_outbox WHERE effect_key = :key", {"key": key}
+    )
+    return row is not None
+
+
 async def read_customer(db: Executor, customer_id: str) -> Customer | None:
     """A customer as the CRM has it now."""
     row = await db.fetchone(

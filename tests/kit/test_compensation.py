@@ -81,6 +81,12 @@ def test_compensate_reverses_newest_first_once_and_audits(db_url: str, fake: Fak
         == [{"actor": "alice@example.com", "reason": "wrong refund", "status": "delivered"}] * 2
     )
 
+    story = json.loads(waypoint_cli("audit", thread, "--db", db_url, "--json").stdout)
+    assert [e["status"] for e in story["effects"]] == ["delivered"] * 4
+    assert [(c["actor"], c["reason"]) for c in story["compensations"]] == [
+        ("alice@example.com", "wrong refund")
+    ]
+
     before = _footprint(db_url, thread)
     again = waypoint_cli("compensate", thread, "--reason", "again", "--db", db_url)
     assert again.returncode == 2, again.stderr
