@@ -80,8 +80,12 @@ class DeliveryPending(ConnectionError):
         self.provider = provider
 
 
-class ProviderNotConfigured(BadInput):
-    """No base URL is configured for a provider the outbox must call."""
+class ProviderNotConfigured(BadInput, LookupError):
+    """No base URL is configured for a provider the outbox must call.
+
+    A `LookupError` too, so a node's retry policy (`retry_on`) does not retry it: the
+    configuration has to change first.
+    """
 
 
 @dataclass(frozen=True)

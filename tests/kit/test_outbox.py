@@ -131,3 +131,87 @@ def test_an_outage_past_the_retries_fails_then_the_relay_delivers_once(
     resumed = run(resume_thread(thread, None, db_url=db_url))
     assert resumed.status == "completed", resumed
     assert fake.applied(ref)["payments"] == 1
+
+
+def test_the_relay_as_a_worker_delivers_until_sigterm(db_url: str, fake: FakePayments) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import PROJECT_ROOT
+
+    ref = _ref()
+    thread = f"pay-{uuid.uuid4().hex[:8]}"
+    fake.inject(outage_seconds=60)
+    failed = run(
+        start_run(
+            "payer",
+            {"payments": [{"reference": ref, "amount": "8.00"}]},
+            thread_id=thread,
+            db_url=db_url,
+        )
+    )
+    assert failed.status == "failed"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "waypoint",
+            "relay",
+            "--poll",
+            "0.1",
+            "--max-backoff",
+            "0.3",
+            "--db",
+            db_url,
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)
+        assert worker.poll() is None  # the provider is down: it keeps trying
+        fake.inject(outage_seconds=0)
+        deadline = time.monotonic() + 30
+        while fake.applied(ref)["payments"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        while _outbox(db_url, thread)[0]["status"] != "delivered" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert "1 delivered" in out
+    assert fake.applied(ref)["payments"] == 1
+    resumed = run(resume_thread(thread, None, db_url=db_url))
+    assert resumed.status == "completed"
+    assert fake.applied(ref)["payments"] == 1
+
+
+def test_an_unconfigured_provider_enqueues_nothing_and_is_not_retried(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WAYPOINT_PROVIDER_PAYMENTS_URL", raising=False)
+    thread = f"pay-{uuid.uuid4().hex[:8]}"
+    failed = run(
+        start_run(
+            "payer",
+            {"payments": [{"reference": _ref(), "amount": "8.00"}]},
+            thread_id=thread,
+            db_url=db_url,
+        )
+    )
+    assert failed.status == "failed"
+    assert "WAYPOINT_PROVIDER_PAYMENTS_URL" in failed.values["failure"]["message"]
+    assert _outbox(db_url, thread) == []
+    attempts = query(
+        db_url,
+        "SELECT count(*) AS n FROM waypoint_ledger WHERE thread_id = ? AND node = 'pay'",
+        (thread,),
+    )
+    assert attempts == [{"n": 1}]
