@@ -15,6 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import waypoint_cli
 from tests.helpers import fresh_input, query, run, start_paused
 from waypoint.fakes.payments import FakePayments
@@ -48,20 +50,30 @@ def test_a_refund_is_one_payment_at_the_provider(
     assert payments_provider.applied(key) == {"payments": 1, "reversals": 1}
 
 
-def test_killed_after_the_provider_applied_it_then_resumed_pays_once(
-    db_url: str, payments_provider: FakePayments, tmp_path: Path
+@pytest.mark.parametrize(
+    "point",
+    [
+        "effect:support.payment:before_commit",
+        "effect:support.payment:after_commit",
+        "outbox:support.payment:before_send",
+        "outbox:support.payment:before_record",
+    ],
+)
+def test_killed_around_the_provider_call_then_resumed_pays_once(
+    db_url: str, payments_provider: FakePayments, tmp_path: Path, point: str
 ) -> None:
     ticket = fresh_input(db_url, "auto refund")
     thread = f"prov-{uuid.uuid4().hex[:8]}"
     proc = start_paused(
         ["run", "support", "--input", json.dumps(ticket), "--thread", thread, "--db", db_url],
-        "outbox:support.payment:before_record",
+        point,
         tmp_path,
     )
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     key = _payment_key(ticket)
-    assert payments_provider.applied(key)["payments"] == 1  # applied, answer not recorded
+    applied = payments_provider.applied(key)["payments"]
+    assert applied == (1 if point.endswith("before_record") else 0)
     resumed = waypoint_cli("resume", thread, "--db", db_url, "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["values"]["resolution"]["refund_amount"] == "25.00"
