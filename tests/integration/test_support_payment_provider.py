@@ -103,3 +103,43 @@ def test_the_demo_pays_its_refunds_at_a_fake_provider(sqlite_url: str) -> None:
     assert "applied 2 payment(s)" in " ".join(shown.stdout.split())
     rows = query(sqlite_url, "SELECT status FROM waypoint_outbox WHERE kind = 'support.payment'")
     assert rows == [{"status": "delivered"}] * 2
+
+
+def test_five_tickets_for_one_order_from_five_processes_pay_its_total_at_the_provider(
+    db_url: str, payments_provider: FakePayments
+) -> None:
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from contextlib import closing
+    from decimal import Decimal
+
+    from tests.conftest import PROJECT_ROOT
+    from tests.integration.test_effects_in_the_world import _order, _paid, _ticket
+
+    order = _order(db_url, "O-1")
+    env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "waypoint", "run", "support", "--input",
+             json.dumps(_ticket(order, "C-100")), "--db", db_url],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]  # fmt: skip
+    codes = [proc.wait(timeout=180) for proc in procs]
+    assert codes == [0] * 5, [p.stderr.read() if p.stderr else "" for p in procs]
+    assert sum(Decimal(amount) for amount in _paid(db_url, order)) == Decimal("25.00")
+    with closing(sqlite3.connect(payments_provider.db)) as ledger:
+        at_provider = [
+            Decimal(row[0])
+            for row in ledger.execute(
+                "SELECT amount FROM payments WHERE reference LIKE ?", (f'%"{order}"%',)
+            )
+        ]
+    assert sum(at_provider) == Decimal("25.00"), at_provider
