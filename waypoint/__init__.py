@@ -18,7 +18,7 @@ Capabilities:
 Side effects:
     `perform_once`, `effect_key`, `EffectRefused`, `run_database`, `Executor`, `Migration`,
     `register_tables`; on other systems, through the outbox: `call_once`, `Compensation`,
-    `Delivery`, `DeliveryPending`, `enqueue_call`, `provider_configured`.
+    `Delivery`, `DeliveryPending`, `enqueue_call`, `provider_configured`, `compensate_run`.
 Serving and running:
     `serve(graph)`, `start_run`, `resume_thread`, `thread_status`, `open_stores`,
     `register_state_migration`.
@@ -93,6 +93,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "Delivery": ("waypoint.outbox", "Delivery"),
     "DeliveryPending": ("waypoint.outbox", "DeliveryPending"),
     "enqueue_call": ("waypoint.outbox", "enqueue_call"),
+    "compensate_run": ("waypoint.outbox", "compensate_run"),
     "provider_configured": ("waypoint.outbox", "provider_configured"),
     # serving and running
     "serve": ("waypoint.served_runs", "serve"),
@@ -135,6 +136,7 @@ __all__ = [
     "ask_human",
     "build_request",
     "call_once",
+    "compensate_run",
     "effect_key",
     "enqueue_call",
     "open_stores",
@@ -182,6 +184,7 @@ if TYPE_CHECKING:
         Delivery,
         DeliveryPending,
         call_once,
+        compensate_run,
         enqueue_call,
         provider_configured,
     )

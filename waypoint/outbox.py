@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from langgraph.config import get_config
 
+from waypoint.actors import acting_user
 from waypoint.config import ProviderEndpoint, load_config
 from waypoint.errors import BadInput, WaypointError
 from waypoint.faults import pause_point
@@ -481,7 +482,13 @@ class CompensationIncomplete(WaypointError):
 
 
 async def compensate_thread(
-    db: Database, thread_id: str, *, reason: str, actor: str, attempts: int = 5
+    db: Database,
+    thread_id: str,
+    *,
+    reason: str,
+    actor: str,
+    attempts: int = 5,
+    strict: bool = True,
 ) -> CompensationReport:
     """Undo a thread's delivered effects that declare a compensation, newest first, once each.
 
@@ -489,6 +496,9 @@ async def compensate_thread(
     own (key `compensation_key(effect)`), enqueued in one transaction with the audit row of
     this request (who, why); then each is delivered in turn, waiting out transient failures
     (`attempts` tries each). Run again after a crash, it delivers what is still pending.
+
+    With `strict=False`, effects all compensated already is an empty report, not an error
+    (a node that compensates, run again after a crash).
 
     Raises:
         BadInput: no such thread; nothing to compensate (no effect declares one, or all are
@@ -551,6 +561,8 @@ async def compensate_thread(
         )
     still_pending = [k for k, status in existing.items() if status == "pending"]
     if not new and not still_pending:
+        if not strict:
+            return CompensationReport(thread_id=thread_id, request_id=None)
         raise BadInput(
             f"thread: every effect of {thread_id} is compensated already (or was refused); "
             "nothing to compensate; see `waypoint audit`",
@@ -596,6 +608,33 @@ async def compensate_thread(
             report.compensated.append(entry)
         else:
             report.refused.append(str(row["compensates"]))
+    return report
+
+
+async def compensate_run(
+    reason: str, *, actor: str | None = None, attempts: int = 3
+) -> CompensationReport:
+    """From a node: undo this thread's effects, newest first, each once (`compensate_thread`).
+
+    For a workflow that routes to compensation on a later failure or a human's revocation.
+    Run again (a retry, a crash, a resume), it finishes what is pending and repeats nothing.
+    The actor is the run's acting user unless given.
+
+    Raises:
+        DeliveryPending: a compensation got no final answer (retryable: the node's ladder
+            retries it; what was delivered stays delivered).
+        BadInput: the thread made no effect that declares a compensation, or one of its
+            effects is still pending.
+    """
+    config = get_config()
+    who = actor or acting_user(config) or "workflow"
+    db = await database_for_run()
+    thread_id = _thread_of_run()
+    report = await compensate_thread(
+        db, thread_id, reason=reason, actor=who, attempts=attempts, strict=False
+    )
+    if report.pending:
+        raise DeliveryPending(report.pending[0], "compensation", "provider unavailable")
     return report
 
 

@@ -165,3 +165,24 @@ def test_bad_input_exits_2_and_writes_nothing(db_url: str, fake: FakePayments) -
     assert "WAYPOINT_PROVIDER_PAYMENTS_URL" in unconfigured.stderr
     assert _footprint(db_url, pending_thread) == pending
     fake.inject(outage_seconds=0)
+
+
+def test_a_workflow_routes_to_compensation_once_also_when_retried(
+    db_url: str, fake: FakePayments
+) -> None:
+    thread = f"comp-{uuid.uuid4().hex[:8]}"
+    refs = [f"R-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    payments = [{"reference": r, "amount": "6.00"} for r in refs]
+    # faults on the way (5xx twice, then applied with the answer dropped): retries repeat nothing
+    fake.inject("error_before", "error_before", "drop_after_apply")
+    done = run(
+        start_run("payer", {"payments": payments, "revoke": True}, thread_id=thread, db_url=db_url)
+    )
+    assert done.status == "completed", done.values
+    assert len(done.values["reversed"]) in (1, 2)  # a retry reports what it delivered itself
+    for ref in refs:
+        assert fake.applied(ref) == {"payments": 1, "reversals": 1}
+    audit = query(
+        db_url, "SELECT actor, reason FROM waypoint_compensations WHERE thread_id = ?", (thread,)
+    )
+    assert audit and all(a["reason"] == "revoked by the input" for a in audit)

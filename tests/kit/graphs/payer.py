@@ -20,6 +20,7 @@ from waypoint import (
     Ladder,
     add_node,
     call_once,
+    compensate_run,
     effect_key,
     retry_on,
 )
@@ -40,6 +41,8 @@ class PayerInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     payments: list[Payment] = Field(min_length=1, max_length=20)
+    revoke: bool = False
+    """After paying, revoke: undo every payment (a workflow routing to compensation)."""
 
 
 class PayerState(PayerInput):
@@ -48,6 +51,7 @@ class PayerState(PayerInput):
     paid: list[dict[str, Any]] = Field(default_factory=list)
     refused: list[dict[str, Any]] = Field(default_factory=list)
     receipt: str | None = None
+    reversed: list[str] = Field(default_factory=list)
     failure: dict[str, Any] | None = None
     halt: Halt | None = None
 
@@ -78,9 +82,17 @@ async def pay(state: PayerState) -> dict[str, Any]:
     return {"paid": paid, "refused": refused}
 
 
-def route_after_pay(state: PayerState) -> Literal["receipt", "declined"]:
-    """All paid → receipt; any refused → declined."""
-    return "declined" if state.refused else "receipt"
+def route_after_pay(state: PayerState) -> Literal["receipt", "declined", "revoke"]:
+    """All paid → receipt (or revoke, when asked); any refused → declined."""
+    if state.refused:
+        return "declined"
+    return "revoke" if state.revoke else "receipt"
+
+
+async def revoke(state: PayerState) -> dict[str, Any]:
+    """Undo every payment of this thread, newest first, each once."""
+    report = await compensate_run("revoked by the input")
+    return {"reversed": [str(done["effect"]) for done in report.compensated]}
 
 
 async def receipt(state: PayerState) -> dict[str, Any]:
@@ -102,18 +114,21 @@ LADDERS = {
     "pay": Ladder(retry=EFFECT_RETRY, last="fail"),
     "receipt": Ladder(retry=RetryPolicy(max_attempts=1), last="fail"),
     "declined": Ladder(retry=RetryPolicy(max_attempts=1), last="fail"),
+    "revoke": Ladder(retry=EFFECT_RETRY, last="fail"),
 }
 
 
 def build() -> StateGraph[PayerState, PayerContext, PayerInput, PayerState]:
-    """pay → receipt | declined → end."""
+    """pay → receipt | declined | revoke → end."""
     builder = StateGraph(PayerState, context_schema=PayerContext, input_schema=PayerInput)
-    for name, action in (("pay", pay), ("receipt", receipt), ("declined", declined)):
+    nodes = (("pay", pay), ("receipt", receipt), ("declined", declined), ("revoke", revoke))
+    for name, action in nodes:
         add_node(builder, name, action, LADDERS[name])
     builder.add_edge(START, "pay")
     builder.add_conditional_edges("pay", route_after_pay)
     builder.add_edge("receipt", END)
     builder.add_edge("declined", END)
+    builder.add_edge("revoke", END)
     return builder
 
 
