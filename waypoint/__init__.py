@@ -18,7 +18,8 @@ Capabilities:
 Side effects:
     `perform_once`, `effect_key`, `EffectRefused`, `effects_metadata` / `EFFECTS_KEY` (declare
     a node's effects: `add_node(..., effects=(...))`), `run_database`, `Executor`, `Migration`,
-    `register_tables`.
+    `register_tables`; on other systems, through the outbox: `call_once`, `Compensation`,
+    `Delivery`, `DeliveryPending`, `enqueue_call`, `provider_configured`, `compensate_run`.
 Serving and running:
     `serve(graph)`, `start_run`, `resume_thread`, `thread_status`, `open_stores`,
     `register_state_migration`.
@@ -90,6 +91,13 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "Executor": ("waypoint.persistence.sql", "Executor"),
     "Migration": ("waypoint.persistence.migrations", "Migration"),
     "register_tables": ("waypoint.persistence.migrations", "register"),
+    "call_once": ("waypoint.outbox", "call_once"),
+    "Compensation": ("waypoint.outbox", "Compensation"),
+    "Delivery": ("waypoint.outbox", "Delivery"),
+    "DeliveryPending": ("waypoint.outbox", "DeliveryPending"),
+    "enqueue_call": ("waypoint.outbox", "enqueue_call"),
+    "compensate_run": ("waypoint.outbox", "compensate_run"),
+    "provider_configured": ("waypoint.outbox", "provider_configured"),
     # serving and running
     "serve": ("waypoint.served_runs", "serve"),
     "start_run": ("waypoint.runner", "start_run"),
@@ -110,6 +118,9 @@ __all__ = [
     "BadInput",
     "Budgets",
     "Capability",
+    "Compensation",
+    "Delivery",
+    "DeliveryPending",
     "EffectRefused",
     "Escalation",
     "Executor",
@@ -128,10 +139,14 @@ __all__ = [
     "add_node",
     "ask_human",
     "build_request",
+    "call_once",
+    "compensate_run",
     "effect_key",
     "effects_metadata",
+    "enqueue_call",
     "open_stores",
     "perform_once",
+    "provider_configured",
     "register_state_migration",
     "register_tables",
     "registry",
@@ -169,6 +184,15 @@ if TYPE_CHECKING:
         add_node,
         retry_on,
         set_default_ladder,
+    )
+    from waypoint.outbox import (
+        Compensation,
+        Delivery,
+        DeliveryPending,
+        call_once,
+        compensate_run,
+        enqueue_call,
+        provider_configured,
     )
     from waypoint.persistence.migrations import Migration
     from waypoint.persistence.migrations import register as register_tables

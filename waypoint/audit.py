@@ -14,7 +14,10 @@ from waypoint.persistence.thread_lock import holder_name
 
 
 async def thread_audit(thread_id: str, *, db_url: str | None = None) -> dict[str, Any]:
-    """Every ledger row of a thread in order, with kills and overrides."""
+    """Every ledger row of a thread in order, with kills and overrides.
+
+    Also its external effects (outbox rows) and the compensations asked for it (who, why).
+    """
     check_thread_id(thread_id)
     async with open_stores(db_url) as stores:
         thread = await stores.db.fetchone(
@@ -43,7 +46,27 @@ async def thread_audit(thread_id: str, *, db_url: str | None = None) -> dict[str
             "ORDER BY at",
             {"t": thread_id},
         )
-        return {**thread, "invocations": rows, "kills": kills, "overrides": overrides}
+        effects = await stores.db.fetchall(
+            "SELECT effect_key, kind, provider, path, status, attempts, answer_status, "
+            "compensates, actor, reason, created_at, updated_at FROM waypoint_outbox "
+            "WHERE thread_id = :t ORDER BY seq",
+            {"t": thread_id},
+        )
+        compensations = await stores.db.fetchall(
+            "SELECT request_id, actor, reason, effects, requested_at FROM "
+            "waypoint_compensations WHERE thread_id = :t ORDER BY requested_at",
+            {"t": thread_id},
+        )
+        for request in compensations:
+            request["effects"] = json.loads(request["effects"])
+        return {
+            **thread,
+            "invocations": rows,
+            "kills": kills,
+            "overrides": overrides,
+            "effects": effects,
+            "compensations": compensations,
+        }
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -286,6 +286,17 @@ def audit_command(
             render.console.print(
                 f"override by {override['actor']} at {override['at']}: {override['reason']}"
             )
+        for effect in story["effects"]:
+            render.console.print(
+                f"effect {effect['kind']} {effect['effect_key']}: {effect['status']}"
+                + (f" (HTTP {effect['answer_status']})" if effect["answer_status"] else "")
+                + f", {effect['attempts']} attempt(s)"
+            )
+        for request in story["compensations"]:
+            render.console.print(
+                f"compensation asked by {request['actor']} at {request['requested_at']}: "
+                f"{request['reason']}"
+            )
         return 0
 
     raise typer.Exit(_run(go()))

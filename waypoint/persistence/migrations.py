@@ -420,3 +420,49 @@ register(
         needs_table="checkpoints",
     )
 )
+
+_OUTBOX = """
+CREATE TABLE waypoint_outbox (
+    effect_key TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    path TEXT NOT NULL,
+    body TEXT NOT NULL,
+    compensation TEXT,
+    compensates TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at {real} NOT NULL,
+    last_error TEXT,
+    answer_status INTEGER,
+    answer TEXT,
+    seq BIGINT NOT NULL,
+    actor TEXT,
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    CHECK (status IN ('pending', 'delivered', 'refused'))
+);
+CREATE INDEX waypoint_outbox_due ON waypoint_outbox (status, next_attempt_at);
+CREATE INDEX waypoint_outbox_thread ON waypoint_outbox (thread_id, seq);
+CREATE TABLE waypoint_compensations (
+    request_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    effects TEXT NOT NULL,
+    requested_at TEXT NOT NULL
+);
+CREATE INDEX waypoint_compensations_thread ON waypoint_compensations (thread_id, requested_at)
+"""
+
+register(
+    Migration(
+        component="waypoint_outbox",
+        version=1,
+        name="outbox of external calls (keyed by business key) and compensation requests",
+        sqlite=_OUTBOX.format(real="REAL"),
+        postgres=_OUTBOX.format(real="DOUBLE PRECISION"),
+    )
+)
