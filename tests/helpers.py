@@ -36,9 +36,9 @@ T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-DEMO_TICKETS = PROJECT_ROOT / "nodes" / "support" / "demo_tickets.json"
+DEMO_TICKETS = PROJECT_ROOT / "nodes" / "support" / "demo_cases.json"
 DEMO_CASES: list[dict[str, Any]] = (
-    json.loads(DEMO_TICKETS.read_text()) if DEMO_TICKETS.exists() else []  # support deleted
+    json.loads(DEMO_TICKETS.read_text())["cases"] if DEMO_TICKETS.exists() else []  # no support
 )
 CASES_BY_NAME: dict[str, dict[str, Any]] = {case["case"]: case for case in DEMO_CASES}
 

@@ -293,7 +293,8 @@ def graph(
     async def go() -> int:
         workflow = load_workflow(check_id(name, "graph", what="graph name"))
         if not policies:
-            render.console.print(workflow.served.get_graph().draw_mermaid(), markup=False)
+            # plain text, never wrapped or styled: `waypoint graph NAME > g.mmd` is valid Mermaid
+            render.emit_text(workflow.served.get_graph().draw_mermaid())
             return 0
         rows = [{"node": node, **ladder.rows()} for node, ladder in workflow.ladders.items()]
         if as_json:

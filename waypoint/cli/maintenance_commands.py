@@ -42,7 +42,7 @@ def prune_command(
         table.add_row("reclaimed", str(data["rows_reclaimed"]), str(data["bytes_reclaimed"]))
         verb = "would prune" if dry_run else "pruned"
         render.console.print(f"{verb} {len(result.threads)} finished thread(s)")
-        render.console.print(table)
+        render.print_table(table)
         for tid, why in result.skipped.items():
             render.console.print(f"skipped {tid}: {why}")
         return 0

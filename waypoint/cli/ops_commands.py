@@ -108,7 +108,7 @@ def audit_command(
                 f"{row['latency_ms']:.1f}" if row["latency_ms"] is not None else "",
             )
         render.console.print(f"[bold]{story['thread_id']}[/] ({story['graph']}): {story['status']}")
-        render.console.print(table)
+        render.print_table(table)
         for kill in story["kills"]:
             render.console.print(
                 f"kill by {kill['requested_by']} at {kill['requested_at']}: {kill['reason']}"
@@ -212,7 +212,7 @@ def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
                 f"{r['slo_latency_ms']:g} ms, {r['slo_error_rate']:.1%} errors",
                 r["health"],
             )
-        render.console.print(table)
+        render.print_table(table)
         return 0
 
     raise typer.Exit(_run(go()))

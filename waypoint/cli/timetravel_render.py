@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from waypoint.checkpoint_facts import GateInfo, InterruptInfo
-from waypoint.cli.render import console
+from waypoint.cli.render import console, print_table
 from waypoint.state_diff import flatten
 from waypoint.timetravel import (
     CheckpointRow,
@@ -94,7 +94,7 @@ def history_table(history: ThreadHistory) -> None:
             _branch(row),
             style=None if row.on_head_line else "dim",
         )
-    console.print(table)
+    print_table(table)
     if len(history.rows) < history.total:
         console.print(f"({history.total - len(history.rows)} older checkpoint(s) not shown)")
     console.print(
@@ -129,7 +129,7 @@ def checkpoint_view(view: CheckpointView) -> None:
     table = Table("field", "value")
     for path, value in flatten(view.values):
         table.add_row(path, _value(value))
-    console.print(table)
+    print_table(table)
 
 
 def diff_table(diff: StateDiff) -> None:
@@ -151,7 +151,7 @@ def diff_table(diff: StateDiff) -> None:
             "" if change.kind == "added" else _value(change.before),
             "" if change.kind == "removed" else _value(change.after),
         )
-    console.print(table)
+    print_table(table)
 
 
 def fork_result(result: ForkResult) -> None:
