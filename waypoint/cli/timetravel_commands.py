@@ -25,9 +25,10 @@ from waypoint.timetravel import (
 )
 
 ThreadArgument = Annotated[str, typer.Argument(help="Thread id.")]
-FromOption = Annotated[
-    str, typer.Option("--from", help="Checkpoint id (from `waypoint history THREAD`).")
-]
+CHECKPOINT_HELP = (
+    "as `waypoint history THREAD` shows it: an id, a unique prefix, …TAIL, or a step number"
+)
+FromOption = Annotated[str, typer.Option("--from", help=f"Checkpoint, {CHECKPOINT_HELP}.")]
 
 
 @app.command()
@@ -58,7 +59,7 @@ def show(
     thread: ThreadArgument,
     checkpoint: Annotated[
         str | None,
-        typer.Option("--checkpoint", help="Checkpoint id (default: the latest)."),
+        typer.Option("--checkpoint", help=f"Checkpoint, {CHECKPOINT_HELP} (default: the latest)."),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -79,8 +80,8 @@ def show(
 @app.command()
 def diff(
     thread: ThreadArgument,
-    before: Annotated[str, typer.Argument(help="Checkpoint id to compare from.")],
-    after: Annotated[str, typer.Argument(help="Checkpoint id to compare to.")],
+    before: Annotated[str, typer.Argument(help=f"Checkpoint to compare from, {CHECKPOINT_HELP}.")],
+    after: Annotated[str, typer.Argument(help="Checkpoint to compare to (the same forms).")],
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
