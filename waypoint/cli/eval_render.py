@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from waypoint.cli.render import console, print_table
-from waypoint.evals.report import Report
+
+if TYPE_CHECKING:  # types only: rendering does not import the evals
+    from waypoint.evals.report import Report
 
 MARKS = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]skip[/]"}
 

@@ -7,14 +7,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from waypoint.audit import requester, thread_audit, workflow_kpis
 from waypoint.cli import render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
 from waypoint.input_checks import check_id, check_text, check_thread_id
-from waypoint.kill import request_kill
-from waypoint.persistence.stores import open_stores
-from waypoint.retention import parse_duration
 
 
 @app.command("kill")
@@ -30,6 +26,10 @@ def kill_command(
     """Halt a running thread before its next node (through the database, not signals)."""
 
     async def go() -> int:
+        from waypoint.audit import requester
+        from waypoint.kill import request_kill
+        from waypoint.persistence.stores import open_stores
+
         if not reason.strip():
             raise BadInput("reason: --reason TEXT is required", field="reason")
         check_text(reason, "reason")
@@ -82,6 +82,8 @@ def audit_command(
     """The story of a thread: each node, its gate, provider, retries, humans, halts."""
 
     async def go() -> int:
+        from waypoint.audit import thread_audit
+
         story = await thread_audit(thread, db_url=db)
         if as_json:
             render.emit_json(story)
@@ -132,6 +134,9 @@ def kpis_command(
     """Completion, intervention, escalation and halt rates, cost, latency, failure clusters."""
 
     async def go() -> int:
+        from waypoint.audit import workflow_kpis
+        from waypoint.retention import parse_duration
+
         window = parse_duration(since, field="since") if since is not None else None
         kpis = await workflow_kpis(db_url=db, graph=graph, since=window)
         if as_json:
@@ -172,6 +177,7 @@ def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         from waypoint.breakers import Breakers
         from waypoint.capabilities import registry
         from waypoint.config import load_plugins
+        from waypoint.persistence.stores import open_stores
         from waypoint.workflows import load_workflow, workflow_names
 
         for name in workflow_names():

@@ -15,14 +15,6 @@ from waypoint.cli import render, timetravel_render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
 from waypoint.input_checks import MAX_COUNT
-from waypoint.runner import parse_json
-from waypoint.timetravel import (
-    diff_checkpoints,
-    fork_thread,
-    replay_thread,
-    show_checkpoint,
-    thread_history,
-)
 
 ThreadArgument = Annotated[str, typer.Argument(help="Thread id.")]
 CHECKPOINT_HELP = (
@@ -44,6 +36,8 @@ def history(
     """List a thread's checkpoints, newest first, with the branches forks and replays made."""
 
     async def go() -> int:
+        from waypoint.timetravel import thread_history
+
         result = await thread_history(thread, db_url=db, limit=limit)
         if as_json:
             render.emit_json(result.as_json())
@@ -67,6 +61,8 @@ def show(
     """Show the state of a thread at one checkpoint."""
 
     async def go() -> int:
+        from waypoint.timetravel import show_checkpoint
+
         result = await show_checkpoint(thread, checkpoint, db_url=db)
         if as_json:
             render.emit_json(result.as_json())
@@ -88,6 +84,8 @@ def diff(
     """What changed between two checkpoints, field by field (dotted paths)."""
 
     async def go() -> int:
+        from waypoint.timetravel import diff_checkpoints
+
         result = await diff_checkpoints(thread, before, after, db_url=db)
         if as_json:
             render.emit_json(result.as_json())
@@ -108,6 +106,8 @@ def replay(
     """Run the thread again from a past checkpoint, as a new branch; human steps ask again."""
 
     async def go() -> int:
+        from waypoint.timetravel import replay_thread
+
         result = await replay_thread(thread, from_checkpoint, db_url=db)
         if as_json:
             render.emit_json({**result.as_json(), "replayed_from": from_checkpoint})
@@ -151,6 +151,9 @@ def fork(
     """Start a branch from a past checkpoint with edited state; continue it with `resume`."""
 
     async def go() -> int:
+        from waypoint.runner import parse_json
+        from waypoint.timetravel import fork_thread
+
         if override and not (reason or "").strip():
             raise BadInput("reason: --override needs --reason TEXT", field="reason")
         if reason is not None and not override:

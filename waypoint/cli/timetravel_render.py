@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from waypoint.checkpoint_facts import GateInfo, InterruptInfo
 from waypoint.cli.render import console, print_table
 from waypoint.state_diff import flatten
-from waypoint.timetravel import (
-    CheckpointRow,
-    CheckpointView,
-    ForkResult,
-    StateDiff,
-    ThreadHistory,
-)
+
+if TYPE_CHECKING:  # types only: rendering does not import LangGraph
+    from waypoint.checkpoint_facts import GateInfo, InterruptInfo
+    from waypoint.timetravel import (
+        CheckpointRow,
+        CheckpointView,
+        ForkResult,
+        StateDiff,
+        ThreadHistory,
+    )
 
 CHANGE_STYLE = {"added": "green", "removed": "red", "changed": "yellow"}
 
