@@ -59,3 +59,24 @@ def test_tables_keep_every_cell_whole_on_a_pipe_and_on_a_narrow_terminal(sqlite_
         for name in ("thread", "graph", "status", "updated", "subject", "outcome"):
             assert name in header  # no column squeezed to nothing
         assert "replied" in done.stdout
+        assert_whole_table(done.stdout)
+
+
+BOX_ENDS = "┓┃┩│┤┘┛└┴┼"
+
+
+def assert_whole_table(text: str) -> None:
+    """Every table line ends in a border: none was cropped at the console's width."""
+    lines = [line for line in text.splitlines() if line[:1] in "┏┃┡│├└┗"]
+    assert lines
+    assert all(line.rstrip()[-1] in BOX_ENDS for line in lines), text
+    assert len({len(line.rstrip()) for line in lines}) == 1, text
+
+
+def test_a_wide_table_on_a_narrow_terminal_keeps_its_words_and_borders() -> None:
+    for columns in ("40", "80"):
+        done = waypoint_cli("graph", "support", "--policies", env={"COLUMNS": columns})
+        assert done.returncode == 0, done.stderr
+        for word in ("classify_ticket", "classification_gate", "429-aware", "(exit"):
+            assert word in done.stdout, (columns, done.stdout)
+        assert_whole_table(done.stdout)

@@ -42,20 +42,40 @@ def table(*headers: str, **options: Any) -> Table:
     return made
 
 
+MAX_WORD = 128
+"""A word longer than this (a blob, not an id) may be folded inside its cell."""
+
+
 def print_table(shown: Table, *, to: Console | None = None) -> None:
     """Print `shown` no narrower than its widest word per column, on a terminal or a pipe.
 
-    Every column keeps at least its header's width (up to `MIN_COLUMN`) and its longest word:
-    when the console is narrower than that, the table is printed wider than the console (a
-    terminal then wraps the line) instead of cutting cells down to `…`.
+    Every column keeps at least its header's width (up to `MIN_COLUMN`) and its longest word
+    (up to `MAX_WORD`): when the console is narrower than that, the table is printed wider than
+    the console (a terminal then wraps the line) instead of cutting ids and words apart.
     """
     out = to or console
+    wide = out.options.update_width(PIPE_WIDTH)
     for column in shown.columns:
-        header = str(column.header)
-        column.min_width = max(column.min_width or 0, min(len(header), MIN_COLUMN))
+        words = [Measurement.get(out, wide, cell).minimum for cell in column.cells]
+        longest = min(max(words, default=0), MAX_WORD)
+        header = min(len(str(column.header)), MIN_COLUMN)
+        column.min_width = max(column.min_width or 0, header, longest)
         if not column.no_wrap:
             column.overflow = "fold"
-    needed = Measurement.get(out, out.options.update_width(PIPE_WIDTH), shown).minimum
+    if Measurement.get(out, wide, shown).maximum <= out.width:
+        out.print(shown)  # fits as it is
+        return
+    # rich narrows columns evenly, then widens each back to its minimum: the result can be
+    # wider than asked, and the console would crop it. Print at the width rich will use.
+    needed = max(out.width, Measurement.get(out, wide, shown).minimum)
+    extra = shown._extra_width
+    for _ in range(16):  # each try is wider; a table's widest layout always fits
+        widths = shown._calculate_column_widths(out, out.options.update_width(needed - extra))
+        if sum(widths) + extra <= needed:
+            break
+        needed = sum(widths) + extra
+    else:
+        needed = Measurement.get(out, wide, shown).maximum
     if needed <= out.width:
         out.print(shown)
         return
