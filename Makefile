@@ -1,6 +1,6 @@
 .PHONY: demo test bench bench-quick lint format dev serve serve-setup aegra-env aegra-lock eval
 
-demo:  ## the main job: the support demo on SQLite, offline, no key
+demo:  ## the main job: every workflow's demo cases on SQLite, offline, no key (repeatable)
 	@scripts/bootstrap.sh
 	.venv/bin/waypoint demo
 
