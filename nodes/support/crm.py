@@ -148,8 +148,10 @@ async def reset_demo_orders(db: Executor) -> None:
 
     `waypoint demo` calls it first (its `setup` in `demo_cases.json`), so every demo run starts
     from the same CRM: a refund of an earlier run no longer counts against the order. Orders
-    and customers added by anything else are left alone.
+    and customers added by anything else are left alone; a seeded one deleted is put back.
     """
+    for statement in seed_statements():  # the rows missing
+        await db.execute(statement)
     for customer in seed_data()["customers"]:
         await db.execute(
             "UPDATE support_customers SET name = :name, email = :email, fraud_flag = :flag "
