@@ -295,30 +295,40 @@ def reset_demo_crm(db_url: str) -> None:
     except ImportError:  # the kit's tests on a copy with `support` deleted
         return
 
-    statements = [
-        "DELETE FROM support_payments",
-        "DELETE FROM support_outbox",
-        "DELETE FROM waypoint_side_effects WHERE kind LIKE 'support.%'",
-        "DELETE FROM support_orders",
-        "DELETE FROM support_customers",
-        *seed_statements(),
-    ]
+    cleared = {
+        "support_payments": "DELETE FROM support_payments",
+        "support_outbox": "DELETE FROM support_outbox",
+        "waypoint_side_effects": "DELETE FROM waypoint_side_effects WHERE kind LIKE 'support.%'",
+        "support_orders": "DELETE FROM support_orders",
+        "support_customers": "DELETE FROM support_customers",
+    }
+
+    def statements(present: set[str]) -> list[str]:
+        # a database may hold only some of them (a process that imported the CRM module but
+        # not the payments tables migrated only the CRM's)
+        if not {"support_orders", "support_customers"} <= present:
+            return []
+        return [sql for table, sql in cleared.items() if table in present] + seed_statements()
+
     if is_sqlite(db_url):
         path = sqlite_path(db_url)
         if not path.exists():
             return
-        with closing(sqlite3.connect(path)) as conn:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'support_orders'").fetchone():
-                for statement in statements:
-                    conn.execute(statement)
-                conn.commit()
+        with closing(sqlite3.connect(path)) as lite:
+            names = lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            for statement in statements({str(row[0]) for row in names}):
+                lite.execute(statement)
+            lite.commit()
         return
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        if conn.execute("SELECT to_regclass('support_orders')").fetchone() == (None,):
-            return
-        with conn.transaction():
-            for statement in statements:
-                conn.execute(statement)
+    with psycopg.connect(db_url, autocommit=True) as pg:
+        present = {
+            table
+            for table in cleared
+            if pg.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,)
+        }
+        with pg.transaction():
+            for statement in statements(present):
+                pg.execute(statement)
 
 
 def add_order(db_url: str, order_id: str, *, like: str) -> str:
