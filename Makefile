@@ -1,16 +1,15 @@
 .PHONY: demo test bench bench-quick lint format dev serve serve-setup aegra-env aegra-lock eval
 
-demo:  ## the main job: the support demo on SQLite, offline, no key
+demo:  ## the main job: every workflow's demo cases on SQLite, offline, no key (repeatable)
 	@scripts/bootstrap.sh
 	.venv/bin/waypoint demo
 
 test:  ## the whole suite: ruff, mypy --strict, pytest on real SQLite and Postgres
 	@scripts/test.sh
 
-eval:  ## the support eval suite: score the recorded traces, then replay them on today's code
+eval:  ## every suite under evals/: score the recorded traces, then replay them on today's code
 	@scripts/bootstrap.sh
-	.venv/bin/waypoint eval evals/support --mode score --baseline evals/support/baseline.json --report .waypoint/eval/score
-	.venv/bin/waypoint eval evals/support --mode replay --baseline evals/support/baseline.json --report .waypoint/eval/replay
+	@scripts/eval-all.sh
 
 bench-quick:
 	@scripts/bootstrap.sh

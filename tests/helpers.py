@@ -36,9 +36,9 @@ T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-DEMO_TICKETS = PROJECT_ROOT / "nodes" / "support" / "demo_tickets.json"
+DEMO_TICKETS = PROJECT_ROOT / "nodes" / "support" / "demo_cases.json"
 DEMO_CASES: list[dict[str, Any]] = (
-    json.loads(DEMO_TICKETS.read_text()) if DEMO_TICKETS.exists() else []  # support deleted
+    json.loads(DEMO_TICKETS.read_text())["cases"] if DEMO_TICKETS.exists() else []  # no support
 )
 CASES_BY_NAME: dict[str, dict[str, Any]] = {case["case"]: case for case in DEMO_CASES}
 
@@ -295,43 +295,40 @@ def reset_demo_crm(db_url: str) -> None:
     except ImportError:  # the kit's tests on a copy with `support` deleted
         return
 
-    deletes = [
-        ("support_payments", "DELETE FROM support_payments"),
-        ("support_outbox", "DELETE FROM support_outbox"),
-        ("waypoint_side_effects", "DELETE FROM waypoint_side_effects WHERE kind LIKE 'support.%'"),
-        ("support_orders", "DELETE FROM support_orders"),
-        ("support_customers", "DELETE FROM support_customers"),
-    ]
+    cleared = {
+        "support_payments": "DELETE FROM support_payments",
+        "support_outbox": "DELETE FROM support_outbox",
+        "waypoint_side_effects": "DELETE FROM waypoint_side_effects WHERE kind LIKE 'support.%'",
+        "support_orders": "DELETE FROM support_orders",
+        "support_customers": "DELETE FROM support_customers",
+    }
+
+    def statements(present: set[str]) -> list[str]:
+        # a database may hold only some of them (a process that imported the CRM module but
+        # not the payments tables migrated only the CRM's)
+        if not {"support_orders", "support_customers"} <= present:
+            return []
+        return [sql for table, sql in cleared.items() if table in present] + seed_statements()
+
     if is_sqlite(db_url):
         path = sqlite_path(db_url)
         if not path.exists():
             return
-        with closing(sqlite3.connect(path)) as conn:
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-            if "support_orders" not in tables:
-                return
-            for table, statement in deletes:
-                if table in tables:
-                    conn.execute(statement)
-            for statement in seed_statements():
-                conn.execute(statement)
-            conn.commit()
+        with closing(sqlite3.connect(path)) as lite:
+            names = lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            for statement in statements({str(row[0]) for row in names}):
+                lite.execute(statement)
+            lite.commit()
         return
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        tables = {
-            row[0]
-            for row in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-            )
+    with psycopg.connect(db_url, autocommit=True) as pg:
+        present = {
+            table
+            for table in cleared
+            if pg.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,)
         }
-        if "support_orders" not in tables:
-            return
-        with conn.transaction():
-            for table, statement in deletes:
-                if table in tables:
-                    conn.execute(statement)
-            for statement in seed_statements():
-                conn.execute(statement)
+        with pg.transaction():
+            for statement in statements(present):
+                pg.execute(statement)
 
 
 def add_order(db_url: str, order_id: str, *, like: str) -> str:

@@ -36,7 +36,11 @@ def _child(args: list[str], env: dict[str, str]) -> None:
 
 def serve() -> None:
     """Answer fork requests until stdin closes."""
-    import waypoint.cli.app  # noqa: F401
+    # the commands import these lazily (waypoint.cli.app does not): share them too
+    import waypoint.cli.app
+    import waypoint.hitl
+    import waypoint.runner
+    import waypoint.timetravel  # noqa: F401
 
     # the workflow and its providers, imported once (absent in a copy without support)
     with contextlib.suppress(ImportError):

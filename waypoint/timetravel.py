@@ -413,6 +413,89 @@ def _unknown_checkpoint(thread_id: str, checkpoint_id: str) -> BadInput:
     )
 
 
+STEP_DIGITS = 6
+"""A checkpoint named by up to this many digits (`3`, `-1`) is named by its step number."""
+
+ELLIPSES = ("…", "...")
+"""A checkpoint named `…TAIL` (as `history` shows a parent) is the one whose id ends so."""
+
+
+def _head_line(links: list[CheckpointLink]) -> set[str]:
+    """The checkpoints on the current line: the newest one and its ancestors (newest first)."""
+    parents = {link.checkpoint_id: link.parent_id for link in links}
+    line: set[str] = set()
+    current = links[0].checkpoint_id if links else None
+    while current is not None and current not in line:
+        line.add(current)
+        current = parents.get(current)
+    return line
+
+
+def _listed(ids: list[str]) -> str:
+    shown = ", ".join(ids[:5])
+    return shown + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
+def resolve_checkpoint(links: list[CheckpointLink], thread_id: str, name: str) -> str:
+    """The id of the checkpoint `name` means, as `waypoint history` shows checkpoints.
+
+    `name` is a checkpoint id, a unique prefix of one, `…TAIL` (the end of one, as history shows
+    parents), or a step number (up to `STEP_DIGITS` digits, `-1` for the input). A step that
+    several branches reached means the one on the current line (history's `*`), if there is one.
+
+    Raises:
+        BadInput: no checkpoint, or several, match (field `checkpoint`, with the candidates).
+    """
+    ids = [link.checkpoint_id for link in links]
+    if name in ids:
+        return name
+    hint = f"`waypoint history {thread_id}` lists them"
+    digits = name[1:] if name.startswith("-") else name
+    if digits.isdigit() and len(digits) <= STEP_DIGITS:
+        step = int(name)
+        found = [link.checkpoint_id for link in links if link.metadata.get("step") == step]
+        if len(found) > 1:
+            line = _head_line(links)
+            found = [c for c in found if c in line] or found
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise BadInput(
+                f"checkpoint: no checkpoint at step {step} in thread {thread_id}; {hint}",
+                field="checkpoint",
+            )
+        raise BadInput(
+            f"checkpoint: step {step} is ambiguous in thread {thread_id}, none of its "
+            f"checkpoints is on the current line: {_listed(found)}; give an id or a unique "
+            "prefix",
+            field="checkpoint",
+        )
+    tail = next((name[len(e) :] for e in ELLIPSES if name.startswith(e)), None)
+    if tail is not None:
+        found = [c for c in ids if tail and c.endswith(tail)]
+    else:
+        found = [c for c in ids if c.startswith(name)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise _unknown_checkpoint(thread_id, name)
+    raise BadInput(
+        f"checkpoint: {name!r} is ambiguous in thread {thread_id}: it matches {len(found)} "
+        f"checkpoints ({_listed(found)}); give more of the id",
+        field="checkpoint",
+    )
+
+
+async def _resolve(stores: Stores, graph: Graph, thread_id: str, name: str) -> str:
+    """`resolve_checkpoint` on the thread's checkpoints (read from the saver's tables if known)."""
+    tables = tables_for(stores)
+    if tables is not None:
+        links = await tables.links(thread_id)
+    else:
+        links = (await _read_tree_from_snapshots(graph, thread_id)).links
+    return resolve_checkpoint(links, thread_id, name)
+
+
 def _find(rows: list[CheckpointRow], thread_id: str, checkpoint_id: str) -> CheckpointRow:
     for row in rows:
         if row.checkpoint_id == checkpoint_id:
@@ -491,6 +574,7 @@ async def show_checkpoint(
                 raise BadInput(f"thread: {thread_id} has no checkpoint yet", field="thread")
             [row] = await _rows_at(stores, graph, thread_id, [head])
         else:
+            checkpoint_id = await _resolve(stores, graph, thread_id, checkpoint_id)
             [row] = await _rows_at(stores, graph, thread_id, [checkpoint_id])
             snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
     return CheckpointView(
@@ -509,6 +593,8 @@ async def diff_checkpoints(
     check_id(before_id, "checkpoint", what="checkpoint id")
     check_id(after_id, "checkpoint", what="checkpoint id")
     async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
+        before_id = await _resolve(stores, graph, thread_id, before_id)
+        after_id = await _resolve(stores, graph, thread_id, after_id)
         before_row, after_row = await _rows_at(stores, graph, thread_id, [before_id, after_id])
         before = snapshot_values(await _snapshot_at(graph, thread_id, before_id))
         after = snapshot_values(await _snapshot_at(graph, thread_id, after_id))
@@ -544,6 +630,7 @@ async def replay_thread(
     """
     check_id(checkpoint_id, "checkpoint", what="checkpoint id")
     async with _open_thread(thread_id, db_url, write=True) as (stores, workflow, context, graph):
+        checkpoint_id = await _resolve(stores, graph, thread_id, checkpoint_id)
         snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
         if not snapshot.next:
             raise BadInput(
@@ -649,6 +736,7 @@ async def fork_thread(
                 field="as-node",
             )
         tree = await _read_tree(stores, graph, thread_id)
+        checkpoint_id = resolve_checkpoint(tree.links, thread_id, checkpoint_id)
         rows = _rows(tree, tree.links)
         row = _find(rows, thread_id, checkpoint_id)
         snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)

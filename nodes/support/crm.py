@@ -150,3 +150,41 @@ async def record_refund(tx: Executor, order_id: str, amount: Decimal) -> bool:
         {"cents": cents(amount), "id": order_id},
     )
     return bool(rows)
+
+
+async def reset_demo_orders(db: Executor) -> None:
+    """Put the seeded demo customers and orders back as `crm_data.json` has them.
+
+    `waypoint demo` calls it first (its `setup` in `demo_cases.json`), so every demo run starts
+    from the same CRM: a refund of an earlier run no longer counts against the order. Orders
+    and customers added by anything else are left alone; a seeded one deleted is put back.
+    """
+    for statement in seed_statements():  # the rows missing
+        await db.execute(statement)
+    for customer in seed_data()["customers"]:
+        await db.execute(
+            "UPDATE support_customers SET name = :name, email = :email, fraud_flag = :flag "
+            "WHERE customer_id = :id",
+            {
+                "id": customer["customer_id"],
+                "name": customer["name"],
+                "email": customer["email"],
+                "flag": 1 if customer.get("fraud_flag") else 0,
+            },
+        )
+    for order in seed_data()["orders"]:
+        total = cents(Decimal(order["total"]))
+        status = order.get("status", "delivered")
+        await db.execute(
+            "UPDATE support_orders SET customer_id = :customer, total_cents = :total, "
+            "currency = :currency, status = :status, refunded_cents = :refunded "
+            "WHERE order_id = :id",
+            {
+                "id": order["order_id"],
+                "customer": order["customer_id"],
+                "total": total,
+                "currency": order.get("currency", "USD"),
+                "status": status,
+                "refunded": total if status == "refunded" else 0,
+            },
+        )

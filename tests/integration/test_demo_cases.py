@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import CASES_BY_NAME, DEMO_CASES, count, rows, run, thread_row
+from tests.conftest import waypoint_cli
+from tests.helpers import CASES_BY_NAME, DEMO_CASES, count, query, rows, run, thread_row
 from waypoint.runner import ThreadReport, resume_thread, start_run, thread_status
 
 
@@ -43,6 +44,7 @@ def test_demo_file_covers_the_issue_cases() -> None:
         "unknown customer",
         "shipping question",
         "unintelligible message",
+        "stale approval",
     ]
 
 
@@ -181,3 +183,43 @@ def test_unintelligible_message_waits_at_human_triage(db_url: str) -> None:
     assert "confidence 0.20 below threshold 0.60" in request["action_requests"][0]["description"]
     assert report.values.get("lookup") is None
     assert count(db_url, "support_outbox", report.thread_id) == 0
+
+
+def test_the_demo_runs_twice_on_one_database_with_the_same_results(db_url: str) -> None:
+    """`make demo` again on a persisted database: new tickets, the demo orders as seeded."""
+    outputs = []
+    for _ in range(2):
+        done = waypoint_cli("demo", "--db", db_url, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "did not end as expected" not in done.stdout + done.stderr
+        outputs.append(done.stdout)
+    for output in outputs:
+        assert "refunded 480.00" in output
+        assert "refund denied: order already refunded" in output
+    # each run paid O-1 and O-2 once (the demo put them back in between), never more
+    paid = query(db_url, "SELECT order_id, amount FROM support_payments ORDER BY order_id")
+    assert sorted((row["order_id"], str(row["amount"])) for row in paid) == [
+        ("O-1", "25.00"),
+        ("O-1", "25.00"),
+        ("O-2", "480.00"),
+        ("O-2", "480.00"),
+    ]
+
+
+def test_a_stale_approval_in_the_demo_pays_nothing_and_says_why(db_url: str) -> None:
+    """Issue 15: A waits on O-2; B on O-2 is approved and paid; approving A pays nothing."""
+    approve = CASES_BY_NAME["approval needed"]["answer"]
+    stale = CASES_BY_NAME["stale approval"]
+    assert stale["input"]["order_id"] == CASES_BY_NAME["approval needed"]["input"]["order_id"]
+    a = start(db_url, "stale approval")
+    b = start(db_url, "approval needed")
+    assert (a.status, b.status) == ("waiting", "waiting")
+    paid = run(resume_thread(b.thread_id, approve, db_url=db_url))
+    assert paid.values["resolution"]["refund_amount"] == "480.00"
+    late = run(resume_thread(a.thread_id, stale["answer"], db_url=db_url))
+    assert late.status == stale.get("after", "completed")
+    assert late.values["resolution"]["payment_id"] is None
+    assert late.values["decision"]["rule"] == "order already refunded"
+    assert count(db_url, "support_payments", a.thread_id) == 0
+    row = thread_row(db_url, a.thread_id)
+    assert row is not None and stale["outcome"] in row["summary"]

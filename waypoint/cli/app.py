@@ -6,16 +6,13 @@ guard or a kill, 5 thread busy.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from psycopg import OperationalError as PostgresOperationalError
-from psycopg_pool import PoolTimeout
 from rich.markup import escape
 from typer._click.core import Context as ClickContext  # typer 0.29 vendors click here
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
@@ -23,19 +20,13 @@ from typer.core import TyperGroup
 
 from waypoint.cli import render
 from waypoint.errors import BadInput, DatabaseUnavailable, WaypointError
-from waypoint.evals.recording import run_recorded
-from waypoint.hitl import approve_answer, edit_answer, reject_answer, respond_answer
 from waypoint.input_checks import MAX_COUNT, check_id, check_output_file, check_text
-from waypoint.runner import (
-    AnswerBuilder,
-    PendingInterrupt,
-    list_threads,
-    parse_json,
-    resume_thread,
-    start_run,
-    thread_status,
-)
-from waypoint.workflows import load_workflow
+
+if TYPE_CHECKING:
+    from waypoint.runner import AnswerBuilder, PendingInterrupt
+
+# Commands import what they run inside their functions: `waypoint --help` and a usage error
+# never pay for LangGraph, psycopg or the evals (bench: `time waypoint --help`).
 
 # A lost connection is reported once, by Waypoint; a guard's halt is reported as the result.
 for _noisy in ("psycopg", "psycopg.pool", "langchain_core.callbacks.manager"):
@@ -69,6 +60,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: no rich layout to import, safe in a pipe
     cls=WaypointGroup,
 )
 
@@ -87,6 +79,11 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     A Postgres connection lost where no thread-specific guard caught it is reported too, as
     `DatabaseUnavailable` (exit 1), instead of a traceback.
     """
+    import asyncio
+
+    from psycopg import OperationalError as PostgresOperationalError
+    from psycopg_pool import PoolTimeout
+
     try:
         try:
             return asyncio.run(coro)
@@ -151,6 +148,9 @@ def run(
     """Start a new thread and run it until it ends or waits for a human."""
 
     async def go() -> int:
+        from waypoint.evals.recording import run_recorded
+        from waypoint.runner import parse_json, start_run
+
         if (input_json is None) == (input_file is None):
             raise BadInput(
                 "input: give exactly one of --input JSON or --input-file PATH", field="input"
@@ -199,6 +199,9 @@ def resume(
     """Answer the pending human step, or continue a thread that stopped without finishing."""
 
     async def go() -> int:
+        from waypoint.hitl import approve_answer, edit_answer, reject_answer, respond_answer
+        from waypoint.runner import parse_json, resume_thread
+
         chosen = [
             name
             for name, on in (
@@ -254,6 +257,8 @@ def status(
     """Where a thread stands; the exit code says it too."""
 
     async def go() -> int:
+        from waypoint.runner import thread_status
+
         result = await thread_status(thread, db_url=db)
         render.emit_json(result.as_json()) if as_json else render.report(result)
         return result.exit_code
@@ -273,6 +278,8 @@ def threads(
     """List threads, newest first."""
 
     async def go() -> int:
+        from waypoint.runner import list_threads
+
         rows = await list_threads(db_url=db, graph=graph, limit=limit)
         render.emit_json(rows) if as_json else render.threads_table(rows)
         return 0
@@ -291,9 +298,12 @@ def graph(
     """Print the graph as Mermaid (what the README shows), or its failure ladders."""
 
     async def go() -> int:
+        from waypoint.workflows import load_workflow
+
         workflow = load_workflow(check_id(name, "graph", what="graph name"))
         if not policies:
-            render.console.print(workflow.served.get_graph().draw_mermaid(), markup=False)
+            # plain text, never wrapped or styled: `waypoint graph NAME > g.mmd` is valid Mermaid
+            render.emit_text(workflow.served.get_graph().draw_mermaid())
             return 0
         rows = [{"node": node, **ladder.rows()} for node, ladder in workflow.ladders.items()]
         if as_json:
@@ -309,7 +319,7 @@ def graph(
 def demo(
     db: DbOption = None,
 ) -> None:
-    """Run the demo tickets offline, answer one approval, and show how to inspect them."""
+    """Run each workflow's demo cases offline, answer their human steps, show where each went."""
     from waypoint.cli.demo import run_demo
 
     raise typer.Exit(_run(run_demo(db)))

@@ -14,25 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from waypoint.capabilities import registry
 from waypoint.cli import eval_render, render
 from waypoint.cli.app import DbOption, JsonOption, _run, app, read_input_file
 from waypoint.errors import BadInput
-from waypoint.evals.recording import record_case, write_recorded
-from waypoint.evals.report import Baseline, build_report
-from waypoint.evals.report_files import write_baseline, write_report
-from waypoint.evals.scoring import CaseResult
-from waypoint.evals.session import run_suite, select_cases
-from waypoint.evals.suite import load_suite
-from waypoint.evals.upload import require_api_key, upload
 from waypoint.input_checks import check_output_file
-from waypoint.runner import parse_json, validate_context
-from waypoint.workflows import load_workflow
 
 
 def _read_input(input_json: str | None, input_file: Path | None) -> Any:
+    from waypoint.runner import parse_json
+
     if (input_json is None) == (input_file is None):
         raise BadInput(
             "input: give exactly one of --input JSON or --input-file PATH", field="input"
@@ -43,6 +34,8 @@ def _read_input(input_json: str | None, input_file: Path | None) -> Any:
 
 
 def _object(text: str | None, what: str) -> dict[str, Any]:
+    from waypoint.runner import parse_json
+
     value = parse_json(text, what=what) if text else {}
     if not isinstance(value, dict):
         raise BadInput(f"{what}: expected a JSON object", field=what)
@@ -74,6 +67,8 @@ def record(
     """Run a graph with the trace recorder attached and write the trace (redacted) to --out."""
 
     async def go() -> int:
+        from waypoint.evals.recording import record_case, write_recorded
+
         raw = _read_input(input_json, input_file)
         answers = [_object(text, "answer") for text in answer or []]
         check_output_file(out, "out")  # before the run: a run's effects cannot be undone
@@ -145,6 +140,16 @@ def eval_command(
     """Evaluate a suite of recorded traces; exit 1 when the CI gate fails."""
 
     async def go() -> int:
+        from waypoint.capabilities import registry
+        from waypoint.evals.report import Baseline, build_report
+        from waypoint.evals.report_files import write_baseline, write_report
+        from waypoint.evals.scoring import CaseResult
+        from waypoint.evals.session import run_suite, select_cases
+        from waypoint.evals.suite import load_suite
+        from waypoint.evals.upload import require_api_key, upload
+        from waypoint.runner import validate_context
+        from waypoint.workflows import load_workflow
+
         if mode not in ("score", "replay", "live"):
             raise BadInput("mode: expected score, replay or live", field="mode")
         if upload_results:
@@ -167,6 +172,14 @@ def eval_command(
         against = Baseline.read(baseline) if baseline is not None else None
         total = len(select_cases(loaded, case, tag))
         chosen: Mode = mode  # type: ignore[assignment]
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         with Progress(
             TextColumn(f"[bold]{loaded.name}[/] {mode}"),
             BarColumn(),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from waypoint.cli.render import console
-from waypoint.evals.report import Report
+from waypoint.cli.render import console, print_table
+
+if TYPE_CHECKING:  # types only: rendering does not import the evals
+    from waypoint.evals.report import Report
 
 MARKS = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]skip[/]"}
 
@@ -79,14 +82,14 @@ def nodes_table(report: Report) -> Table:
 
 def show(report: Report, written: list[Path], uploaded: str | None) -> None:
     """Print the report and the verdict."""
-    console.print(cases_table(report))
-    console.print(rates_table(report))
-    console.print(tags_table(report))
+    print_table(cases_table(report))
+    print_table(rates_table(report))
+    print_table(tags_table(report))
     if report.clusters:
         console.print("[bold]failures by where they start[/]")
         for cluster in report.clusters:
             console.print(f"  {cluster.name}: {', '.join(cluster.cases)}")
-    console.print(nodes_table(report))
+    print_table(nodes_table(report))
     for path in written:
         console.print(f"wrote {path}")
     if uploaded:

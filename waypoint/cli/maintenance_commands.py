@@ -9,7 +9,6 @@ from rich.table import Table
 
 from waypoint.cli import render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
-from waypoint.retention import parse_duration, prune
 
 
 @app.command("prune")
@@ -28,6 +27,8 @@ def prune_command(
     """Remove old checkpoints of finished threads; running or waiting threads are never touched."""
 
     async def go() -> int:
+        from waypoint.retention import parse_duration, prune
+
         age = parse_duration(older_than) if older_than is not None else None
         result = await prune(
             db_url=db, older_than=age, keep_last=keep_last, thread_id=thread, dry_run=dry_run
@@ -42,7 +43,7 @@ def prune_command(
         table.add_row("reclaimed", str(data["rows_reclaimed"]), str(data["bytes_reclaimed"]))
         verb = "would prune" if dry_run else "pruned"
         render.console.print(f"{verb} {len(result.threads)} finished thread(s)")
-        render.console.print(table)
+        render.print_table(table)
         for tid, why in result.skipped.items():
             render.console.print(f"skipped {tid}: {why}")
         return 0

@@ -7,15 +7,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from waypoint.audit import requester, thread_audit, workflow_kpis
 from waypoint.cli import render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
 from waypoint.input_checks import check_id, check_text, check_thread_id
-from waypoint.kill import lift_scope_kill, request_kill, request_scope_kill
-from waypoint.persistence.stores import open_stores
-from waypoint.retention import parse_duration
-from waypoint.workflows import load_workflow
 
 
 @app.command("kill")
@@ -39,6 +34,11 @@ def kill_command(
     """Halt threads before their next node (a waiting one when answered: its effects never run)."""
 
     async def go() -> int:
+        from waypoint.audit import requester
+        from waypoint.kill import request_kill, request_scope_kill
+        from waypoint.persistence.stores import open_stores
+        from waypoint.workflows import load_workflow
+
         if not reason.strip():
             raise BadInput("reason: --reason TEXT is required", field="reason")
         check_text(reason, "reason")
@@ -97,6 +97,10 @@ def unkill_command(
     """Lift a graph or global kill: new runs start again; halted threads stay halted."""
 
     async def go() -> int:
+        from waypoint.audit import requester
+        from waypoint.kill import lift_scope_kill
+        from waypoint.persistence.stores import open_stores
+
         if not reason.strip():
             raise BadInput("reason: --reason TEXT is required", field="reason")
         check_text(reason, "reason")
@@ -136,6 +140,7 @@ def inbox_command(
 
     async def go() -> int:
         from waypoint.inbox import waiting_questions
+        from waypoint.retention import parse_duration
 
         window = parse_duration(older_than, field="older-than") if older_than else None
         items = await waiting_questions(db_url=db, graph=graph, older_than=window)
@@ -193,6 +198,7 @@ def notify_command(db: DbOption = None, as_json: JsonOption = False) -> None:
 
     async def go() -> int:
         from waypoint.notifications import deliver
+        from waypoint.persistence.stores import open_stores
 
         async with open_stores(db) as stores:
             result = await deliver(stores.db)
@@ -251,6 +257,8 @@ def audit_command(
     """The story of a thread: each node, its gate, provider, retries, humans, halts."""
 
     async def go() -> int:
+        from waypoint.audit import thread_audit
+
         story = await thread_audit(thread, db_url=db)
         if as_json:
             render.emit_json(story)
@@ -277,7 +285,7 @@ def audit_command(
                 f"{row['latency_ms']:.1f}" if row["latency_ms"] is not None else "",
             )
         render.console.print(f"[bold]{story['thread_id']}[/] ({story['graph']}): {story['status']}")
-        render.console.print(table)
+        render.print_table(table)
         for kill in story["kills"]:
             render.console.print(
                 f"kill by {kill['requested_by']} at {kill['requested_at']}: {kill['reason']}"
@@ -316,6 +324,9 @@ def kpis_command(
     """Rates, handoffs to humans by kind, human wait, time to resolution, cost, latency."""
 
     async def go() -> int:
+        from waypoint.audit import workflow_kpis
+        from waypoint.retention import parse_duration
+
         window = parse_duration(since, field="since") if since is not None else None
         if by not in (None, "day"):
             raise BadInput(f"by: expected day, got {str(by)[:40]!r}", field="by")
@@ -381,6 +392,7 @@ def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         from waypoint.breakers import Breakers
         from waypoint.capabilities import registry
         from waypoint.config import load_plugins
+        from waypoint.persistence.stores import open_stores
         from waypoint.workflows import load_workflow, workflow_names
 
         for name in workflow_names():
@@ -421,7 +433,7 @@ def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
                 f"{r['slo_latency_ms']:g} ms, {r['slo_error_rate']:.1%} errors",
                 r["health"],
             )
-        render.console.print(table)
+        render.print_table(table)
         return 0
 
     raise typer.Exit(_run(go()))

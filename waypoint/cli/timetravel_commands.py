@@ -15,19 +15,8 @@ from waypoint.cli import render, timetravel_render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
 from waypoint.input_checks import MAX_COUNT
-from waypoint.runner import parse_json
-from waypoint.timetravel import (
-    diff_checkpoints,
-    fork_thread,
-    replay_thread,
-    show_checkpoint,
-    thread_history,
-)
 
 ThreadArgument = Annotated[str, typer.Argument(help="Thread id.")]
-FromOption = Annotated[
-    str, typer.Option("--from", help="Checkpoint id (from `waypoint history THREAD`).")
-]
 AllowEffectsOption = Annotated[
     bool,
     typer.Option(
@@ -36,6 +25,10 @@ AllowEffectsOption = Annotated[
         "without it the command lists them and writes nothing.",
     ),
 ]
+CHECKPOINT_HELP = (
+    "as `waypoint history THREAD` shows it: an id, a unique prefix, …TAIL, or a step number"
+)
+FromOption = Annotated[str, typer.Option("--from", help=f"Checkpoint, {CHECKPOINT_HELP}.")]
 
 
 @app.command()
@@ -51,6 +44,8 @@ def history(
     """List a thread's checkpoints, newest first, with the branches forks and replays made."""
 
     async def go() -> int:
+        from waypoint.timetravel import thread_history
+
         result = await thread_history(thread, db_url=db, limit=limit)
         if as_json:
             render.emit_json(result.as_json())
@@ -66,7 +61,7 @@ def show(
     thread: ThreadArgument,
     checkpoint: Annotated[
         str | None,
-        typer.Option("--checkpoint", help="Checkpoint id (default: the latest)."),
+        typer.Option("--checkpoint", help=f"Checkpoint, {CHECKPOINT_HELP} (default: the latest)."),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -74,6 +69,8 @@ def show(
     """Show the state of a thread at one checkpoint."""
 
     async def go() -> int:
+        from waypoint.timetravel import show_checkpoint
+
         result = await show_checkpoint(thread, checkpoint, db_url=db)
         if as_json:
             render.emit_json(result.as_json())
@@ -87,14 +84,16 @@ def show(
 @app.command()
 def diff(
     thread: ThreadArgument,
-    before: Annotated[str, typer.Argument(help="Checkpoint id to compare from.")],
-    after: Annotated[str, typer.Argument(help="Checkpoint id to compare to.")],
+    before: Annotated[str, typer.Argument(help=f"Checkpoint to compare from, {CHECKPOINT_HELP}.")],
+    after: Annotated[str, typer.Argument(help="Checkpoint to compare to (the same forms).")],
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """What changed between two checkpoints, field by field (dotted paths)."""
 
     async def go() -> int:
+        from waypoint.timetravel import diff_checkpoints
+
         result = await diff_checkpoints(thread, before, after, db_url=db)
         if as_json:
             render.emit_json(result.as_json())
@@ -116,6 +115,8 @@ def replay(
     """Run the thread again from a past checkpoint, as a new branch; human steps ask again."""
 
     async def go() -> int:
+        from waypoint.timetravel import replay_thread
+
         result = await replay_thread(
             thread, from_checkpoint, db_url=db, allow_effects=allow_effects
         )
@@ -163,6 +164,9 @@ def fork(
     """Start a branch from a past checkpoint with edited state; continue it with `resume`."""
 
     async def go() -> int:
+        from waypoint.runner import parse_json
+        from waypoint.timetravel import fork_thread
+
         if override and not (reason or "").strip():
             raise BadInput("reason: --override needs --reason TEXT", field="reason")
         if reason is not None and not override:

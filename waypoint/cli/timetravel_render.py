@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from waypoint.checkpoint_facts import GateInfo, InterruptInfo
-from waypoint.cli.render import console
-from waypoint.effect_plan import PlannedEffect
+from waypoint.cli.render import console, print_table
 from waypoint.state_diff import flatten
-from waypoint.timetravel import (
-    CheckpointRow,
-    CheckpointView,
-    ForkResult,
-    StateDiff,
-    ThreadHistory,
-)
+
+if TYPE_CHECKING:  # types only: rendering does not import LangGraph
+    from waypoint.checkpoint_facts import GateInfo, InterruptInfo
+    from waypoint.effect_plan import PlannedEffect
+    from waypoint.timetravel import (
+        CheckpointRow,
+        CheckpointView,
+        ForkResult,
+        StateDiff,
+        ThreadHistory,
+    )
 
 CHANGE_STYLE = {"added": "green", "removed": "red", "changed": "yellow"}
 
@@ -95,7 +97,7 @@ def history_table(history: ThreadHistory) -> None:
             _branch(row),
             style=None if row.on_head_line else "dim",
         )
-    console.print(table)
+    print_table(table)
     if len(history.rows) < history.total:
         console.print(f"({history.total - len(history.rows)} older checkpoint(s) not shown)")
     console.print(
@@ -130,7 +132,7 @@ def checkpoint_view(view: CheckpointView) -> None:
     table = Table("field", "value")
     for path, value in flatten(view.values):
         table.add_row(path, _value(value))
-    console.print(table)
+    print_table(table)
 
 
 def diff_table(diff: StateDiff) -> None:
@@ -152,7 +154,7 @@ def diff_table(diff: StateDiff) -> None:
             "" if change.kind == "added" else _value(change.before),
             "" if change.kind == "removed" else _value(change.after),
         )
-    console.print(table)
+    print_table(table)
 
 
 def fork_result(result: ForkResult) -> None:

@@ -55,7 +55,7 @@ class Evaluator(Protocol):
 
 
 def lookup(data: Any, path: str) -> Any:
-    """The value at a dotted path (`resolution.kind`, `review_verdicts.0.passed`), else None."""
+    """The value at a dotted path (`outcome.kind`, `verdicts.0.passed`), else None."""
     current = data
     for part in path.split("."):
         if isinstance(current, dict):
