@@ -262,6 +262,25 @@ register(
     )
 )
 
+register(
+    Migration(
+        component="waypoint",
+        version=6,
+        name="ledger rows name their LangGraph task (Send fan-out, subgraphs)",
+        sqlite=(
+            "ALTER TABLE waypoint_ledger ADD COLUMN task_id TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN task_path TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN checkpoint_ns TEXT NOT NULL DEFAULT ''",
+        ),
+        postgres=(
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS task_id TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS task_path TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS checkpoint_ns TEXT "
+            "NOT NULL DEFAULT ''",
+        ),
+    )
+)
+
 _SQLITE_FENCE_TRIGGER = f"""
 CREATE TRIGGER IF NOT EXISTS waypoint_writer_fence BEFORE INSERT ON checkpoints
 WHEN json_extract(CAST(NEW.metadata AS TEXT), '$.{FENCE_KEY}') IS NOT NULL
