@@ -550,10 +550,12 @@ class LedgerRecorder(AsyncCallbackHandler):
             )
         except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
             links = []  # no checkpoint tables in this database
-        written = written_steps([(k.checkpoint_id, k.metadata) for k in links], SERVER_RUN_KEY)
+        written = written_steps(
+            [(k.checkpoint_id, k.checkpoint_ns, k.metadata) for k in links], SERVER_RUN_KEY
+        )
         for row in self._rows if written else ():
             if row.status in PENDING:
-                checkpoint_id = written.get((self.run_id, row.step))
+                checkpoint_id = written.get((self.run_id, row.checkpoint_ns, row.step))
                 row.status = "committed" if checkpoint_id else "not_committed"
                 row.checkpoint_id = checkpoint_id
                 self._dirty[row.ledger_id] = row
@@ -568,32 +570,38 @@ SERVER_RUN_KEY = "run_id"
 the ledger run id of the runs a server starts (`waypoint.served_runs`)."""
 
 
-async def _written_by(stores: Stores, thread_id: str, runs: set[str]) -> dict[tuple[str, int], str]:
-    """Checkpoint id by (run, step), for the checkpoints these runs wrote (oldest wins)."""
+Written = dict[tuple[str, str, int], str]
+"""Checkpoint id by (run, namespace of the graph that saved it, step)."""
+
+
+async def _written_by(stores: Stores, thread_id: str, runs: set[str]) -> Written:
+    """The checkpoints these runs wrote, subgraphs' too (oldest wins)."""
     tables = tables_for(stores)
-    written: dict[tuple[str, int], str] = {}
+    written: Written = {}
     for key in (SERVER_RUN_KEY, RUN_KEY):  # the runner's tag wins where both are there
         if tables is not None:
             links = await tables.links_where(thread_id, key, runs)
-            tagged = [(link.checkpoint_id, link.metadata) for link in links]
+            tagged = [(link.checkpoint_id, link.checkpoint_ns, link.metadata) for link in links]
         else:
             tagged = []
-            for run in runs:
+            for run in runs:  # no `checkpoint_ns`: every namespace
                 async for saved in stores.checkpointer.alist(
-                    {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}},
-                    filter={key: run},
+                    {"configurable": {"thread_id": thread_id}}, filter={key: run}
                 ):
-                    tagged.append((str(saved.checkpoint["id"]), dict(saved.metadata or {})))
+                    namespace = str(saved.config["configurable"].get("checkpoint_ns") or "")
+                    tagged.append(
+                        (str(saved.checkpoint["id"]), namespace, dict(saved.metadata or {}))
+                    )
         written.update(written_steps(tagged, key))
     return written
 
 
-def written_steps(tagged: list[tuple[str, dict[str, Any]]], key: str) -> dict[tuple[str, int], str]:
-    """Checkpoint id by (run named under `key`, step), from checkpoints newest first."""
-    written: dict[tuple[str, int], str] = {}
-    for checkpoint_id, metadata in tagged:  # newest first: older ones overwrite
+def written_steps(tagged: list[tuple[str, str, dict[str, Any]]], key: str) -> Written:
+    """Checkpoint id by (run named under `key`, namespace, step), from checkpoints newest first."""
+    written: Written = {}
+    for checkpoint_id, namespace, metadata in tagged:  # newest first: older ones overwrite
         if metadata.get("step") is not None and metadata.get(key) is not None:
-            written[(str(metadata[key]), int(metadata["step"]))] = checkpoint_id
+            written[(str(metadata[key]), namespace, int(metadata["step"]))] = checkpoint_id
     return written
 
 
@@ -607,7 +615,7 @@ async def reconcile(stores: Stores, thread_id: str, *, run_id: str | None = None
     whose rows to settle.
     """
     rows = await stores.db.fetchall(
-        "SELECT ledger_id, run_id, step FROM waypoint_ledger WHERE thread_id = :t "
+        "SELECT ledger_id, run_id, checkpoint_ns, step FROM waypoint_ledger WHERE thread_id = :t "
         "AND status IN ('started', 'returned', 'error')"
         + ("" if run_id is None else " AND run_id = :run"),
         {"t": thread_id, "run": run_id},
@@ -617,7 +625,7 @@ async def reconcile(stores: Stores, thread_id: str, *, run_id: str | None = None
     written = await _written_by(stores, thread_id, {str(row["run_id"]) for row in rows})
     verdicts: list[Statement] = []
     for row in rows:
-        match = written.get((str(row["run_id"]), int(row["step"])))
+        match = written.get((str(row["run_id"]), str(row["checkpoint_ns"] or ""), int(row["step"])))
         verdicts.append(
             (
                 "UPDATE waypoint_ledger SET status = :status, checkpoint_id = :cid "

@@ -37,13 +37,19 @@ def history(
         int | None,
         typer.Option("--limit", min=1, max=MAX_COUNT, help="At most this many, newest first."),
     ] = None,
+    subgraphs: Annotated[
+        bool,
+        typer.Option(
+            "--subgraphs", help="Also list the checkpoints subgraphs saved (their namespace shown)."
+        ),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List a thread's checkpoints, newest first, with the branches forks and replays made."""
 
     async def go() -> int:
-        result = await thread_history(thread, db_url=db, limit=limit)
+        result = await thread_history(thread, db_url=db, limit=limit, subgraphs=subgraphs)
         if as_json:
             render.emit_json(result.as_json())
         else:
