@@ -267,7 +267,12 @@ def task_key(metadata: dict[str, Any]) -> TaskKey:
     """The task a node's callback metadata names (LangGraph sets it on every task's config)."""
     task_ns = str(metadata.get("langgraph_checkpoint_ns") or "")
     parent, _, own = task_ns.rpartition(NS_SEP)
-    path = metadata.get("langgraph_path") or ()
+    path: tuple[Any, ...] = tuple(metadata.get("langgraph_path") or ())
+    # A task called from a task (the functional API's `@task`) has the caller's path inside its
+    # own, and the caller's namespace before its own, but runs in the caller's graph.
+    caller = path
+    while len(caller) > 1 and isinstance(caller[1], tuple):
+        parent, caller = parent.rpartition(NS_SEP)[0], caller[1]
     return TaskKey(
         task_ns=task_ns,
         task_id=own.rpartition(NS_END)[2],
