@@ -455,7 +455,7 @@ async def _refuse_nested(
     node = str(namespace).split("|", 1)[0].rpartition(":")[0]
     return BadInput(
         f"checkpoint: {checkpoint_id} is a checkpoint of the subgraph run by node {node!r} "
-        f"({namespace}); {verb} starts only from the thread's own checkpoints: pick the one "
+        f"({namespace}); {verb} works only on the thread's own checkpoints: pick the one "
         f"before {node!r} from `waypoint history {thread_id}`",
         field="checkpoint",
     )
@@ -585,7 +585,14 @@ async def diff_checkpoints(
     check_id(before_id, "checkpoint", what="checkpoint id")
     check_id(after_id, "checkpoint", what="checkpoint id")
     async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
-        before_row, after_row = await _rows_at(stores, graph, thread_id, [before_id, after_id])
+        try:
+            before_row, after_row = await _rows_at(stores, graph, thread_id, [before_id, after_id])
+        except BadInput as unknown:
+            for checkpoint_id in (before_id, after_id):
+                refusal = await _refuse_nested(stores, thread_id, checkpoint_id, unknown, "diff")
+                if refusal is not unknown:
+                    raise refusal from None
+            raise
         before = snapshot_values(await _snapshot_at(graph, thread_id, before_id))
         after = snapshot_values(await _snapshot_at(graph, thread_id, after_id))
     return StateDiff(

@@ -112,6 +112,7 @@ def test_history_show_and_time_travel_with_subgraph_checkpoints(
     for command in (
         ["replay", thread, "--from", first_inner],
         ["fork", thread, "--from", first_inner, "--update", '{"trail": []}'],
+        ["diff", thread, own[-1]["checkpoint_id"], first_inner],
     ):
         refused = waypoint_cli(*command, "--db", sqlite_url)
         assert refused.returncode == 2, refused.stderr
