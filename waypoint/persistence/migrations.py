@@ -264,8 +264,8 @@ register(
 
 register(
     Migration(
-        component="waypoint",
-        version=6,
+        component="waypoint_ledger_tasks",
+        version=1,
         name="ledger rows name their LangGraph task (Send fan-out, subgraphs)",
         sqlite=(
             "ALTER TABLE waypoint_ledger ADD COLUMN task_id TEXT",
