@@ -28,7 +28,7 @@ from langgraph.types import Command, Durability
 
 from bench.bare_graph import compile_bare
 from bench.context import BenchContext
-from bench.tickets import APPROVE, auto_refund, needs_approval, unique
+from bench.tickets import APPROVE, auto_refund, keep_orders_refundable, needs_approval, unique
 from state.support import SupportContext
 from waypoint.persistence.stores import Stores, open_stores
 from waypoint.runner import resume_thread, start_run
@@ -84,7 +84,9 @@ async def open_backend(ctx: BenchContext, name: BackendName) -> AsyncIterator[Ba
     url = ctx.pg_url if name == "postgres" else ctx.sqlite_url(name)
     if url is None:
         raise BenchError(f"no {name} database: {ctx.pg_problem}")
+    load_workflow("support")  # its tables (the demo CRM) are created when the stores open
     async with open_stores(url) as stores:
+        await keep_orders_refundable(stores.db)
         saver = InMemorySaver() if name == "memory" else stores.checkpointer
         yield Backend(name=name, url=url, stores=stores, checkpointer=saver)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.bare_graph import compile_bare
 from bench.drivers import Graph, graph_run
+from bench.tickets import keep_orders_refundable
 from waypoint.persistence.stores import open_stores
 from waypoint.workflows import load_workflow
 
@@ -47,7 +48,9 @@ async def window(graph: Graph, in_flight: int, seconds: float) -> dict[str, Any]
 
 async def serve(url: str, variant: str, in_flight: int, warmup: int) -> None:
     """Open the stores, warm up, then run one window per line on stdin."""
+    load_workflow("support")  # its tables (the demo CRM) are created when the stores open
     async with open_stores(url) as stores:
+        await keep_orders_refundable(stores.db)
         graph: Graph = (
             load_workflow("support").compile(stores.checkpointer)
             if variant == "graph"

@@ -112,6 +112,9 @@ LADDERS: dict[str, Ladder] = {
 """Every node's failure path: retry, timeout, fallback, escalate to a human, then halt or fail.
 `waypoint graph support --policies` prints this table."""
 
+EFFECTS: dict[str, tuple[str, ...]] = {"execute": ("support.payment", "support.reply")}
+"""The side effects each node performs: `replay` and `fork` name them before they may act."""
+
 NODES: dict[str, Callable[..., Any]] = {
     "intake": intake,
     "classify": classify,
@@ -137,7 +140,7 @@ def build() -> StateGraph[SupportState, SupportContext, TicketInput, SupportOutp
     )
     set_default_ladder(builder)  # a node without a ladder of its own gets the kit's
     for name, action in NODES.items():
-        add_node(builder, name, action, LADDERS.get(name))
+        add_node(builder, name, action, LADDERS.get(name), effects=EFFECTS.get(name, ()))
     add_edges(builder)
     return builder
 

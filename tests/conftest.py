@@ -129,3 +129,16 @@ def fake_chat_model(monkeypatch: pytest.MonkeyPatch) -> Any:
         return model
 
     return install
+
+
+@pytest.fixture
+def payments_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The FAKE payment service (`waypoint.fakes.payments`) in a thread, as the `payments`
+    provider of this test and of the processes it starts (`WAYPOINT_PROVIDER_PAYMENTS_URL`)."""
+    from waypoint.fakes.payments import start_in_thread
+
+    service = start_in_thread(tmp_path / "payments-ledger.sqlite")
+    monkeypatch.setenv("WAYPOINT_PROVIDER_PAYMENTS_URL", service.url)
+    monkeypatch.setenv("WAYPOINT_PROVIDER_PAYMENTS_TIMEOUT", "2")
+    yield service
+    service.stop()

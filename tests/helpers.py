@@ -295,35 +295,42 @@ def reset_demo_crm(db_url: str) -> None:
     except ImportError:  # the kit's tests on a copy with `support` deleted
         return
 
-    statements = [
-        "DELETE FROM support_payments",
-        "DELETE FROM support_outbox",
-        "DELETE FROM waypoint_side_effects WHERE kind LIKE 'support.%'",
-        "DELETE FROM support_orders",
-        "DELETE FROM support_customers",
-        *seed_statements(),
+    deletes = [
+        ("support_payments", "DELETE FROM support_payments"),
+        ("support_outbox", "DELETE FROM support_outbox"),
+        ("waypoint_side_effects", "DELETE FROM waypoint_side_effects WHERE kind LIKE 'support.%'"),
+        ("support_orders", "DELETE FROM support_orders"),
+        ("support_customers", "DELETE FROM support_customers"),
     ]
     if is_sqlite(db_url):
         path = sqlite_path(db_url)
         if not path.exists():
             return
         with closing(sqlite3.connect(path)) as conn:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'support_orders'").fetchone():
-                for statement in statements:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            if "support_orders" not in tables:
+                return
+            for table, statement in deletes:
+                if table in tables:
                     conn.execute(statement)
-                conn.commit()
+            for statement in seed_statements():
+                conn.execute(statement)
+            conn.commit()
         return
     with psycopg.connect(db_url, autocommit=True) as conn:
-        # a database the kit's tests made has some of support's tables (those its imports
-        # registered) or none: reset only a complete world
-        tables = ("support_orders", "support_payments", "support_outbox", "support_customers")
-        found = conn.execute(
-            "SELECT count(to_regclass(t)) FROM unnest(%s::text[]) AS t", (list(tables),)
-        ).fetchone()
-        if found is None or found[0] < len(tables):
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        }
+        if "support_orders" not in tables:
             return
         with conn.transaction():
-            for statement in statements:
+            for table, statement in deletes:
+                if table in tables:
+                    conn.execute(statement)
+            for statement in seed_statements():
                 conn.execute(statement)
 
 

@@ -11,6 +11,7 @@ a pid that no longer answers `os.kill(pid, 0)` has ended.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,8 +36,11 @@ def _child(args: list[str], env: dict[str, str]) -> None:
 
 def serve() -> None:
     """Answer fork requests until stdin closes."""
-    import graphs.support  # noqa: F401  (the workflow and its providers, imported once)
     import waypoint.cli.app  # noqa: F401
+
+    # the workflow and its providers, imported once (absent in a copy without support)
+    with contextlib.suppress(ImportError):
+        import graphs.support  # noqa: F401
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     for line in sys.stdin:

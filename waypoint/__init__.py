@@ -16,8 +16,10 @@ Failure paths:
 Capabilities:
     `Capability` (typed: `await CAP.call(request, model=...)`), `OfflineProvider`, `registry`.
 Side effects:
-    `perform_once`, `effect_key`, `EffectRefused`, `run_database`, `Executor`, `Migration`,
-    `register_tables`.
+    `perform_once`, `effect_key`, `EffectRefused`, `effects_metadata` / `EFFECTS_KEY` (declare
+    a node's effects: `add_node(..., effects=(...))`), `run_database`, `Executor`, `Migration`,
+    `register_tables`; on other systems, through the outbox: `call_once`, `Compensation`,
+    `Delivery`, `DeliveryPending`, `enqueue_call`, `provider_configured`, `compensate_run`.
 Serving and running:
     `serve(graph)`, `start_run`, `resume_thread`, `thread_status`, `open_stores`,
     `register_state_migration`.
@@ -57,6 +59,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "PROTECTED": ("waypoint.contract", "PROTECTED"),
     "SENSITIVE": ("waypoint.contract", "SENSITIVE"),
     "Halt": ("waypoint.guards", "Halt"),
+    "effects_metadata": ("waypoint.effect_plan", "effects_metadata"),
+    "EFFECTS_KEY": ("waypoint.effect_plan", "EFFECTS_KEY"),
     "Budgets": ("waypoint.guards", "Budgets"),
     "AT_MOST": ("waypoint.policy", "AT_MOST"),
     "AT_LEAST": ("waypoint.policy", "AT_LEAST"),
@@ -87,6 +91,13 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "Executor": ("waypoint.persistence.sql", "Executor"),
     "Migration": ("waypoint.persistence.migrations", "Migration"),
     "register_tables": ("waypoint.persistence.migrations", "register"),
+    "call_once": ("waypoint.outbox", "call_once"),
+    "Compensation": ("waypoint.outbox", "Compensation"),
+    "Delivery": ("waypoint.outbox", "Delivery"),
+    "DeliveryPending": ("waypoint.outbox", "DeliveryPending"),
+    "enqueue_call": ("waypoint.outbox", "enqueue_call"),
+    "compensate_run": ("waypoint.outbox", "compensate_run"),
+    "provider_configured": ("waypoint.outbox", "provider_configured"),
     # serving and running
     "serve": ("waypoint.served_runs", "serve"),
     "start_run": ("waypoint.runner", "start_run"),
@@ -100,12 +111,16 @@ __all__ = [
     "AT_LEAST",
     "AT_MOST",
     "DEFAULT_LADDER",
+    "EFFECTS_KEY",
     "PROTECTED",
     "SENSITIVE",
     "SUBSET",
     "BadInput",
     "Budgets",
     "Capability",
+    "Compensation",
+    "Delivery",
+    "DeliveryPending",
     "EffectRefused",
     "Escalation",
     "Executor",
@@ -124,9 +139,14 @@ __all__ = [
     "add_node",
     "ask_human",
     "build_request",
+    "call_once",
+    "compensate_run",
     "effect_key",
+    "effects_metadata",
+    "enqueue_call",
     "open_stores",
     "perform_once",
+    "provider_configured",
     "register_state_migration",
     "register_tables",
     "registry",
@@ -153,6 +173,7 @@ if TYPE_CHECKING:
         WorkflowContext,
         WorkflowState,
     )
+    from waypoint.effect_plan import EFFECTS_KEY, effects_metadata
     from waypoint.errors import BadInput
     from waypoint.guards import Budgets, Halt
     from waypoint.hitl import HumanDecision, ask_human, build_request
@@ -163,6 +184,15 @@ if TYPE_CHECKING:
         add_node,
         retry_on,
         set_default_ladder,
+    )
+    from waypoint.outbox import (
+        Compensation,
+        Delivery,
+        DeliveryPending,
+        call_once,
+        compensate_run,
+        enqueue_call,
+        provider_configured,
     )
     from waypoint.persistence.migrations import Migration
     from waypoint.persistence.migrations import register as register_tables

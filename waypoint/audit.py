@@ -14,7 +14,10 @@ from waypoint.persistence.thread_lock import holder_name
 
 
 async def thread_audit(thread_id: str, *, db_url: str | None = None) -> dict[str, Any]:
-    """Every ledger row of a thread in order, with kills and overrides."""
+    """Every ledger row of a thread in order, with kills and overrides.
+
+    Also its external effects (outbox rows) and the compensations asked for it (who, why).
+    """
     check_thread_id(thread_id)
     async with open_stores(db_url) as stores:
         thread = await stores.db.fetchone(
@@ -44,7 +47,27 @@ async def thread_audit(thread_id: str, *, db_url: str | None = None) -> dict[str
             "ORDER BY at",
             {"t": thread_id},
         )
-        return {**thread, "invocations": rows, "kills": kills, "overrides": overrides}
+        effects = await stores.db.fetchall(
+            "SELECT effect_key, kind, provider, path, status, attempts, answer_status, "
+            "compensates, actor, reason, created_at, updated_at FROM waypoint_outbox "
+            "WHERE thread_id = :t ORDER BY seq",
+            {"t": thread_id},
+        )
+        compensations = await stores.db.fetchall(
+            "SELECT request_id, actor, reason, effects, requested_at FROM "
+            "waypoint_compensations WHERE thread_id = :t ORDER BY requested_at",
+            {"t": thread_id},
+        )
+        for request in compensations:
+            request["effects"] = json.loads(request["effects"])
+        return {
+            **thread,
+            "invocations": rows,
+            "kills": kills,
+            "overrides": overrides,
+            "effects": effects,
+            "compensations": compensations,
+        }
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -53,13 +76,35 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def workflow_kpis(
-    *, db_url: str | None = None, graph: str | None = None, since: timedelta | None = None
-) -> dict[str, Any]:
-    """Workflow KPIs from the ledger and the thread index.
+def _seconds(start: Any, end: Any) -> float:
+    return (datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))).total_seconds()
 
-    Completion, intervention, escalation and halt rates; cost per completed task; p50/p95
-    latency per node; failure clusters (node by error class, most frequent first).
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    """Count, p50 and p95 of a list of durations (seconds); None when empty."""
+    if not values:
+        return {"count": 0, "p50": None, "p95": None}
+    return {
+        "count": len(values),
+        "p50": round(_percentile(values, 0.5), 3),
+        "p95": round(_percentile(values, 0.95), 3),
+    }
+
+
+async def workflow_kpis(
+    *,
+    db_url: str | None = None,
+    graph: str | None = None,
+    since: timedelta | None = None,
+    by_day: bool = False,
+) -> dict[str, Any]:
+    """Workflow KPIs from the ledger, the handoffs and the thread index.
+
+    Rates over threads: completion, escalation (handed to a human at least once), intervention
+    (a human answered), halt, failure. Handoffs by kind (`waypoint.handoffs`: failure ladder,
+    each HITL action, plain questions); human wait and time to resolution (p50/p95, seconds);
+    cost per completed task; p50/p95 latency per node; failure clusters (node by error class,
+    most frequent first); with `by_day`, the same counts per day the threads started.
     """
     if graph is not None:
         check_id(graph, "graph", what="graph name")
@@ -71,24 +116,16 @@ async def workflow_kpis(
     scope = " AND ".join(where)
     async with open_stores(db_url) as stores:
         db = stores.db
-        totals = await db.fetchone(
-            "SELECT count(*) AS threads, "
-            "sum(CASE WHEN t.status = 'completed' THEN 1 ELSE 0 END) AS completed, "
-            "sum(CASE WHEN t.status = 'halted' THEN 1 ELSE 0 END) AS halted, "
-            "sum(CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END) AS failed, "
-            "sum(CASE WHEN t.status = 'waiting' THEN 1 ELSE 0 END) AS waiting "
+        threads_rows = await db.fetchall(
+            "SELECT t.thread_id, t.status, t.created_at, t.updated_at "
             f"FROM waypoint_threads t WHERE {scope}",
             params,
         )
-        assert totals is not None
-        humans = await db.fetchone(
-            "SELECT count(DISTINCT l.thread_id) AS asked, "
-            "count(DISTINCT CASE WHEN l.node LIKE 'escalat%' THEN l.thread_id END) AS escalated "
-            "FROM waypoint_ledger l JOIN waypoint_threads t ON t.thread_id = l.thread_id "
-            f"WHERE l.status = 'interrupted' AND {scope}",
+        handoffs = await db.fetchall(
+            "SELECT h.thread_id, h.kind, h.asked_at, h.answered_at FROM waypoint_handoffs h "
+            f"JOIN waypoint_threads t ON t.thread_id = h.thread_id WHERE {scope}",
             params,
         )
-        assert humans is not None
         costs = await db.fetchall(
             "SELECT l.cost_usd FROM waypoint_ledger l JOIN waypoint_threads t "
             f"ON t.thread_id = l.thread_id WHERE t.status = 'completed' AND {scope}",
@@ -106,25 +143,53 @@ async def workflow_kpis(
             "GROUP BY l.node, l.error_class ORDER BY occurrences DESC, l.node",
             params,
         )
-    threads = int(totals["threads"] or 0)
-    completed = int(totals["completed"] or 0)
+    statuses = {str(r["thread_id"]): str(r["status"]) for r in threads_rows}
+    threads = len(statuses)
 
-    def rate(n: Any) -> float | None:
-        return round(int(n or 0) / threads, 4) if threads else None
+    def count(status: str) -> int:
+        return sum(1 for value in statuses.values() if value == status)
 
+    def rate(n: int) -> float | None:
+        return round(n / threads, 4) if threads else None
+
+    completed = count("completed")
+    by_kind: dict[str, dict[str, Any]] = {}
+    escalated: set[str] = set()
+    answered: set[str] = set()
+    waits: list[float] = []
+    for h in handoffs:
+        thread_id, kind = str(h["thread_id"]), str(h["kind"])
+        entry = by_kind.setdefault(kind, {"handoffs": 0, "threads": set()})
+        entry["handoffs"] += 1
+        entry["threads"].add(thread_id)
+        escalated.add(thread_id)
+        if h["answered_at"] is not None:
+            answered.add(thread_id)
+            waits.append(_seconds(h["asked_at"], h["answered_at"]))
+    resolution = [
+        _seconds(r["created_at"], r["updated_at"])
+        for r in threads_rows
+        if r["status"] == "completed"
+    ]
     by_node: dict[str, list[float]] = {}
     for row in latencies:
         by_node.setdefault(str(row["node"]), []).append(float(row["latency_ms"]))
     spend = sum((Decimal(str(row["cost_usd"])) for row in costs), Decimal("0"))
-    return {
+    kpis: dict[str, Any] = {
         "graph": graph,
         "threads": threads,
         "completion_rate": rate(completed),
-        "intervention_rate": rate(humans["asked"]),
-        "escalation_rate": rate(humans["escalated"]),
-        "halt_rate": rate(totals["halted"]),
-        "failure_rate": rate(totals["failed"]),
-        "waiting": int(totals["waiting"] or 0),
+        "escalation_rate": rate(len(escalated)),
+        "intervention_rate": rate(len(answered)),
+        "halt_rate": rate(count("halted")),
+        "failure_rate": rate(count("failed")),
+        "waiting": count("waiting"),
+        "handoffs_by_kind": {
+            kind: {"handoffs": entry["handoffs"], "threads": len(entry["threads"])}
+            for kind, entry in sorted(by_kind.items())
+        },
+        "human_wait_s": _spread(waits),
+        "time_to_resolution_s": _spread(resolution),
         "cost_per_completed_usd": str(spend / completed) if completed else None,
         "latency_ms_by_node": {
             node: {
@@ -139,6 +204,20 @@ async def workflow_kpis(
             for r in clusters
         ],
     }
+    if by_day:
+        days: dict[str, dict[str, int]] = {}
+        for r in threads_rows:
+            day = days.setdefault(
+                str(r["created_at"])[:10],
+                {"threads": 0, "completed": 0, "halted": 0, "failed": 0, "escalated": 0},
+            )
+            day["threads"] += 1
+            if r["status"] in ("completed", "halted", "failed"):
+                day[str(r["status"])] += 1
+            if str(r["thread_id"]) in escalated:
+                day["escalated"] += 1
+        kpis["by_day"] = [{"day": day, **days[day]} for day in sorted(days)]
+    return kpis
 
 
 def requester() -> str:

@@ -36,6 +36,8 @@ from waypoint.chat_models import (
 )
 from waypoint.config import load_config
 from waypoint.errors import BadInput
+from waypoint.guards import GuardHalt, current_guard
+from waypoint.pricing import price, worst_case
 from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
 from waypoint.routing import Router
 from waypoint.routing import now as routing_now
@@ -311,11 +313,18 @@ class CapabilityRegistry:
         if provider.startswith("chat:") and entry.prompt is not None:
             spec = provider.removeprefix("chat:")
             chat: BaseChatModel = self.chat_model_factory(spec)
-            raw, tokens = await ask_for_structured(
-                chat, entry.prompt(request), entry.capability.output_model
-            )
-            price = self.usd_per_1k_tokens.get(spec, Decimal("0"))
-            return raw, tokens, spec, (price * tokens / 1000).quantize(Decimal("0.000001"))
+            messages = entry.prompt(request)
+            guard = current_guard()
+            if guard is not None:  # the worst case first: a call that may cross a budget waits
+                texts = [m.text if isinstance(m.text, str) else str(m.content) for m in messages]
+                worst = worst_case(spec, chat, texts, self.usd_per_1k_tokens)
+                node = str(get_config().get("metadata", {}).get("langgraph_node", "?"))
+                halt = guard.before_model_call(node, worst)
+                if halt is not None:
+                    raise GuardHalt(halt)
+            raw, usage = await ask_for_structured(chat, messages, entry.capability.output_model)
+            cost = price(spec, usage, self.usd_per_1k_tokens)
+            return raw, usage.total, spec, Decimal("0") if cost is None else cost
         chosen = entry.providers()[provider]
         answer: Any = chosen.fn(request)
         if isinstance(answer, Awaitable):
@@ -367,6 +376,8 @@ class CapabilityRegistry:
             try:
                 raw, tokens, version, cost = await self._serve(name, provider, request, model)
                 result = validate_output(cap, provider, raw)
+            except GuardHalt:
+                raise  # a budget refused the call: no other provider is asked
             except RateLimited as exc:
                 last_error = exc
                 signals.record((time.monotonic() - started) * 1000, failed=True)

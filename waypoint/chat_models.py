@@ -17,6 +17,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel
 
+from waypoint.pricing import ModelUsage, usage_of
+
 ChatModelFactory = Callable[[str], BaseChatModel]
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
@@ -90,16 +92,16 @@ def parse_structured(message: AIMessage, tool_name: str) -> dict[str, Any]:
 
 async def ask_for_structured(
     model: BaseChatModel, messages: list[BaseMessage], output_model: type[BaseModel]
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], ModelUsage]:
     """Bind the output model as the one tool the model must call, ask, and parse the answer.
 
     Returns:
-        The parsed arguments and the total tokens the model reported (0 if it reported none).
+        The parsed arguments and the tokens the model reported (zeros if it reported none).
     """
     tool_name = output_model.__name__
     bound = model.bind_tools([output_model], tool_choice=tool_name)
     answer = await bound.ainvoke(messages)
     if not isinstance(answer, AIMessage):
         raise StructuredOutputError(f"expected an AIMessage, got {type(answer).__name__}")
-    tokens = answer.usage_metadata["total_tokens"] if answer.usage_metadata else 0
-    return parse_structured(answer, tool_name), int(tokens)
+    usage = usage_of(dict(answer.usage_metadata) if answer.usage_metadata else None)
+    return parse_structured(answer, tool_name), usage

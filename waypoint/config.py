@@ -8,6 +8,9 @@ plugins = ["my_company.providers"]      # modules that register providers at imp
 providers = ["offline-keyword-classifier"]   # order of preference
 model_fallback = true                         # with a model setting, fall back to these
 
+[providers.payments]                          # systems the outbox calls (waypoint.outbox)
+url = "http://127.0.0.1:8765"                 # WAYPOINT_PROVIDER_PAYMENTS_URL overrides
+
 [policy.support]                              # limits a run's context may only tighten
 approval_threshold = "100.00"                 # (waypoint.policy)
 [policy.support.budgets]
@@ -60,6 +63,15 @@ class WorkflowSource(BaseModel):
     graph: str = Field(description="PATH:ATTRIBUTE of the compiled graph, relative to the project.")
 
 
+class ProviderEndpoint(BaseModel):
+    """Another system the outbox calls (`waypoint.outbox`): where it is and how long to wait."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="Base URL, e.g. https://payments.example.com/v1.")
+    timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for one answer.")
+
+
 class WaypointConfig(BaseModel):
     """The whole file."""
 
@@ -74,6 +86,11 @@ class WaypointConfig(BaseModel):
     policy: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per workflow: the values of its context's policy fields (waypoint.policy).",
+    )
+    providers: dict[str, ProviderEndpoint] = Field(
+        default_factory=dict,
+        description="Other systems effects call through the outbox, by name "
+        "(WAYPOINT_PROVIDER_<NAME>_URL / _TIMEOUT override them).",
     )
 
 

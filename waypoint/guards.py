@@ -21,6 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from waypoint.policy import AT_MOST, SUBSET
+from waypoint.pricing import WorstCase
 
 HaltKind = Literal["budget", "loop", "kill", "side_effect", "aborted", "failure"]
 
@@ -163,6 +164,35 @@ class RunGuard:
         self.visits[node] += 1
         self.seen.setdefault((node, state_fingerprint), superstep or "")
         return None
+
+    def before_model_call(self, node: str, worst: WorstCase) -> Halt | None:
+        """Refuse a model call whose worst case would cross the run's token or cost budget.
+
+        A model without a known price is refused when the run has a cost budget: the budget
+        could not be kept.
+        """
+        b = self.budgets
+        reason: str | None = None
+        if b.tokens is not None and self.tokens + worst.tokens > b.tokens:
+            reason = (
+                f"token budget {b.tokens}: {self.tokens} used and a call to {worst.model} may "
+                f"use up to {worst.tokens} more"
+            )
+        elif b.cost_usd is not None and worst.cost_usd is None:
+            reason = (
+                f"cost budget {b.cost_usd} USD: no price is known for {worst.model}, so the "
+                "budget could not be kept; name its price in the capability registry"
+            )
+        elif (
+            b.cost_usd is not None
+            and worst.cost_usd is not None
+            and self.cost_usd + worst.cost_usd > b.cost_usd
+        ):
+            reason = (
+                f"cost budget {b.cost_usd} USD: {self.cost_usd} spent and a call to "
+                f"{worst.model} may cost up to {worst.cost_usd} more"
+            )
+        return None if reason is None else Halt(kind="budget", reason=reason, node=node)
 
     def record_model_call(self, tokens: int, cost_usd: Decimal) -> None:
         """Count a capability call and its usage."""

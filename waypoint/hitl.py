@@ -44,13 +44,25 @@ def build_request(
     description: str,
     allowed: list[DecisionType],
     args_schema: dict[str, Any] | None = None,
+    deadline_seconds: float | None = None,
+    on_timeout: Literal["reject", "approve"] = "reject",
 ) -> HITLRequest:
-    """One action request with its review config."""
+    """One action request with its review config.
+
+    With `deadline_seconds`, the question carries a deadline (`"deadline"`: seconds and the
+    default outcome): `waypoint sweep` answers it with `on_timeout` once it has passed, exactly
+    once, as the `sweeper` (a default that proceeds runs the node's checks like any approval).
+    """
     review: ReviewConfig = {"action_name": action, "allowed_decisions": list(allowed)}
     if args_schema is not None:
         review["args_schema"] = args_schema
     request: ActionRequest = {"name": action, "args": args, "description": description}
-    return {"action_requests": [request], "review_configs": [review]}
+    built: dict[str, Any] = {"action_requests": [request], "review_configs": [review]}
+    if deadline_seconds is not None:
+        if not deadline_seconds > 0 or on_timeout not in allowed:
+            raise ValueError("a deadline needs seconds > 0 and an allowed default outcome")
+        built["deadline"] = {"seconds": float(deadline_seconds), "on_timeout": on_timeout}
+    return cast(HITLRequest, built)
 
 
 PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
@@ -238,10 +250,9 @@ def ask_human(
             action["description"] = (
                 f"{action.get('description', '')}\n\nPrevious answer refused: {refused}"
             ).strip()
-            pending = {
-                "action_requests": [cast(ActionRequest, action)],
-                "review_configs": request["review_configs"],
-            }
+            pending = cast(
+                HITLRequest, {**request, "action_requests": [cast(ActionRequest, action)]}
+            )
 
 
 def _report_answer(decision: HumanDecision) -> None:

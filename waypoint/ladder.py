@@ -12,7 +12,7 @@ thread another writer took over (`ThreadTakenOver`) stops at once, past every ru
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from langgraph.errors import NodeError
 from langgraph.graph import END, StateGraph
 from langgraph.types import Command, RetryPolicy, TimeoutPolicy
 
+from waypoint.effect_plan import effects_metadata
 from waypoint.errors import ThreadTakenOver
 from waypoint.guards import GuardHalt, Halt
 from waypoint.hitl import ask_human, build_request
@@ -166,18 +167,27 @@ def ladder_handler(ladder: Ladder) -> Any:
 
 
 def add_node(
-    builder: StateGraph[Any, Any, Any, Any], name: str, action: Any, ladder: Ladder | None = None
+    builder: StateGraph[Any, Any, Any, Any],
+    name: str,
+    action: Any,
+    ladder: Ladder | None = None,
+    *,
+    effects: Sequence[str] = (),
 ) -> None:
     """`builder.add_node` with the ladder's retry, timeout and error handler.
 
-    Without a ladder the node gets the graph's default one (`set_default_ladder`).
+    Without a ladder the node gets the graph's default one (`set_default_ladder`). `effects`
+    names the kinds of side effect the node performs (`waypoint.effect_plan`): `replay` and
+    `fork` list them and ask for `--allow-effects` before a run may reach the node.
     """
+    metadata = effects_metadata(*effects) if effects else None
     if ladder is None:
-        builder.add_node(name, action)
+        builder.add_node(name, action, metadata=metadata)
         return
     builder.add_node(
         name,
         action,
+        metadata=metadata,
         retry_policy=ladder.retry,
         timeout=ladder.timeout,
         error_handler=ladder_handler(ladder),

@@ -445,7 +445,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         row = self._new_row(node, step, task)
         row.attempt, row.input_digest = attempt, digest
         if halt is None and self._kill is None:
-            kills = await self._write(pending_kill_query(self.thread_id))
+            kills = await self._write(pending_kill_query(self.thread_id, self.graph))
             self._kill = kills[0] if kills else None
         if halt is None and self._kill is not None:
             kill = self._kill

@@ -30,13 +30,15 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
-from waypoint.actors import acting_as
+from waypoint.actors import acting_as, runner_actor
 from waypoint.capabilities import registry
 from waypoint.config import load_plugins
 from waypoint.contract import Status, status_of
+from waypoint.effect_plan import PlannedEffect
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, GuardHalt, RunGuard, set_guard, set_guard_reset
+from waypoint.handoffs import Pending
 from waypoint.hitl import is_hitl_request, parse_response
 from waypoint.input_checks import (
     MAX_JSON_DEPTH,
@@ -48,7 +50,7 @@ from waypoint.input_checks import (
     check_thread_id,
     shown,
 )
-from waypoint.kill import record_override
+from waypoint.kill import record_override, refuse_if_killed
 from waypoint.ledger import (
     RUN_KEY,
     LedgerRecorder,
@@ -103,6 +105,8 @@ class ThreadReport:
     next: list[str]
     values: dict[str, Any]
     interrupts: list[PendingInterrupt] = field(default_factory=list)
+    planned_effects: list[PlannedEffect] = field(default_factory=list)
+    """The side effects a replay allowed to act may perform (`waypoint.effect_plan`)."""
 
     @property
     def exit_code(self) -> int:
@@ -120,6 +124,11 @@ class ThreadReport:
             "next": self.next,
             "interrupts": [{"id": i.id, "node": i.node, "value": i.value} for i in self.interrupts],
             "values": self.values,
+            **(
+                {"planned_effects": [e.as_json() for e in self.planned_effects]}
+                if self.planned_effects
+                else {}
+            ),
         }
 
 
@@ -298,8 +307,8 @@ def check_configuration() -> None:
 
 
 def actor() -> str:
-    """Who is acting: `WAYPOINT_ACTOR`, else the OS user."""
-    return os.environ.get("WAYPOINT_ACTOR") or getpass.getuser()
+    """Who acts: `acting_as`'s actor if set, else `WAYPOINT_ACTOR`, else the OS user."""
+    return runner_actor() or os.environ.get("WAYPOINT_ACTOR") or getpass.getuser()
 
 
 def _config(thread_id: str, extra: Mapping[str, Any] | None = None) -> RunnableConfig:
@@ -418,6 +427,7 @@ async def _index_create(
 async def _index_upsert(
     db: Database, report: ThreadReport, context: Mapping[str, Any] | None = None
 ) -> None:
+    """The thread index and the thread's handoffs to a human, after a command, in one trip."""
     await index_thread(
         db,
         thread_id=report.thread_id,
@@ -425,6 +435,8 @@ async def _index_upsert(
         status=report.status,
         summary=summary_of(load_workflow(report.graph).state_schema, report.values),
         context=context,
+        pending=[Pending(i.id, i.node, i.value) for i in report.interrupts],
+        actor=actor(),
     )
 
 
@@ -568,6 +580,7 @@ async def start_run(
 
     Raises:
         BadInput: unknown graph, invalid input or context, or a thread id already in use.
+        Halted: the graph is killed (`waypoint kill --graph` / `--all`); nothing is written.
     """
     workflow = load_workflow(check_id(graph_name, "graph", what="graph name"))
     check_configuration()
@@ -579,6 +592,7 @@ async def start_run(
         check_thread_id(thread_id)
     thread_id = thread_id or f"{graph_name}-{uuid.uuid4().hex[:12]}"
     async with open_stores(db_url) as stores, hold_thread(stores.url, stores.db, thread_id):
+        await refuse_if_killed(stores.db, graph_name)
         graph = await _compiled(workflow, stores)
         config = _config(thread_id)
         existing = await stores.checkpointer.aget_tuple(config)

@@ -29,6 +29,7 @@ from langgraph.graph.state import CompiledStateGraph
 from waypoint.contract import status_of
 from waypoint.guarded_graph import ACTOR_KEY, BUDGETS_KEY, GuardedGraph, guarded
 from waypoint.guards import Budgets, RunGuard, set_guard
+from waypoint.handoffs import Pending
 from waypoint.ledger import HALTING_HANDLERS, LedgerRecorder, current_recorder, set_recorder
 from waypoint.persistence.stores import database_for_run
 from waypoint.thread_index import index_thread, summary_of
@@ -58,7 +59,7 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
         self.budgets = budgets
         self._runs: dict[UUID, LedgerRecorder] = {}
         self._nodes: dict[UUID, LedgerRecorder] = {}
-        self._waiting: set[UUID] = set()
+        self._waiting: dict[UUID, list[Pending]] = {}
 
     async def on_chain_start(
         self,
@@ -134,7 +135,9 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
     async def on_interrupt(self, event: GraphInterruptEvent) -> None:
         """The run stops to ask a human (LangGraph's graph lifecycle event)."""
         if event.run_id in self._runs:
-            self._waiting.add(event.run_id)
+            self._waiting[event.run_id] = [
+                Pending(i.id, None, i.value) for i in event.interrupts if i.id is not None
+            ]
 
     async def _finish(
         self, run_id: UUID, recorder: LedgerRecorder, status: str, values: dict[str, Any]
@@ -144,7 +147,7 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
         The run itself is over and its checkpoints are saved: a database lost now is logged,
         not raised into the server's run (a later run of the thread settles the rows).
         """
-        self._waiting.discard(run_id)
+        pending = self._waiting.pop(run_id, [])
         try:
             await recorder.finish_served()
             await index_thread(
@@ -153,6 +156,8 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
                 graph=self.graph,
                 status=status,
                 summary=summary_of(self.state_schema, values) if values else None,
+                pending=pending,
+                actor=recorder.actor,
             )
         except Exception:
             logger.warning("ledger: could not settle thread %s", recorder.thread_id, exc_info=True)

@@ -7,12 +7,14 @@ starts; `waypoint threads`, `kill` and `kpis` read it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from waypoint.contract import summarize
-from waypoint.persistence.sql import Database
+from waypoint.handoffs import Pending, handoff_kind, handoff_statements
+from waypoint.notifications import event_statements
+from waypoint.persistence.sql import Database, Statement
 
 
 def summary_of(state_schema: Any, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -28,19 +30,18 @@ def summary_of(state_schema: Any, values: Mapping[str, Any]) -> dict[str, Any]:
     return summary
 
 
-async def index_thread(
-    db: Database,
+def index_statement(
     *,
     thread_id: str,
     graph: str,
     status: str,
     summary: Mapping[str, Any] | None = None,
     context: Mapping[str, Any] | None = None,
-) -> None:
-    """Record the thread's status (and summary, when given); create its row if it has none."""
+) -> Statement:
+    """The write that records the thread's status (and summary, when given), creating its row."""
     now = datetime.now(UTC).isoformat()
     keep_summary = summary is None
-    await db.execute(
+    return (
         "INSERT INTO waypoint_threads (thread_id, graph, status, created_at, updated_at, "
         "summary, context) VALUES (:thread_id, :graph, :status, :now, :now, :summary, "
         ":context) ON CONFLICT (thread_id) DO UPDATE SET status = excluded.status, "
@@ -55,3 +56,42 @@ async def index_thread(
             "context": json.dumps(dict(context or {}), default=str),
         },
     )
+
+
+async def index_thread(
+    db: Database,
+    *,
+    thread_id: str,
+    graph: str,
+    status: str,
+    summary: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    pending: Sequence[Pending] | None = None,
+    actor: str | None = None,
+) -> None:
+    """Record the thread's status (and summary, when given); create its row if it has none.
+
+    With `pending` (the interrupts pending at the end of a run), the thread's handoffs are
+    brought up to date in the same round trip (`waypoint.handoffs`), and webhooks are queued for
+    a new question or a halt (`waypoint.notifications`).
+    """
+    write = index_statement(
+        thread_id=thread_id, graph=graph, status=status, summary=summary, context=context
+    )
+    if pending is None:
+        await db.execute(*write)
+        return
+    events = [
+        statement
+        for item in pending
+        for statement in event_statements(
+            thread_id,
+            graph,
+            "waiting",
+            item.interrupt_id,
+            {"interrupt_id": item.interrupt_id, "kind": handoff_kind(item.value)},
+        )
+    ]
+    if status == "halted":
+        events += event_statements(thread_id, graph, "halted", datetime.now(UTC).isoformat())
+    await db.batch([write, *handoff_statements(thread_id, graph, pending, actor), *events])

@@ -46,6 +46,12 @@ from waypoint.checkpoint_facts import (
     snapshot_values,
 )
 from waypoint.checkpoint_tables import CheckpointLink, tables_for
+from waypoint.effect_plan import (
+    PlannedEffect,
+    check_effects_allowed,
+    plan_effects,
+    successors,
+)
 from waypoint.errors import BadInput, WaypointError
 from waypoint.input_checks import check_count, check_id, check_json_value, check_thread_id
 from waypoint.kill import record_override
@@ -206,6 +212,8 @@ class ForkResult:
     """The fields written, as stored (validated and normalised by the state schema)."""
     report: ThreadReport = field(repr=False)
     """Where the thread stands now, at the new checkpoint."""
+    effects: list[PlannedEffect] = field(default_factory=list)
+    """The side effects continuing the branch may perform (allowed by `allow_effects`)."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready record (for `--json`)."""
@@ -217,7 +225,17 @@ class ForkResult:
             "updated": self.updated,
             "status": self.report.status,
             "next": self.report.next,
+            "effects": [effect.as_json() for effect in self.effects],
         }
+
+
+async def _performed_kinds(stores: Stores, thread_id: str) -> set[str]:
+    """The kinds of side effect this thread has performed (their keys make them replay)."""
+    rows = await stores.db.fetchall(
+        "SELECT DISTINCT kind FROM waypoint_side_effects WHERE thread_id = :thread_id",
+        {"thread_id": thread_id},
+    )
+    return {str(row["kind"]) for row in rows}
 
 
 def _checkpoint_id(config: RunnableConfig | None) -> str | None:
@@ -605,7 +623,11 @@ async def diff_checkpoints(
 
 
 async def replay_thread(
-    thread_id: str, checkpoint_id: str, *, db_url: str | None = None
+    thread_id: str,
+    checkpoint_id: str,
+    *,
+    db_url: str | None = None,
+    allow_effects: bool = False,
 ) -> ThreadReport:
     """Re-execute the thread from a past checkpoint: the nodes after it run again.
 
@@ -613,8 +635,12 @@ async def replay_thread(
     branch and the old one stays in the history. Human steps ask again. The thread index is
     updated with where the thread stands after the replay.
 
+    A replay whose path may perform a declared side effect (`waypoint.effect_plan`) runs only
+    with `allow_effects`; the report lists them (`planned_effects`).
+
     Raises:
-        BadInput: no such thread or checkpoint, or a checkpoint after which nothing runs.
+        BadInput: no such thread or checkpoint, or a checkpoint after which nothing runs;
+            side effects on the path without `allow_effects` (field `allow-effects`).
         ThreadBusy: another process holds the thread.
     """
     check_id(checkpoint_id, "checkpoint", what="checkpoint id")
@@ -631,10 +657,13 @@ async def replay_thread(
                 f"Pick an earlier one from `waypoint history {thread_id}`",
                 field="checkpoint",
             )
+        plan = plan_effects(graph, snapshot.next, await _performed_kinds(stores, thread_id))
+        check_effects_allowed(plan, allowed=allow_effects, action="replay", thread_id=thread_id)
         await mark_running(stores.db, thread_id)
         await execute(stores, workflow, graph, None, _at(thread_id, checkpoint_id), context)
         report = await current_report(graph, thread_id, workflow.name)
         await _index_upsert(stores.db, report)
+        report.planned_effects = plan
         return report
 
 
@@ -687,6 +716,7 @@ async def fork_thread(
     as_node: str | None = None,
     db_url: str | None = None,
     override: str | None = None,
+    allow_effects: bool = False,
 ) -> ForkResult:
     """Start a branch from a past checkpoint with edited state, through `aupdate_state`.
 
@@ -697,11 +727,16 @@ async def fork_thread(
     Fields the workflow protects (decisions, verdicts, human answers) are changed only with
     `override`, the reason, recorded with who gave it (`waypoint audit`).
 
+    A branch whose continuation may perform a declared side effect (`waypoint.effect_plan`:
+    every node reachable from the one the edit is written as) is written only with
+    `allow_effects`; the result lists them.
+
     Raises:
         BadInput: no such thread or checkpoint; an update that is not an object of state
             fields, or that leaves a state the schema rejects; an unknown `as_node`, or one
             whose edges cannot route the edited state. Nothing is written then.
         PolicyRefused: the update writes a protected field and there is no `override`.
+        BadInput: side effects on the branch's path without `allow_effects`.
         ThreadBusy: another process holds the thread.
         DatabaseUnavailable: the database went away while writing.
     """
@@ -738,6 +773,9 @@ async def fork_thread(
         updated = _validated_update(schema, values, update)
         chosen = as_node or _default_as_node(rows, row, nodes | {"__start__"})
         extra = {AS_NODE_KEY: chosen} if chosen else {}
+        starts = successors(graph, chosen) if chosen else list(snapshot.next)
+        plan = plan_effects(graph, starts, await _performed_kinds(stores, thread_id))
+        check_effects_allowed(plan, allowed=allow_effects, action="fork", thread_id=thread_id)
         try:
             async with _database_guard(thread_id, stores.url.redacted):
                 if override is not None:
@@ -779,4 +817,5 @@ async def fork_thread(
         as_node=chosen,
         updated=updated,
         report=report,
+        effects=plan,
     )

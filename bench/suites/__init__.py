@@ -10,6 +10,7 @@ import bench.suites.eval_throughput
 import bench.suites.history
 import bench.suites.ledger_and_kill
 import bench.suites.processes
+import bench.suites.relay_throughput
 import bench.suites.resume
 import bench.suites.routing_overhead
 import bench.suites.runner_overhead

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import nodes.support.tables  # noqa: F401  (version 1 of the component, before this one)
 from state.support import Customer, Order
 from waypoint import Executor, Migration, effect_key, register_tables
 
@@ -94,6 +95,14 @@ async def refund_paid(db: Executor, key: str) -> Decimal | None:
         "SELECT result FROM waypoint_side_effects WHERE effect_key = :key", {"key": key}
     )
     return None if row is None else Decimal(json.loads(row["result"])["amount"])
+
+
+async def payment_enqueued(db: Executor, key: str) -> bool:
+    """Whether the refund of this key went to the payment provider's outbox."""
+    row = await db.fetchone(
+        "SELECT 1 AS present FROM waypoint_outbox WHERE effect_key = :key", {"key": key}
+    )
+    return row is not None
 
 
 async def read_customer(db: Executor, customer_id: str) -> Customer | None:

@@ -10,9 +10,43 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 import nodes.support.tables  # noqa: F401  (registers the payments and outbox tables)
-from nodes.support.crm import read_customer, read_order, record_refund, refund_key, refund_paid
+from nodes.support.crm import (
+    payment_enqueued,
+    read_customer,
+    read_order,
+    record_refund,
+    refund_key,
+    refund_paid,
+)
 from state.support import LookupResult, Resolution, SupportContext, SupportState
-from waypoint import EffectRefused, Executor, effect_key, perform_once, run_database, update
+from waypoint import (
+    Compensation,
+    EffectRefused,
+    Executor,
+    call_once,
+    effect_key,
+    enqueue_call,
+    perform_once,
+    provider_configured,
+    run_database,
+    update,
+)
+
+PAYMENTS = "payments"
+"""The payment provider refunds go to when one is configured (`WAYPOINT_PROVIDER_PAYMENTS_URL`
+or `[providers.payments]`); without one, a refund is recorded in `support_payments` only."""
+
+
+def payment_call(payment_key: str, order_id: str, amount: str, currency: str) -> dict[str, Any]:
+    """The provider call that pays a refund (its body is the same whenever it is re-sent)."""
+    return {
+        "provider": PAYMENTS,
+        "path": "/payments",
+        "body": {"amount": amount, "currency": currency, "reference": payment_key},
+        "key": payment_key,
+        "kind": "support.payment",
+        "compensation": Compensation(path="/reversals", body={"payment": "{answer.id}"}),
+    }
 
 
 def _thread_id(runtime: Runtime[SupportContext]) -> str:
@@ -116,6 +150,7 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
         assert state.decision is not None and state.order_id is not None
         amount, currency, order_id = state.decision.amount, state.decision.currency, state.order_id
         payment_key = refund_key(order_id, state.ticket_id)
+        external = provider_configured(PAYMENTS)  # checked before anything is written
         if await refund_paid(db, payment_key) is None:  # a replay is not re-checked
             crm = await read_lookup(db, state)
             changed = changed_facts(state, crm)
@@ -141,7 +176,10 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
                     "now": now,
                 },
             )
-            return {"payment_id": new_id, "amount": str(amount)}
+            if external:  # the provider's call commits with the local record, or neither does
+                call = payment_call(payment_key, order_id, str(amount), currency)
+                await enqueue_call(tx, thread_id=thread_id, **call)
+            return {"payment_id": new_id, "amount": str(amount), "currency": currency}
 
         try:
             paid, paid_now = await perform_once(
@@ -158,6 +196,19 @@ async def execute(state: SupportState, runtime: Runtime[SupportContext]) -> dict
             return update(lookup=crm, stale_facts=moved)
         payment_id, paid_amount = str(paid["payment_id"]), str(paid["amount"])
         replayed = replayed or not paid_now
+        if external and (paid_now or await payment_enqueued(db, payment_key)):
+            # pay at the provider (or get its recorded answer); a transient failure raises
+            # DeliveryPending, which the ladder retries; a payment recorded before the outbox
+            # existed is not sent
+            call = payment_call(
+                payment_key, order_id, paid_amount, str(paid.get("currency", currency))
+            )
+            delivery = await call_once(db=db, thread_id=thread_id, **call)
+            if not delivery.ok:
+                raise EffectRefused(
+                    f"the payment provider refused refund {payment_key} "
+                    f"(HTTP {delivery.http_status}): {delivery.answer}"
+                )
 
     body = human_reply or (state.draft.text if state.draft else None)
     outbox_id: str | None = None

@@ -51,18 +51,38 @@ def test_kill_from_another_process_halts_before_the_next_node(db_url: str, tmp_p
     assert [r["node"] for r in halted_rows] == ["classification_gate"]
 
 
-def test_kill_every_running_thread_of_a_graph(sqlite_url: str, tmp_path: Path) -> None:
+def test_a_graph_kill_reaches_running_and_waiting_threads(sqlite_url: str, tmp_path: Path) -> None:
     thread = f"kill-{uuid.uuid4().hex[:8]}"
+    waiting = waypoint_cli(
+        "run", "support", "--input", json.dumps(demo_input("approval needed")), "--db", sqlite_url,
+        "--json",
+    )  # fmt: skip
+    assert waiting.returncode == 3, waiting.stderr
+    waiting_thread = json.loads(waiting.stdout)["thread_id"]
     proc = _paused_run(sqlite_url, thread, "after:lookup", tmp_path)
     killed = waypoint_cli(
         "kill", "--graph", "support", "--reason", "incident", "--db", sqlite_url, "--json"
     )
     assert killed.returncode == 0, killed.stderr
-    assert json.loads(killed.stdout)["killed"] == [thread]
+    reach = json.loads(killed.stdout)
+    assert reach["threads"] == {"running": [thread], "waiting": [waiting_thread]}
+    assert reach["reached"] == {"running": 1, "waiting": 1, "incomplete": 0}
     (tmp_path / "release").write_text("go")
     proc.communicate(timeout=120)
     assert proc.returncode == 4
+
+    approved = waypoint_cli("resume", waiting_thread, "--approve", "--db", sqlite_url)
+    assert approved.returncode == 4, approved.stderr  # halted before approval: nothing paid
+    assert count(sqlite_url, "support_payments", waiting_thread) == 0
+    assert count(sqlite_url, "support_payments", thread) == 0
+    refused = waypoint_cli(
+        "run", "support", "--input", json.dumps(demo_input("auto refund")), "--db", sqlite_url
+    )
+    assert refused.returncode == 4 and "kill: graph support is killed" in refused.stderr
+
     kpis = json.loads(waypoint_cli("kpis", "--db", sqlite_url, "--json").stdout)
     assert kpis["halt_rate"] == 1.0
     bad = waypoint_cli("kill", thread, "--db", sqlite_url)
     assert bad.returncode == 2 and "reason" in bad.stderr
+    lifted = waypoint_cli("unkill", "--graph", "support", "--reason", "over", "--db", sqlite_url)
+    assert lifted.returncode == 0, lifted.stderr

@@ -73,8 +73,16 @@ def test_history_show_diff_and_replay(db_url: str) -> None:
     }
     assert paths["resolution.kind"]["after"] == "refunded"
 
-    replayed = cli(db_url, "replay", thread, "--from", checkpoint_before(history, "approval"))
+    before_approval = checkpoint_before(history, "approval")
+    untouched = footprint(db_url, thread)
+    refused = cli(db_url, "replay", thread, "--from", before_approval)
+    assert refused.returncode == 2, refused.stderr
+    assert "allow-effects:" in refused.stderr
+    assert "support.payment at execute (performed before" in refused.stderr
+    assert footprint(db_url, thread) == untouched
+    replayed = cli(db_url, "replay", thread, "--from", before_approval, "--allow-effects")
     assert replayed.returncode == 3, replayed.stderr
+    assert "may act  support.payment at execute" in replayed.stdout
     assert "waiting at approval" in replayed.stdout
     assert cli_json(db_url, "status", thread, code=3)["interrupts"][0]["node"] == "approval"
 
@@ -90,10 +98,21 @@ def test_fork_a_bad_edit_then_a_good_one_and_resume(sqlite_url: str) -> None:
     assert "order_idx" in bad.stderr and "not a field" in bad.stderr
     assert footprint(db_url, thread) == untouched
 
+    edit = '{"order_id": "O-1"}'
+    unallowed = cli(db_url, "fork", thread, "--from", before_lookup, "--update", edit)
+    assert unallowed.returncode == 2, unallowed.stderr
+    assert "allow-effects: this fork" in unallowed.stderr
+    assert "support.payment at execute; support.reply at execute" in unallowed.stderr
+    assert footprint(db_url, thread) == untouched
+
     forked = cli_json(
-        db_url, "fork", thread, "--from", before_lookup, "--update", '{"order_id": "O-1"}'
+        db_url, "fork", thread, "--from", before_lookup, "--update", edit, "--allow-effects"
     )
     assert (forked["forked_from"], forked["next"]) == (before_lookup, ["lookup"])
+    assert {(e["node"], e["kind"], e["performed_before"]) for e in forked["effects"]} == {
+        ("execute", "support.payment", False),
+        ("execute", "support.reply", False),
+    }
     assert forked["as_node"] == "classification_gate"
 
     resumed = cli_json(db_url, "resume", thread, code=3)

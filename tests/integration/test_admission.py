@@ -133,7 +133,7 @@ def test_fork_of_a_protected_field_needs_a_recorded_override(db_url: str) -> Non
     before = _checkpoints(db_url, thread_id)
 
     with pytest.raises(PolicyRefused) as refused:
-        run(fork_thread(thread_id, head, {"decision": goodwill}, db_url=db_url))
+        run(fork_thread(thread_id, head, {"decision": goodwill}, db_url=db_url, allow_effects=True))
     assert refused.value.field == "update.decision"
     assert _checkpoints(db_url, thread_id) == before
 
@@ -144,6 +144,7 @@ def test_fork_of_a_protected_field_needs_a_recorded_override(db_url: str) -> Non
             {"decision": goodwill},
             db_url=db_url,
             override="goodwill amount agreed with the customer by phone",
+            allow_effects=True,
         )
     )
     assert forked.report.next == ["execute"]
@@ -169,6 +170,7 @@ def test_an_overridden_refund_above_the_order_total_is_still_not_paid(db_url: st
             {"decision": _forged(values)},
             db_url=db_url,
             override="testing the last line of defence",
+            allow_effects=True,
         )
     )
     stopped = run(resume_thread(thread_id, db_url=db_url))

@@ -151,3 +151,50 @@ def test_five_tickets_for_one_order_from_five_processes_pay_its_total_once(db_ur
     total = sum(Decimal(amount) for amount in _paid(db_url, order))
     assert total == Decimal("25.00")
     assert _refunded(db_url, order) == ("refunded", 2500)
+
+
+def test_a_fork_of_a_paid_thread_onto_a_refunded_order_pays_nothing(db_url: str) -> None:
+    """Time travel is safe: the fork names its effects, and acting it re-reads the facts."""
+    from waypoint.errors import BadInput
+    from waypoint.timetravel import fork_thread, replay_thread, thread_history
+
+    paid_order, other_order = _order(db_url, "O-1"), _order(db_url, "O-1")
+    done = run(start_run("support", _ticket(paid_order, "C-100"), db_url=db_url))
+    other = run(start_run("support", _ticket(other_order, "C-100"), db_url=db_url))
+    assert done.status == other.status == "completed"
+    assert _paid(db_url, paid_order) == _paid(db_url, other_order) == ["25.00"]
+
+    history = run(thread_history(done.thread_id, db_url=db_url))
+    before_lookup = next(row for row in history.rows if row.next == ["lookup"])
+    checkpoints = len(history.rows)
+    try:
+        run(fork_thread(done.thread_id, before_lookup.checkpoint_id, {"order_id": other_order},
+                        db_url=db_url))  # fmt: skip
+        raise AssertionError("a fork that may pay ran without --allow-effects")
+    except BadInput as refused:
+        assert refused.field == "allow-effects"
+        assert "support.payment at execute (performed before" in str(refused)
+    assert len(run(thread_history(done.thread_id, db_url=db_url)).rows) == checkpoints
+
+    forked = run(
+        fork_thread(
+            done.thread_id,
+            before_lookup.checkpoint_id,
+            {"order_id": other_order},
+            db_url=db_url,
+            allow_effects=True,
+        )
+    )
+    assert [e.kind for e in forked.effects] == ["support.payment", "support.reply"]
+    again = run(resume_thread(done.thread_id, db_url=db_url))
+    assert again.status == "completed"
+    assert again.values["decision"]["outcome"] == "deny"  # the other order is refunded already
+    assert _paid(db_url, other_order) == ["25.00"]
+
+    replayed = run(
+        replay_thread(done.thread_id, before_lookup.checkpoint_id, db_url=db_url,
+                      allow_effects=True)
+    )  # fmt: skip
+    assert replayed.status == "completed"
+    assert [e.performed_before for e in replayed.planned_effects] == [True, True]
+    assert _paid(db_url, paid_order) == ["25.00"]  # the replay found this ticket's refund

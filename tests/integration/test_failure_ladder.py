@@ -133,6 +133,7 @@ def test_an_exception_inside_a_gate_halts_with_the_reason(db_url: str) -> None:
             db_url=db_url,
             as_node="classify",
             override="test: a classification the gate cannot read",
+            allow_effects=True,
         )
     )
     halted = run(resume_thread(waiting.thread_id, db_url=db_url))

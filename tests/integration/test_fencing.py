@@ -221,10 +221,18 @@ def test_the_command_line_runs_forks_and_replays_on_a_fenced_database(fenced: st
     assert done.status == "completed"
     history = run(thread_history(thread_id, db_url=fenced))
     before_lookup = next(row for row in history.rows if row.next == ["lookup"])
-    run(fork_thread(thread_id, before_lookup.checkpoint_id, {"order_id": "O-1"}, db_url=fenced))
+    run(
+        fork_thread(
+            thread_id,
+            before_lookup.checkpoint_id,
+            {"order_id": "O-1"},
+            db_url=fenced,
+            allow_effects=True,
+        )
+    )
     assert run(resume_thread(thread_id, db_url=fenced)).status == "waiting"
     approval = next(row for row in history.rows if row.next == ["approval"])
-    run(replay_thread(thread_id, approval.checkpoint_id, db_url=fenced))
+    run(replay_thread(thread_id, approval.checkpoint_id, db_url=fenced, allow_effects=True))
     assert count(fenced, "support_payments", thread_id) == 1
 
 

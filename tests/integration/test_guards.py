@@ -62,34 +62,62 @@ def test_model_call_budget(db_url: str) -> None:
     assert halt["node"] == "classification_gate"
 
 
-def test_token_and_cost_budgets(db_url: str, fake_chat_model: FakeModelInstaller) -> None:
-    fake_chat_model(
-        [
-            _with_usage(
-                "Classification",
-                {"category": "refund", "confidence": 0.9, "rationale": "broken mug"},
-                500,
-            )
-        ]
-    )
-    halt = _halt(_start(db_url, "auto refund", {"tokens": 100}, model=FAKE_MODEL))
-    assert halt["kind"] == "budget" and "token" in halt["reason"]
+def _classified(tokens: int) -> list[AIMessage]:
+    args = {"category": "refund", "confidence": 0.9, "rationale": "broken mug"}
+    return [_with_usage("Classification", args, tokens)]
 
-    registry.usd_per_1k_tokens[FAKE_MODEL] = Decimal("2.00")
+
+PRICED_MODEL = "openai:gpt-4o"
+"""A model genai-prices knows (the fake answers for it: the factory is the test's)."""
+
+
+def test_a_budget_refuses_a_call_whose_worst_case_would_cross_it(
+    db_url: str, fake_chat_model: FakeModelInstaller
+) -> None:
+    """Checked before the call, with the prompt and the model's whole output allowance."""
+    model = fake_chat_model(_classified(500))
+    halt = _halt(_start(db_url, "auto refund", {"tokens": 100}, model=FAKE_MODEL))
+    assert halt["kind"] == "budget" and halt["node"] == "classify"
+    assert "token budget 100: 0 used and a call to fake:model may use up to" in halt["reason"]
+    assert model.prompts == []  # the model was never called
+
+    model = fake_chat_model(_classified(500))
+    halt = _halt(_start(db_url, "auto refund", {"cost_usd": "0.000001"}, model=PRICED_MODEL))
+    assert halt["kind"] == "budget" and halt["node"] == "classify"
+    assert f"0 spent and a call to {PRICED_MODEL} may cost up to" in halt["reason"]
+    assert model.prompts == []
+
+    model = fake_chat_model(_classified(500))
+    halt = _halt(_start(db_url, "auto refund", {"cost_usd": "5"}, model=FAKE_MODEL))
+    assert "no price is known for fake:model" in halt["reason"]
+    assert model.prompts == []
+
+
+def test_a_priced_call_is_recorded_at_its_price(
+    db_url: str, fake_chat_model: FakeModelInstaller
+) -> None:
+    from genai_prices import Usage, calc_price
+
+    fake_chat_model(_classified(1000))  # 990 in, 10 out; the draft falls back offline
+    report = _start(db_url, "auto refund", {"cost_usd": "1.00"}, model=PRICED_MODEL)
+    story = run(thread_audit(report.thread_id, db_url=db_url))
+    [classify] = [r for r in story["invocations"] if r["node"] == "classify"]
+    expected = calc_price(
+        Usage(input_tokens=990, output_tokens=10), model_ref="gpt-4o", provider_id="openai"
+    ).total_price
+    assert classify["tokens"] == 1000
+    assert Decimal(classify["cost_usd"]) == Decimal(str(expected)).quantize(Decimal("0.000001"))
+    assert Decimal(classify["cost_usd"]) > 0
+
+    registry.usd_per_1k_tokens[FAKE_MODEL] = Decimal("2.00")  # a workflow's own price wins
     try:
-        fake_chat_model(
-            [
-                _with_usage(
-                    "Classification",
-                    {"category": "refund", "confidence": 0.9, "rationale": "broken mug"},
-                    500,
-                )
-            ]
-        )
-        halt = _halt(_start(db_url, "auto refund", {"cost_usd": "0.50"}, model=FAKE_MODEL))
+        fake_chat_model(_classified(500))
+        table = _start(db_url, "auto refund", {"cost_usd": "100"}, model=FAKE_MODEL)
     finally:
         registry.usd_per_1k_tokens.pop(FAKE_MODEL)
-    assert halt["kind"] == "budget" and "cost" in halt["reason"] and "1.000000" in halt["reason"]
+    story = run(thread_audit(table.thread_id, db_url=db_url))
+    [classify] = [r for r in story["invocations"] if r["node"] == "classify"]
+    assert Decimal(classify["cost_usd"]) == Decimal("1.000000")
 
 
 def test_revise_loop_past_its_bound_is_caught(

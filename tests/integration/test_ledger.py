@@ -7,6 +7,7 @@ import signal
 import uuid
 from pathlib import Path
 
+import pytest
 from langchain_core.runnables import RunnableConfig
 
 from tests.conftest import waypoint_cli
@@ -56,7 +57,9 @@ def test_kpis_on_both_backends(db_url: str) -> None:
     kpis = run(workflow_kpis(db_url=db_url, graph="support"))
     assert kpis["threads"] >= 3
     assert 0 < kpis["completion_rate"] < 1
-    assert kpis["escalation_rate"] > 0 and kpis["intervention_rate"] >= kpis["escalation_rate"]
+    # the unknown customer is handed to a human and waits: escalated, nobody intervened yet
+    assert kpis["escalation_rate"] > 0 and kpis["intervention_rate"] <= kpis["escalation_rate"]
+    assert kpis["handoffs_by_kind"] and kpis["time_to_resolution_s"]["count"] >= 2
     assert kpis["latency_ms_by_node"]["execute"]["count"] >= 2
     p50, p95 = (kpis["latency_ms_by_node"]["intake"][k] for k in ("p50", "p95"))
     assert 0 < p50 <= p95
@@ -115,3 +118,25 @@ def test_rows_name_the_checkpoint_that_holds_their_step(db_url: str) -> None:
     by_step = run(checkpoints())
     for row in ledger:
         assert row["checkpoint_id"] == by_step[(row["run_id"], row["step"])], row["node"]
+
+
+def test_a_failure_ladder_escalation_counts_as_a_handoff(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node failing past its fallbacks hands the thread to a human: kind `failure_ladder`."""
+    monkeypatch.setenv("WAYPOINT_PLUGINS", "tests.fault_providers")
+    monkeypatch.setenv("WAYPOINT_ROUTE_CLASSIFY_TICKET", "malformed-classifier")
+    monkeypatch.setenv("WAYPOINT_BREAKER_THRESHOLD", "100")
+    ticket = demo_input("auto refund", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
+    waiting = run(start_run("support", ticket, db_url=db_url))
+    assert waiting.status == "waiting" and waiting.interrupts[0].node == "classify"
+    rows = query(
+        db_url,
+        "SELECT node, kind, answered_at FROM waypoint_handoffs WHERE thread_id = ?",
+        (waiting.thread_id,),
+    )
+    assert [(r["node"], r["kind"], r["answered_at"]) for r in rows] == [
+        ("classify", "failure_ladder", None)
+    ]
+    kpis = run(workflow_kpis(db_url=db_url, graph="support"))
+    assert kpis["handoffs_by_kind"]["failure_ladder"]["threads"] >= 1

@@ -132,6 +132,7 @@ def test_the_kit_tests_pass_with_support_deleted(tmp_path: Path) -> None:
         "no:cacheprovider",
         "tests/kit",
         "tests/unit/test_public_api.py",
+        timeout=900,  # the kit's outbox tests run real processes against the fake provider
     )
     assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-2000:]
     assert " passed" in tested.stdout and "failed" not in tested.stdout

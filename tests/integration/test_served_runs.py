@@ -59,8 +59,9 @@ async def _serve(
     db_url: str, inputs: list[tuple[Any, str]], thread_id: str, budgets: Budgets | None = None
 ) -> list[dict[str, Any]]:
     """Run each input on the served graph as a server would; the final states."""
+    workflow = load_workflow("support")  # a server imports its graphs (and their tables) first
     async with open_stores(db_url) as stores:
-        graph = load_workflow("support").served.copy(update={"checkpointer": stores.checkpointer})
+        graph = workflow.served.copy(update={"checkpointer": stores.checkpointer})
         # the run's own budgets, as a request's context sets them (admitted by the graph)
         context = SupportContext() if budgets is None else SupportContext(budgets=budgets)
         ends = []
@@ -133,3 +134,18 @@ def test_the_runner_records_its_own_runs_once() -> None:
     assert isinstance(served, list) and [type(c) for c in served] == [ServedRuns]
     compiled = (load_workflow("support").compile(None).config or {}).get("callbacks")
     assert isinstance(compiled, list) and not [c for c in compiled if isinstance(c, ServedRuns)]
+
+
+def test_a_served_question_is_a_handoff_answered_by_the_servers_user(db_url: str) -> None:
+    thread = f"served-{uuid.uuid4().hex[:8]}"
+    ticket = demo_input("approval needed", ticket_id=f"T-{uuid.uuid4().hex[:6]}")
+    answer: Command[Any] = Command(resume={"decisions": [{"type": "approve"}]})
+    run(_serve(db_url, [(ticket, str(uuid.uuid4()))], thread))
+    handoffs = "SELECT kind, answered_at, answered_by FROM waypoint_handoffs WHERE thread_id = ?"
+    [asked] = query(db_url, handoffs, (thread,))
+    assert (asked["kind"], asked["answered_at"]) == ("issue_refund", None)
+    run(_serve(db_url, [(answer, str(uuid.uuid4()))], thread))
+    assert _status(db_url, thread) == "completed"
+    [answered] = query(db_url, handoffs, (thread,))
+    assert answered["answered_at"]
+    assert answered["answered_by"] == _ledger(db_url, thread)[-1]["actor"]  # the run's actor

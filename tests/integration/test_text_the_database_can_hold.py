@@ -110,6 +110,12 @@ def test_a_kill_reason_with_a_nul_is_refused(db_url: str) -> None:
     assert_refused(outcome, "reason:", "NUL")
 
 
+def test_a_compensation_reason_with_a_nul_is_refused(db_url: str) -> None:
+    thread = waiting_thread(db_url)
+    outcome = invoke("compensate", thread, "--reason", "undo\x00", "--db", db_url)
+    assert_refused(outcome, "reason:", "NUL")
+
+
 BAD_THREAD_IDS = {
     "6,000 characters": "t" * 6000,
     "NUL": "a\x00b",
@@ -133,6 +139,7 @@ THREAD_COMMANDS: dict[str, list[str]] = {
     "replay": ["replay", "{t}", "--from", "x"],
     "fork": ["fork", "{t}", "--from", "x", "--update", '{"message": "m"}'],
     "kill": ["kill", "{t}", "--reason", "stop"],
+    "compensate": ["compensate", "{t}", "--reason", "undo"],
     "audit": ["audit", "{t}"],
     "prune": ["prune", "--thread", "{t}"],
 }

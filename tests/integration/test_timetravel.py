@@ -187,7 +187,9 @@ def test_replay_before_approval_asks_again_and_pays_once(db_url: str) -> None:
     approval = _row_before(history, "approval")
     old_end = history.rows[0]
 
-    report = run(replay_thread(thread_id, approval.checkpoint_id, db_url=db_url))
+    report = run(
+        replay_thread(thread_id, approval.checkpoint_id, db_url=db_url, allow_effects=True)
+    )
     assert report.status == "waiting"
     assert [i.node for i in report.interrupts] == ["approval"]
     assert run(thread_status(thread_id, db_url=db_url)).status == "waiting"
@@ -216,7 +218,13 @@ def test_fork_with_an_edited_order_then_resume(db_url: str) -> None:
     before_lookup = _row_before(history, "lookup")
 
     result = run(
-        fork_thread(thread_id, before_lookup.checkpoint_id, {"order_id": " O-1 "}, db_url=db_url)
+        fork_thread(
+            thread_id,
+            before_lookup.checkpoint_id,
+            {"order_id": " O-1 "},
+            db_url=db_url,
+            allow_effects=True,
+        )
     )
     assert result.updated == {"order_id": "O-1"}  # normalised by the state schema
     assert result.as_node == "classification_gate"  # the node that wrote the checkpoint
@@ -269,6 +277,7 @@ def test_fork_before_decide_as_decide_skips_the_policy(db_url: str) -> None:
             as_node="decide",
             db_url=db_url,
             override="goodwill amount set by a supervisor",
+            allow_effects=True,
         )
     )
     assert result.as_node == "decide"
@@ -321,13 +330,22 @@ def test_bad_edits_and_unknown_checkpoints_write_nothing(db_url: str) -> None:
     ]
     for checkpoint_id, update, as_node, field in bad:
         with pytest.raises(BadInput) as caught:
-            run(fork_thread(thread_id, checkpoint_id, update, as_node=as_node, db_url=db_url))
+            run(
+                fork_thread(
+                    thread_id,
+                    checkpoint_id,
+                    update,
+                    as_node=as_node,
+                    db_url=db_url,
+                    allow_effects=True,
+                )
+            )
         assert caught.value.field == field, (update, str(caught.value))
         assert field in str(caught.value)
         assert caught.value.exit_code == 2
 
     with pytest.raises(BadInput) as caught:
-        run(replay_thread(thread_id, "no-such-checkpoint", db_url=db_url))
+        run(replay_thread(thread_id, "no-such-checkpoint", db_url=db_url, allow_effects=True))
     assert caught.value.field == "checkpoint"
     with pytest.raises(BadInput) as caught:
         run(diff_checkpoints(thread_id, before_lookup, "no-such-checkpoint", db_url=db_url))
@@ -344,7 +362,11 @@ def test_replay_from_the_end_of_a_run_is_refused(db_url: str) -> None:
     assert before["checkpoints"] == 11
 
     with pytest.raises(BadInput) as caught:
-        run(replay_thread(thread_id, history.rows[0].checkpoint_id, db_url=db_url))
+        run(
+            replay_thread(
+                thread_id, history.rows[0].checkpoint_id, db_url=db_url, allow_effects=True
+            )
+        )
     assert caught.value.field == "checkpoint"
     assert footprint(db_url, thread_id) == before
 
@@ -364,6 +386,7 @@ def test_fork_at_the_waiting_approval_reroutes_through_the_review_gate(db_url: s
             {"decision": decision},
             db_url=db_url,
             override="supervisor lowered the refund",
+            allow_effects=True,
         )
     )
     assert result.as_node == "review_gate"

@@ -82,11 +82,19 @@ def test_interrupts_replay_and_fork_read_as_langgraph_reads_them(db_url: str) ->
     before_lookup = next(r for r in history.rows if r.next == ["lookup"])
     assert before_approval.interrupts[0].answered
 
-    report = run(timetravel.replay_thread(thread_id, before_approval.checkpoint_id, db_url=db_url))
+    report = run(
+        timetravel.replay_thread(
+            thread_id, before_approval.checkpoint_id, db_url=db_url, allow_effects=True
+        )
+    )
     assert report.status == "waiting"
     forked = run(
         timetravel.fork_thread(
-            thread_id, before_lookup.checkpoint_id, {"order_id": "O-1"}, db_url=db_url
+            thread_id,
+            before_lookup.checkpoint_id,
+            {"order_id": "O-1"},
+            db_url=db_url,
+            allow_effects=True,
         )
     )
     assert forked.report.next == ["lookup"]
@@ -126,6 +134,7 @@ def test_a_halt_inside_a_gate_reads_as_langgraph_reads_it(db_url: str) -> None:
             as_node="classify",
             db_url=db_url,
             override="test: a classification the gate cannot read",
+            allow_effects=True,
         )
     )
     assert run(resume_thread(waiting.thread_id, db_url=db_url)).status == "halted"

@@ -82,9 +82,9 @@ def test_malformed_output_is_refused(content: str, words: str) -> None:
 def test_ask_for_structured_binds_the_output_model_as_the_forced_tool() -> None:
     model = ToolCallingFakeModel(messages=iter([classification("shipping", 0.66, "parcel")]))
     prompt: list[BaseMessage] = [HumanMessage("Where is my parcel?")]
-    answer, tokens = run(ask_for_structured(model, prompt, Classification))
+    answer, usage = run(ask_for_structured(model, prompt, Classification))
     assert answer == {"category": "shipping", "confidence": 0.66, "rationale": "parcel"}
-    assert tokens == 0  # the scripted answer reports no usage
+    assert usage.total == 0  # the scripted answer reports no usage
     assert model.bound_tools == [Classification]
     assert model.tool_choices == ["Classification"]
     assert model.prompts == [prompt]

@@ -322,6 +322,7 @@ def main() -> None:
 
 # Command modules register themselves on `app` when imported.
 from waypoint.cli import (  # noqa: E402,F401
+    effect_commands,
     eval_commands,
     maintenance_commands,
     ops_commands,

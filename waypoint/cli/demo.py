@@ -7,7 +7,12 @@ A workflow ships its demo cases in `nodes/<graph>/demo_tickets.json`: a list of
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -15,6 +20,7 @@ from rich.table import Table
 
 from waypoint.cli import render
 from waypoint.contract import gate_verdicts, summarize
+from waypoint.fakes.payments import FakePayments, start_in_thread
 from waypoint.hitl import is_hitl_request
 from waypoint.persistence.stores import open_stores
 from waypoint.persistence.urls import parse_db_url
@@ -43,10 +49,41 @@ def _where(result: ThreadReport) -> str:
     return summary.outcome or result.status
 
 
+PAYMENTS_URL_ENV = "WAYPOINT_PROVIDER_PAYMENTS_URL"
+
+
+@contextmanager
+def fake_payment_provider() -> Iterator[FakePayments | None]:
+    """The FAKE payment service as the `payments` provider, unless one is configured already."""
+    if os.environ.get(PAYMENTS_URL_ENV):
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="waypoint-demo-payments-") as folder:
+        service = start_in_thread(Path(folder) / "ledger.sqlite")
+        os.environ[PAYMENTS_URL_ENV] = service.url
+        try:
+            yield service
+        finally:
+            os.environ.pop(PAYMENTS_URL_ENV, None)
+            service.stop()
+
+
 async def run_demo(db_url: str | None) -> int:
-    """Run every demo case; exit 1 if any case did not end where it should."""
-    async with open_stores(db_url):  # opened once, reused by every run below
-        return await _run_cases(db_url)
+    """Run every demo case; exit 1 if any case did not end where it should.
+
+    Refunds are paid at a FAKE payment service started for the demo (unless
+    `WAYPOINT_PROVIDER_PAYMENTS_URL` names a provider already).
+    """
+    with fake_payment_provider() as fake:
+        async with open_stores(db_url):  # opened once, reused by every run below
+            status = await _run_cases(db_url)
+        if fake is not None:
+            applied = fake.applied()
+            render.console.print(
+                f"\nThe FAKE payment service at {fake.url} applied {applied['payments']} "
+                "payment(s), each under its refund's business key (Idempotency-Key)."
+            )
+        return status
 
 
 async def _run_cases(db_url: str | None) -> int:

@@ -1,4 +1,4 @@
-"""`waypoint kill`, `audit` and `kpis`: stop runs, explain them, measure the workflow."""
+"""`waypoint kill`, `unkill`, `audit` and `kpis`: stop runs, explain them, measure the workflow."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from waypoint.cli import render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
 from waypoint.input_checks import check_id, check_text, check_thread_id
-from waypoint.kill import request_kill
+from waypoint.kill import lift_scope_kill, request_kill, request_scope_kill
 from waypoint.persistence.stores import open_stores
 from waypoint.retention import parse_duration
+from waypoint.workflows import load_workflow
 
 
 @app.command("kill")
@@ -22,52 +23,220 @@ def kill_command(
     thread: Annotated[str | None, typer.Argument(help="Thread id.")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
     graph: Annotated[
-        str | None, typer.Option("--graph", help="Every running thread of this graph.")
+        str | None,
+        typer.Option(
+            "--graph",
+            help="Every running, waiting or stopped-half-way thread of this graph, and its new "
+            "runs until `waypoint unkill --graph G`.",
+        ),
     ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every graph's threads and new runs, until unkill --all.")
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Halt a running thread before its next node (through the database, not signals)."""
+    """Halt threads before their next node (a waiting one when answered: its effects never run)."""
 
     async def go() -> int:
         if not reason.strip():
             raise BadInput("reason: --reason TEXT is required", field="reason")
         check_text(reason, "reason")
-        if (thread is None) == (graph is None):
-            raise BadInput("thread: give a THREAD or --graph G", field="thread")
+        if sum((thread is not None, graph is not None, everything)) != 1:
+            raise BadInput("thread: give one of THREAD, --graph G or --all", field="thread")
         if thread is not None:
             check_thread_id(thread)
         if graph is not None:
             check_id(graph, "graph", what="graph name")
+            load_workflow(graph)  # an unknown graph is bad input, not a kill of nothing
         async with open_stores(db) as stores:
-            if graph is not None:
-                rows = await stores.db.fetchall(
-                    "SELECT thread_id FROM waypoint_threads WHERE graph = :g "
-                    "AND status = 'running'",
-                    {"g": graph},
-                )
-                targets = [str(r["thread_id"]) for r in rows]
-            else:
-                assert thread is not None
-                row = await stores.db.fetchone(
-                    "SELECT status FROM waypoint_threads WHERE thread_id = :t", {"t": thread}
-                )
-                if row is None:
-                    raise BadInput(f"thread: no thread {thread!r}", field="thread")
-                if row["status"] in ("completed", "failed", "halted"):
-                    raise BadInput(
-                        f"thread: {thread} is {row['status']}; nothing to kill", field="thread"
+            if thread is None:
+                killed = await request_scope_kill(stores.db, graph, reason, requester())
+                if as_json:
+                    render.emit_json(killed.as_json())
+                else:
+                    counts = ", ".join(f"{n} {status}" for status, n in killed.counts().items())
+                    what = f"graph {graph}" if graph is not None else "every graph"
+                    render.console.print(
+                        f"killed {what}: reached {counts}; each halts before its next node "
+                        f"(a waiting one when answered); new runs refused until "
+                        f"`waypoint unkill {'--graph ' + graph if graph else '--all'} "
+                        "--reason TEXT`"
                     )
-                targets = [thread]
-            for target in targets:
-                await request_kill(stores.db, target, reason, requester())
+                return 0
+            row = await stores.db.fetchone(
+                "SELECT status FROM waypoint_threads WHERE thread_id = :t", {"t": thread}
+            )
+            if row is None:
+                raise BadInput(f"thread: no thread {thread!r}", field="thread")
+            if row["status"] in ("completed", "failed", "halted"):
+                raise BadInput(
+                    f"thread: {thread} is {row['status']}; nothing to kill", field="thread"
+                )
+            await request_kill(stores.db, thread, reason, requester())
         if as_json:
-            render.emit_json({"killed": targets, "reason": reason})
+            render.emit_json({"killed": [thread], "reason": reason, "status": row["status"]})
         else:
             render.console.print(
-                f"kill requested for {len(targets)} thread(s): {', '.join(targets) or '-'}; "
-                "each halts before its next node"
+                f"kill requested for thread {thread} ({row['status']}); it halts before its "
+                "next node"
             )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command("unkill")
+def unkill_command(
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    graph: Annotated[str | None, typer.Option("--graph", help="Lift this graph's kill.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Lift the global kill.")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Lift a graph or global kill: new runs start again; halted threads stay halted."""
+
+    async def go() -> int:
+        if not reason.strip():
+            raise BadInput("reason: --reason TEXT is required", field="reason")
+        check_text(reason, "reason")
+        if (graph is None) == (not everything):
+            raise BadInput("graph: give --graph G or --all", field="graph")
+        if graph is not None:
+            check_id(graph, "graph", what="graph name")
+        async with open_stores(db) as stores:
+            lifted = await lift_scope_kill(stores.db, graph, reason, requester())
+        if lifted is None:
+            if graph is not None:
+                raise BadInput(f"graph: {graph} is not killed; nothing to lift", field="graph")
+            raise BadInput("all: there is no global kill; nothing to lift", field="all")
+        if as_json:
+            render.emit_json({"lifted": lifted, "reason": reason})
+        else:
+            render.console.print(
+                f"lifted the kill of {lifted['scope']} (by {lifted['requested_by']}: "
+                f"{lifted['reason']}); threads it halted continue with "
+                "`waypoint resume THREAD --override --reason TEXT`"
+            )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command("inbox")
+def inbox_command(
+    graph: Annotated[str | None, typer.Option("--graph", help="Only this graph.")] = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Only questions older than this (1h, 2d).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every question waiting for a human, across threads, oldest first."""
+
+    async def go() -> int:
+        from waypoint.inbox import waiting_questions
+
+        window = parse_duration(older_than, field="older-than") if older_than else None
+        items = await waiting_questions(db_url=db, graph=graph, older_than=window)
+        if as_json:
+            render.emit_json({"waiting": [item.as_json() for item in items]})
+            return 0
+        table = Table("thread", "graph", "node", "kind", "waiting", "asks", "decisions")
+        for item in items:
+            table.add_row(
+                item.thread_id,
+                item.graph,
+                item.node or "-",
+                item.kind,
+                f"{item.age_s:.0f}s",
+                (item.description or str(item.args))[:120],
+                ", ".join(item.allowed) or "any answer",
+            )
+        render.console.print(table)
+        render.console.print(
+            f"{len(items)} waiting; answer with `waypoint resume THREAD [--interrupt ID] ...`"
+        )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command("sweep")
+def sweep_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Give every question past its deadline its default answer (exactly once, as `sweeper`)."""
+
+    async def go() -> int:
+        from waypoint.sweeper import sweep
+
+        result = await sweep(db_url=db)
+        if as_json:
+            render.emit_json(result.as_json())
+            return 0
+        for applied in result.applied:
+            render.console.print(
+                f"{applied['thread_id']}: {applied['outcome']} (due {applied['deadline_at']}); "
+                f"now {applied['status']}"
+            )
+        render.console.print(
+            f"{len(result.applied)} default(s) applied, {len(result.busy)} thread(s) busy "
+            f"(next sweep), {len(result.skipped)} answered meanwhile"
+        )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command("notify")
+def notify_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Deliver queued webhooks (a thread waiting, a halt): signed, retried, once each."""
+
+    async def go() -> int:
+        from waypoint.notifications import deliver
+
+        async with open_stores(db) as stores:
+            result = await deliver(stores.db)
+        if as_json:
+            render.emit_json(result.as_json())
+        else:
+            render.console.print(
+                f"{len(result.delivered)} delivered, {len(result.failed)} failed tries "
+                f"(retried next time), {len(result.given_up)} given up"
+            )
+        return 0
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command("report")
+def report_command(
+    thread: Annotated[str, typer.Argument(help="Thread id.")],
+    html: Annotated[str, typer.Option("--html", help="Write the timeline page here.")],
+    db: DbOption = None,
+) -> None:
+    """One self-contained HTML page of what happened in a thread (no network needed to view)."""
+
+    async def go() -> int:
+        import os
+        import tempfile
+        from pathlib import Path
+
+        from waypoint.input_checks import check_output_file
+        from waypoint.report import thread_report_html
+
+        check_thread_id(thread)
+        out = check_output_file(Path(html), "html")
+        page = thread_report_html(thread, db_url=db)
+        text = await page
+        fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temp, out)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        render.console.print(f"wrote {out} ({len(text) // 1024 + 1} KB)")
         return 0
 
     raise typer.Exit(_run(go()))
@@ -117,6 +286,17 @@ def audit_command(
             render.console.print(
                 f"override by {override['actor']} at {override['at']}: {override['reason']}"
             )
+        for effect in story["effects"]:
+            render.console.print(
+                f"effect {effect['kind']} {effect['effect_key']}: {effect['status']}"
+                + (f" (HTTP {effect['answer_status']})" if effect["answer_status"] else "")
+                + f", {effect['attempts']} attempt(s)"
+            )
+        for request in story["compensations"]:
+            render.console.print(
+                f"compensation asked by {request['actor']} at {request['requested_at']}: "
+                f"{request['reason']}"
+            )
         return 0
 
     raise typer.Exit(_run(go()))
@@ -126,14 +306,29 @@ def audit_command(
 def kpis_command(
     graph: Annotated[str | None, typer.Option("--graph", help="Only this graph.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="e.g. 7d, 12h.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="day: the counts per day too.")] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--format", help="prometheus: the exposition text format.")
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Completion, intervention, escalation and halt rates, cost, latency, failure clusters."""
+    """Rates, handoffs to humans by kind, human wait, time to resolution, cost, latency."""
 
     async def go() -> int:
         window = parse_duration(since, field="since") if since is not None else None
-        kpis = await workflow_kpis(db_url=db, graph=graph, since=window)
+        if by not in (None, "day"):
+            raise BadInput(f"by: expected day, got {str(by)[:40]!r}", field="by")
+        if output_format not in (None, "prometheus"):
+            raise BadInput(
+                f"format: expected prometheus, got {str(output_format)[:40]!r}", field="format"
+            )
+        kpis = await workflow_kpis(db_url=db, graph=graph, since=window, by_day=by == "day")
+        if output_format == "prometheus":
+            from waypoint.metrics import prometheus_text
+
+            typer.echo(prometheus_text(kpis), nl=False)
+            return 0
         if as_json:
             render.emit_json(kpis)
             return 0
@@ -149,7 +344,21 @@ def kpis_command(
             "cost_per_completed_usd",
         ):
             summary.add_row(key, str(kpis[key]))
+        for name in ("human_wait_s", "time_to_resolution_s"):
+            spread = kpis[name]
+            summary.add_row(name, f"p50 {spread['p50']} p95 {spread['p95']} (n={spread['count']})")
         render.console.print(summary)
+        if kpis["handoffs_by_kind"]:
+            kinds = Table("handoff kind", "handoffs", "threads")
+            for kind, entry in kpis["handoffs_by_kind"].items():
+                kinds.add_row(kind, str(entry["handoffs"]), str(entry["threads"]))
+            render.console.print(kinds)
+        if "by_day" in kpis:
+            days = Table("day", "threads", "completed", "halted", "failed", "escalated")
+            for day in kpis["by_day"]:
+                days.add_row(*(str(day[k]) for k in ("day", "threads", "completed", "halted",
+                                                      "failed", "escalated")))  # fmt: skip
+            render.console.print(days)
         latency = Table("node", "count", "p50 ms", "p95 ms")
         for node, stats in kpis["latency_ms_by_node"].items():
             latency.add_row(node, str(stats["count"]), str(stats["p50"]), str(stats["p95"]))

@@ -28,6 +28,14 @@ ThreadArgument = Annotated[str, typer.Argument(help="Thread id.")]
 FromOption = Annotated[
     str, typer.Option("--from", help="Checkpoint id (from `waypoint history THREAD`).")
 ]
+AllowEffectsOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-effects",
+        help="Go ahead although the path may perform side effects (payments, messages); "
+        "without it the command lists them and writes nothing.",
+    ),
+]
 
 
 @app.command()
@@ -107,16 +115,20 @@ def diff(
 def replay(
     thread: ThreadArgument,
     from_checkpoint: FromOption,
+    allow_effects: AllowEffectsOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the thread again from a past checkpoint, as a new branch; human steps ask again."""
 
     async def go() -> int:
-        result = await replay_thread(thread, from_checkpoint, db_url=db)
+        result = await replay_thread(
+            thread, from_checkpoint, db_url=db, allow_effects=allow_effects
+        )
         if as_json:
             render.emit_json({**result.as_json(), "replayed_from": from_checkpoint})
         else:
+            timetravel_render.planned_effects(result.planned_effects)
             render.report(result)
         return result.exit_code
 
@@ -150,6 +162,7 @@ def fork(
         ),
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (with --override).")] = None,
+    allow_effects: AllowEffectsOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -168,6 +181,7 @@ def fork(
             as_node=as_node,
             db_url=db,
             override=reason if override else None,
+            allow_effects=allow_effects,
         )
         if as_json:
             render.emit_json(result.as_json())

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from waypoint.checkpoint_facts import GateInfo, InterruptInfo
 from waypoint.cli.render import console
+from waypoint.effect_plan import PlannedEffect
 from waypoint.state_diff import flatten
 from waypoint.timetravel import (
     CheckpointRow,
@@ -170,7 +171,14 @@ def fork_result(result: ForkResult) -> None:
         f"new         [bold]{result.checkpoint_id}[/] (written as {result.as_node or 'inferred'})",
         f"updated     {fields}",
         f"next        {next_nodes}",
+        *(f"may act     {escape(effect.describe())}" for effect in result.effects),
         f"continue    waypoint resume {result.thread_id}   "
         f"(or: waypoint replay {result.thread_id} --from {result.checkpoint_id})",
     ]
     console.print(Panel("\n".join(lines), expand=False, border_style="cyan"))
+
+
+def planned_effects(effects: list[PlannedEffect]) -> None:
+    """The side effects an allowed replay may have performed, one line each."""
+    for effect in effects:
+        console.print(escape(f"may act  {effect.describe()}"))

@@ -264,20 +264,104 @@ register(
 
 register(
     Migration(
-        component="waypoint_ledger_tasks",
+        component="waypoint_kill_scopes",
         version=1,
-        name="ledger rows name their LangGraph task (Send fan-out, subgraphs)",
+        name="graph and global kills (`waypoint.kill`), lifted by unkill",
+        sqlite="""
+        CREATE TABLE waypoint_kill_scopes (
+            kill_id TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            reached TEXT NOT NULL,
+            lifted_at TEXT,
+            lifted_by TEXT,
+            lift_reason TEXT
+        );
+        CREATE UNIQUE INDEX waypoint_kill_scopes_active ON waypoint_kill_scopes (scope)
+            WHERE lifted_at IS NULL
+        """,
+        postgres="""
+        CREATE TABLE waypoint_kill_scopes (
+            kill_id TEXT PRIMARY KEY,
+            scope TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            reached TEXT NOT NULL,
+            lifted_at TEXT,
+            lifted_by TEXT,
+            lift_reason TEXT
+        );
+        CREATE UNIQUE INDEX waypoint_kill_scopes_active ON waypoint_kill_scopes (scope)
+            WHERE lifted_at IS NULL
+        """,
+    )
+)
+
+
+_HANDOFFS = """
+CREATE TABLE waypoint_handoffs (
+    thread_id TEXT NOT NULL,
+    handoff_id TEXT NOT NULL,
+    graph TEXT NOT NULL,
+    node TEXT,
+    kind TEXT NOT NULL,
+    asked_at TEXT NOT NULL,
+    answered_at TEXT,
+    answered_by TEXT,
+    PRIMARY KEY (thread_id, handoff_id)
+);
+CREATE INDEX waypoint_handoffs_graph ON waypoint_handoffs (graph, asked_at)
+"""
+
+register(
+    Migration(
+        component="waypoint_handoffs",
+        version=1,
+        name="handoffs to a human: asked, answered, by whom (`waypoint.handoffs`)",
+        sqlite=_HANDOFFS,
+        postgres=_HANDOFFS,
+    )
+)
+
+register(
+    Migration(
+        component="waypoint_handoffs",
+        version=2,
+        name="a question's deadline and default outcome (`waypoint sweep`)",
         sqlite=(
-            "ALTER TABLE waypoint_ledger ADD COLUMN task_id TEXT",
-            "ALTER TABLE waypoint_ledger ADD COLUMN task_path TEXT",
-            "ALTER TABLE waypoint_ledger ADD COLUMN checkpoint_ns TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN deadline_at TEXT",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN on_timeout TEXT",
         ),
         postgres=(
-            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS task_id TEXT",
-            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS task_path TEXT",
-            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS checkpoint_ns TEXT "
-            "NOT NULL DEFAULT ''",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN IF NOT EXISTS deadline_at TEXT",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN IF NOT EXISTS on_timeout TEXT",
         ),
+    )
+)
+
+_NOTIFICATIONS = """
+CREATE TABLE waypoint_notifications (
+    event_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    body TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    delivered_at TEXT,
+    PRIMARY KEY (event_id, endpoint)
+)
+"""
+
+register(
+    Migration(
+        component="waypoint_notifications",
+        version=1,
+        name="webhook events, one per event and endpoint (`waypoint.notifications`)",
+        sqlite=_NOTIFICATIONS,
+        postgres=_NOTIFICATIONS,
     )
 )
 
@@ -334,5 +418,70 @@ register(
             "FOR EACH ROW EXECUTE FUNCTION waypoint_writer_fence()",
         ),
         needs_table="checkpoints",
+    )
+)
+
+_OUTBOX = """
+CREATE TABLE waypoint_outbox (
+    effect_key TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    path TEXT NOT NULL,
+    body TEXT NOT NULL,
+    compensation TEXT,
+    compensates TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at {real} NOT NULL,
+    last_error TEXT,
+    answer_status INTEGER,
+    answer TEXT,
+    seq BIGINT NOT NULL,
+    actor TEXT,
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    CHECK (status IN ('pending', 'delivered', 'refused'))
+);
+CREATE INDEX waypoint_outbox_due ON waypoint_outbox (status, next_attempt_at);
+CREATE INDEX waypoint_outbox_thread ON waypoint_outbox (thread_id, seq);
+CREATE TABLE waypoint_compensations (
+    request_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    effects TEXT NOT NULL,
+    requested_at TEXT NOT NULL
+);
+CREATE INDEX waypoint_compensations_thread ON waypoint_compensations (thread_id, requested_at)
+"""
+
+register(
+    Migration(
+        component="waypoint_outbox",
+        version=1,
+        name="outbox of external calls (keyed by business key) and compensation requests",
+        sqlite=_OUTBOX.format(real="REAL"),
+        postgres=_OUTBOX.format(real="DOUBLE PRECISION"),
+    )
+)
+
+register(
+    Migration(
+        component="waypoint_ledger_tasks",
+        version=1,
+        name="ledger rows name their LangGraph task (Send fan-out, subgraphs)",
+        sqlite=(
+            "ALTER TABLE waypoint_ledger ADD COLUMN task_id TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN task_path TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN checkpoint_ns TEXT NOT NULL DEFAULT ''",
+        ),
+        postgres=(
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS task_id TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS task_path TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS checkpoint_ns TEXT "
+            "NOT NULL DEFAULT ''",
+        ),
     )
 )

@@ -1,7 +1,8 @@
 """Kit test graph: plain LangGraph, no Waypoint import; a TypedDict state; one node can fail.
 
 `steps` say what each node does: `ok`, `fail` (raises a transient error, every time), or `ask`
-(asks a human with a plain `interrupt`, not an HITL request).
+(asks a human with a plain `interrupt`, not an HITL request). `second` declares a side effect
+in its node metadata, so time travel that may reach it asks for `--allow-effects`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _act(name: str, step: list[str]) -> dict[str, Any]:
 
 builder = StateGraph(PlainState)
 builder.add_node("first", first)
-builder.add_node("second", second)
+# the metadata key Waypoint reads for a node's side effects (`waypoint.effect_plan`), by value
+builder.add_node("second", second, metadata={"waypoint_effects": ["plain.notice"]})
 builder.add_edge(START, "first")
 builder.add_edge("first", "second")
 builder.add_edge("second", END)

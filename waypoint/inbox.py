@@ -1,0 +1,122 @@
+"""The inbox: every question waiting for a human, across threads, oldest first.
+
+Read from the handoffs (`waypoint.handoffs`: when each question was asked) and, for the
+request itself, from each waiting thread's checkpoint (where it is stored encrypted when a key
+is set), so the inbox never shows a question that was answered or a thread that moved on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from waypoint.input_checks import check_id
+from waypoint.persistence.stores import open_stores
+
+
+@dataclass
+class InboxItem:
+    """One waiting question: where, since when, and what is asked."""
+
+    thread_id: str
+    graph: str
+    interrupt_id: str
+    node: str | None
+    kind: str
+    asked_at: str
+    age_s: float
+    action: str | None
+    args: Any
+    description: str | None
+    allowed: list[str]
+    request: Any
+    """The whole question as the workflow asked it (an HITL request, or a plain value)."""
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready record (for `--json`)."""
+        return {
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "interrupt_id": self.interrupt_id,
+            "node": self.node,
+            "kind": self.kind,
+            "asked_at": self.asked_at,
+            "age_s": self.age_s,
+            "action": self.action,
+            "args": self.args,
+            "description": self.description,
+            "allowed_decisions": self.allowed,
+            "request": self.request,
+        }
+
+
+def _request_parts(value: Any) -> tuple[str | None, Any, str | None, list[str]]:
+    """Action, args, description and allowed decisions of an HITL request (plain: the value)."""
+    if isinstance(value, dict) and isinstance(value.get("action_requests"), list):
+        requests, reviews = value["action_requests"], value.get("review_configs") or [{}]
+        first = requests[0] if requests else {}
+        review = reviews[0] if reviews else {}
+        return (
+            first.get("name"),
+            first.get("args"),
+            first.get("description"),
+            list(review.get("allowed_decisions") or []),
+        )
+    return None, value, None, []
+
+
+async def waiting_questions(
+    *, db_url: str | None = None, graph: str | None = None, older_than: timedelta | None = None
+) -> list[InboxItem]:
+    """Every question waiting for a human, oldest first (optionally of one graph, or older)."""
+    from waypoint.runner import _compiled, current_report
+    from waypoint.workflows import load_workflow
+
+    if graph is not None:
+        check_id(graph, "graph", what="graph name")
+    now = datetime.now(UTC)
+    params: dict[str, Any] = {"graph": graph}
+    where = "h.answered_at IS NULL AND t.status = 'waiting'"
+    where += " AND (CAST(:graph AS TEXT) IS NULL OR h.graph = :graph)"
+    if older_than is not None:
+        params["cutoff"] = (now - older_than).isoformat()
+        where += " AND h.asked_at <= :cutoff"
+    items: list[InboxItem] = []
+    async with open_stores(db_url) as stores:
+        rows = await stores.db.fetchall(
+            "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at "
+            "FROM waypoint_handoffs h JOIN waypoint_threads t ON t.thread_id = h.thread_id "
+            f"WHERE {where} ORDER BY h.asked_at, h.thread_id",
+            params,
+        )
+        pending: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            thread_id = str(row["thread_id"])
+            if thread_id not in pending:
+                workflow = load_workflow(str(row["graph"]))
+                compiled = await _compiled(workflow, stores)
+                report = await current_report(compiled, thread_id, workflow.name)
+                pending[thread_id] = {i.id: i for i in report.interrupts}
+            question = pending[thread_id].get(str(row["handoff_id"]))
+            if question is None:
+                continue  # answered or dropped since the handoff was written
+            action, args, description, allowed = _request_parts(question.value)
+            asked = datetime.fromisoformat(str(row["asked_at"]))
+            items.append(
+                InboxItem(
+                    thread_id=thread_id,
+                    graph=str(row["graph"]),
+                    interrupt_id=question.id,
+                    node=question.node,
+                    kind=str(row["kind"]),
+                    asked_at=str(row["asked_at"]),
+                    age_s=round((now - asked).total_seconds(), 3),
+                    action=action,
+                    args=args,
+                    description=description,
+                    allowed=allowed,
+                    request=question.value,
+                )
+            )
+    return items

@@ -1,0 +1,87 @@
+"""The sweeper: questions whose deadline passed get their default answer, exactly once.
+
+A question built with a deadline (`build_request(..., deadline_seconds=..., on_timeout=...)`)
+is recorded with its due time among the thread's handoffs. `waypoint sweep` answers every
+question past due with its default (`reject`, or `approve`: a default that proceeds runs the
+node's own checks, such as re-reading the facts before an effect), as the actor `sweeper`,
+through the same resume as a person's answer: under the thread's writer lock, only while that
+very question is still pending. A thread busy elsewhere is left for the next sweep; a question
+answered meanwhile is skipped. Each applied default is recorded in the ledger (the answer and
+who gave it) and in the handoffs (`answered_by = sweeper`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from waypoint.actors import acting_as
+from waypoint.errors import BadInput, ThreadBusy
+from waypoint.persistence.stores import open_stores
+
+SWEEPER = "sweeper"
+"""The actor a default answer is recorded under."""
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did."""
+
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready record (for `--json`)."""
+        return {"applied": self.applied, "busy": self.busy, "skipped": self.skipped}
+
+
+def default_answer(outcome: str, due: str) -> dict[str, Any]:
+    """The HITL response the sweeper gives for a default outcome."""
+    decision: dict[str, Any] = {"type": outcome}
+    if outcome == "reject":
+        decision["message"] = f"no answer by {due}: the default (reject) applied"
+    return {"decisions": [decision]}
+
+
+async def sweep(*, db_url: str | None = None) -> SweepResult:
+    """Apply the default answer of every question past its deadline."""
+    from waypoint.runner import resume_thread
+
+    now = datetime.now(UTC).isoformat()
+    async with open_stores(db_url) as stores:
+        due = await stores.db.fetchall(
+            "SELECT thread_id, handoff_id, on_timeout, deadline_at FROM waypoint_handoffs "
+            "WHERE answered_at IS NULL AND deadline_at IS NOT NULL AND deadline_at <= :now "
+            "ORDER BY deadline_at",
+            {"now": now},
+        )
+    result = SweepResult()
+    for row in due:
+        thread_id, interrupt_id = str(row["thread_id"]), str(row["handoff_id"])
+        outcome, deadline = str(row["on_timeout"]), str(row["deadline_at"])
+        try:
+            with acting_as(SWEEPER):
+                report = await resume_thread(
+                    thread_id,
+                    default_answer(outcome, deadline),
+                    db_url=db_url,
+                    interrupt_id=interrupt_id,
+                )
+        except ThreadBusy:
+            result.busy.append(thread_id)
+            continue
+        except BadInput:  # answered, dropped or halted since the handoff was read
+            result.skipped.append(thread_id)
+            continue
+        result.applied.append(
+            {
+                "thread_id": thread_id,
+                "interrupt_id": interrupt_id,
+                "outcome": outcome,
+                "deadline_at": deadline,
+                "status": report.status,
+            }
+        )
+    return result
