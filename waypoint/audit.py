@@ -30,7 +30,8 @@ async def thread_audit(thread_id: str, *, db_url: str | None = None) -> dict[str
             "SELECT run_id, step, node, attempt, status, checkpoint_id, capability, provider, "
             "provider_version, routing_reason, summary, started_at, ended_at, latency_ms, "
             "tokens, cost_usd, error_class, error_message, gate, gate_passed, actor, "
-            "human_decision FROM waypoint_ledger WHERE thread_id = :t ORDER BY started_at",
+            "human_decision, task_id, task_path, checkpoint_ns FROM waypoint_ledger "
+            "WHERE thread_id = :t ORDER BY started_at",
             {"t": thread_id},
         )
         for row in rows:

@@ -424,6 +424,7 @@ def report_call(
         routing_reason=reason,
         tokens=tokens,
         cost=cost,
+        task=metadata.get("langgraph_checkpoint_ns"),
     )
 
 

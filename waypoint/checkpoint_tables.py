@@ -42,6 +42,9 @@ class CheckpointLink:
     parent_id: str | None
     metadata: dict[str, Any]
     """LangGraph's checkpoint metadata (`source`, `step`, and what the run's config added)."""
+    checkpoint_ns: str = ""
+    """The namespace of the graph that saved it: `""` for the thread's graph, `NODE:TASK_ID` for
+    a subgraph (read by `links_where`; the other readers read the thread's graph only)."""
 
 
 @dataclass(frozen=True)
@@ -167,20 +170,31 @@ class _LinkReader:
     async def links_where(
         self, thread_id: str, key: str, values: Collection[str]
     ) -> list[CheckpointLink]:
-        """The checkpoints whose metadata `key` is one of `values`, newest first."""
-        return await self._links(*self._metadata_is_one_of(key, values), thread_id=thread_id)
+        """The checkpoints whose metadata `key` is one of `values`, newest first.
+
+        Subgraphs' checkpoints too (a run's metadata reaches them): each names its namespace.
+        """
+        return await self._links(
+            *self._metadata_is_one_of(key, values), thread_id=thread_id, every_namespace=True
+        )
 
     async def _links(
-        self, condition: str, params: Params, *, thread_id: str
+        self, condition: str, params: Params, *, thread_id: str, every_namespace: bool = False
     ) -> list[CheckpointLink]:
+        namespace = "" if every_namespace else "AND checkpoint_ns = '' "
         rows = await self.db.fetchall(
-            f"SELECT checkpoint_id, parent_checkpoint_id, {self.METADATA} AS metadata "
-            "FROM checkpoints WHERE thread_id = :thread_id AND checkpoint_ns = '' "
+            f"SELECT checkpoint_id, parent_checkpoint_id, checkpoint_ns, {self.METADATA} "
+            f"AS metadata FROM checkpoints WHERE thread_id = :thread_id {namespace}"
             f"AND {condition} ORDER BY checkpoint_id DESC",
             {**(params or {}), "thread_id": thread_id},
         )
         return [
-            CheckpointLink(r["checkpoint_id"], r["parent_checkpoint_id"], _metadata(r["metadata"]))
+            CheckpointLink(
+                r["checkpoint_id"],
+                r["parent_checkpoint_id"],
+                _metadata(r["metadata"]),
+                str(r["checkpoint_ns"] or ""),
+            )
             for r in rows
         ]
 

@@ -17,11 +17,11 @@ kit then finds `halt` and `failure` by key when present, and summarises a thread
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from waypoint.guards import Budgets, Halt
+from waypoint.guards import Budgets, Halt, first_stop
 
 Status = Literal["completed", "failed", "waiting", "halted", "incomplete"]
 """Where a thread stands: ended well, failed, waiting for a human, stopped by a guard or a kill,
@@ -87,12 +87,12 @@ class WorkflowState(BaseModel):
         description="State schema version; stored in every thread so old threads can be migrated.",
         json_schema_extra=PROTECTED,
     )
-    failure: Failure | None = Field(
+    failure: Annotated[Failure | None, first_stop] = Field(
         default=None,
         description="Set when a node failed past its ladder (exit 1).",
         json_schema_extra=PROTECTED,
     )
-    halt: Halt | None = Field(
+    halt: Annotated[Halt | None, first_stop] = Field(
         default=None,
         description="Set when a guard or a kill stopped the run before a node (exit 4).",
         json_schema_extra=PROTECTED,

@@ -17,21 +17,22 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 from langgraph.graph.state import CompiledStateGraph, StateGraph
 from langgraph.pregel import Pregel
 
 from waypoint.contract import WorkflowState
 from waypoint.guarded_graph import GuardedGraph, guarded
+from waypoint.guards import first_stop
 from waypoint.ladder import DEFAULT_LADDER, Ladder, ladder_handler
 
 
 class KitFields(TypedDict, total=False):
     """The state channels a failure ladder writes (`WorkflowState` has them already)."""
 
-    halt: dict[str, Any] | None
-    failure: dict[str, Any] | None
+    halt: Annotated[dict[str, Any] | None, first_stop]
+    failure: Annotated[dict[str, Any] | None, first_stop]
 
 
 def built_on_the_kit(graph: CompiledStateGraph[Any, Any, Any, Any]) -> bool:

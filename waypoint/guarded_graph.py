@@ -122,9 +122,18 @@ class GuardedGraph(CompiledStateGraph[Any, Any, Any, Any]):
 
 
 def guarded(graph: CompiledStateGraph[Any, Any, Any, Any]) -> GuardedGraph:
-    """`graph` as a `GuardedGraph` (the same nodes, channels and config)."""
+    """`graph` as a `GuardedGraph` (the same nodes, channels and config).
+
+    A graph that is not a `StateGraph` (the functional API's `@entrypoint`) is returned as it
+    is: it has no state schema whose fields could be protected and no context schema to admit,
+    and it cannot be rebuilt as one (`CompiledStateGraph` needs a builder). The kit reads such a
+    graph's `builder` only through `getattr`; its ledger, guards and kill switch come from the
+    runner's callbacks, as for every graph.
+    """
     if isinstance(graph, GuardedGraph):
         return graph
+    if not isinstance(graph, CompiledStateGraph):
+        return graph  # typed for the callers; see above
     attrs = {k: v for k, v in graph.__dict__.items() if k != "__orig_class__"}
     return GuardedGraph(**attrs)
 

@@ -80,6 +80,16 @@ class GuardHalt(RuntimeError):
         self.halt = halt
 
 
+def first_stop(current: Any, new: Any) -> Any:
+    """Reducer of `halt` and `failure`: the first reason a run stopped wins.
+
+    Several tasks of one step (a `Send` fan-out, parallel branches) can each be halted or fail;
+    LangGraph gives a plain channel one value per step, so these channels keep the first. A
+    `None` written on purpose clears the channel.
+    """
+    return new if current is None or new is None else current
+
+
 _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
@@ -117,11 +127,22 @@ class RunGuard:
     tokens: int = 0
     cost_usd: Decimal = Decimal("0")
     visits: Counter[str] = field(default_factory=Counter)
-    seen: set[tuple[str, str]] = field(default_factory=set)
+    seen: dict[tuple[str, str], str] = field(default_factory=dict)
+    """The super-step where each (node, input fingerprint) was first seen."""
 
-    def before_node(self, node: str, state_fingerprint: str) -> Halt | None:
-        """Check every budget and the loop rule before `node` runs; count it if it may."""
+    def before_node(
+        self, node: str, state_fingerprint: str, superstep: str | None = None
+    ) -> Halt | None:
+        """Check every budget and the loop rule before `node` runs; count it if it may.
+
+        Each task is checked and counted: every `Send` task, branch and subgraph node.
+        `superstep` names the step the task belongs to (its graph's namespace and step): tasks
+        of one step with the same input (a fan-out of equal items) are not a loop; the same
+        node reached again with the same input in a later step is (without `superstep`, any
+        second time is).
+        """
         b = self.budgets
+        first_seen = self.seen.get((node, state_fingerprint))
         breach: tuple[HaltKind, str] | None = None
         if b.steps is not None and self.steps >= b.steps:
             breach = ("budget", f"step budget {b.steps} used up")
@@ -135,13 +156,13 @@ class RunGuard:
             breach = ("budget", f"wall-time budget {b.wall_seconds}s exceeded")
         elif b.node_visits is not None and self.visits[node] >= b.node_visits:
             breach = ("loop", f"{node} reached {b.node_visits} times in one run")
-        elif (node, state_fingerprint) in self.seen:
+        elif first_seen is not None and (superstep is None or first_seen != superstep):
             breach = ("loop", f"{node} reached again with the same state ({state_fingerprint})")
         if breach is not None:
             return Halt(kind=breach[0], reason=breach[1], node=node)
         self.steps += 1
         self.visits[node] += 1
-        self.seen.add((node, state_fingerprint))
+        self.seen.setdefault((node, state_fingerprint), superstep or "")
         return None
 
     def before_model_call(self, node: str, worst: WorstCase) -> Halt | None:

@@ -273,5 +273,8 @@ def _report_answer(decision: HumanDecision) -> None:
         "answered_by": acting_user(config),
     }
     recorder.on_human_answer(
-        str(metadata.get("langgraph_node", "?")), int(metadata.get("langgraph_step", -1)), answer
+        str(metadata.get("langgraph_node", "?")),
+        int(metadata.get("langgraph_step", -1)),
+        answer,
+        task=metadata.get("langgraph_checkpoint_ns"),
     )

@@ -93,12 +93,16 @@ COLUMNS = (
     "gate_passed",
     "actor",
     "human_decision",
+    "task_id",
+    "task_path",
+    "checkpoint_ns",
 )
 """The ledger's columns, in the order `_Row` keeps them."""
 
 START_COLUMNS = (
     *("ledger_id", "thread_id", "graph", "run_id", "step", "node", "attempt", "status"),
     *("input_digest", "started_at", "actor", "error_class", "error_message"),
+    *("task_id", "task_path", "checkpoint_ns"),
 )
 """What a row holds when it is first written, as its node starts (or is halted)."""
 LATER_COLUMNS = tuple(
@@ -138,6 +142,14 @@ class _Row:
     gate: str | None = None
     gate_passed: int | None = None
     human_decision: str | None = None
+    task_id: str | None = None
+    """LangGraph's id of the task: each `Send` task of a step has its own; retries share it."""
+    task_path: str | None = None
+    """LangGraph's path of the task (`__pregel_pull, NODE` or `__pregel_push, N, ...`)."""
+    checkpoint_ns: str = ""
+    """The namespace of the graph the node ran in: `""` at the top, `NODE:TASK` in a subgraph."""
+    key: str = ""
+    """The task's own namespace, which names it in this run (not a column)."""
     started: float = 0.0
     """`time.monotonic()` when the node's body started (for the latency; not a column)."""
     written: bool = False
@@ -234,6 +246,41 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+NS_SEP, NS_END = "|", ":"
+"""How LangGraph joins a task's namespace: `PARENT_NODE:TASK_ID|NODE:TASK_ID` (its
+`langgraph_checkpoint_ns`; the constants are private in `langgraph._internal._constants`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskKey:
+    """Which LangGraph task a node invocation is: one per `Send`, per branch, per subgraph node."""
+
+    task_ns: str
+    """The task's own namespace (`langgraph_checkpoint_ns`): unique per task in a thread."""
+    task_id: str
+    checkpoint_ns: str
+    """The namespace of the graph the task runs in (its checkpoints are saved under it)."""
+    path: str
+
+
+def task_key(metadata: dict[str, Any]) -> TaskKey:
+    """The task a node's callback metadata names (LangGraph sets it on every task's config)."""
+    task_ns = str(metadata.get("langgraph_checkpoint_ns") or "")
+    parent, _, own = task_ns.rpartition(NS_SEP)
+    path: tuple[Any, ...] = tuple(metadata.get("langgraph_path") or ())
+    # A task called from a task (the functional API's `@task`) has the caller's path inside its
+    # own, and the caller's namespace before its own, but runs in the caller's graph.
+    caller = path
+    while len(caller) > 1 and isinstance(caller[1], tuple):
+        parent, caller = parent.rpartition(NS_SEP)[0], caller[1]
+    return TaskKey(
+        task_ns=task_ns,
+        task_id=own.rpartition(NS_END)[2],
+        checkpoint_ns=parent,
+        path=", ".join(str(part) for part in path),
+    )
+
+
 class LedgerRecorder(AsyncCallbackHandler):
     """Guards and ledger rows around every node of one run.
 
@@ -270,13 +317,16 @@ class LedgerRecorder(AsyncCallbackHandler):
         self._rows: list[_Row] = []
         self._open: dict[UUID, _Row] = {}
         self._by_node: dict[tuple[str, int], _Row] = {}
-        self._attempts: dict[tuple[str, int], int] = {}
+        self._by_task: dict[str, _Row] = {}
+        self._attempts: dict[str, int] = {}
         self._dirty: dict[str, _Row] = {}
         self._kill: Row | None = None
+        self._halted: tuple[str, Halt] | None = None
+        """The super-step where this run was first halted, and why."""
         self._observed = False
         """Whether the saver reported this run's checkpoints (then the run settles its rows)."""
 
-    def _new_row(self, node: str, step: int) -> _Row:
+    def _new_row(self, node: str, step: int, task: TaskKey | None = None) -> _Row:
         row = _Row(
             ledger_id=uuid.uuid4().hex,
             thread_id=self.thread_id,
@@ -289,6 +339,9 @@ class LedgerRecorder(AsyncCallbackHandler):
             started_at=_now(),
             actor=self.actor,
         )
+        if task is not None:
+            row.task_id, row.task_path = task.task_id or None, task.path or None
+            row.checkpoint_ns = task.checkpoint_ns
         self._rows.append(row)
         self._dirty[row.ledger_id] = row
         return row
@@ -318,19 +371,30 @@ class LedgerRecorder(AsyncCallbackHandler):
         routing_reason: str,
         tokens: int,
         cost: Decimal,
+        task: str | None = None,
     ) -> None:
-        """A node called a capability: remember it for the node's row, count it in the guard."""
+        """A node called a capability: remember it for the node's row, count it in the guard.
+
+        `task` is the calling task's `langgraph_checkpoint_ns` (it tells `Send` tasks apart).
+        """
         self.guard.record_model_call(tokens, cost)
-        row = self._by_node.get((node, step))
+        row = self._row_of(node, step, task)
         if row is not None:
             row.capability, row.provider, row.provider_version = capability, provider, version
             row.routing_reason = routing_reason
             row.tokens += tokens
             row.cost_usd = str(Decimal(row.cost_usd) + cost)
 
-    def on_human_answer(self, node: str, step: int, answer: dict[str, Any]) -> None:
+    def _row_of(self, node: str, step: int, task: str | None) -> _Row | None:
+        if task:
+            return self._by_task.get(task)
+        return self._by_node.get((node, step))
+
+    def on_human_answer(
+        self, node: str, step: int, answer: dict[str, Any], task: str | None = None
+    ) -> None:
         """A node's question got a valid answer (`waypoint.hitl.ask_human`): keep it on its row."""
-        row = self._by_node.get((node, step))
+        row = self._row_of(node, step, task)
         if row is not None:
             row.human_decision = json.dumps(answer, default=str, sort_keys=True)
 
@@ -341,15 +405,15 @@ class LedgerRecorder(AsyncCallbackHandler):
 
         The new statuses are written with the next node's row, or when the run ends.
         """
-        if (config.get("metadata") or {}).get(RUN_KEY) != self.run_id or config["configurable"].get(
-            "checkpoint_ns"
-        ):
+        if (config.get("metadata") or {}).get(RUN_KEY) != self.run_id:
             return
-        self._observed = True
+        checkpoint_ns = str(config["configurable"].get("checkpoint_ns") or "")
+        if not checkpoint_ns:
+            self._observed = True
         step = int(metadata.get("step", -1))
         checkpoint_id = str(saved["configurable"]["checkpoint_id"])
-        for row in self._rows:
-            if row.step == step and row.status in PENDING:
+        for row in self._rows:  # a subgraph's rows are committed by its own checkpoints
+            if row.step == step and row.checkpoint_ns == checkpoint_ns and row.status in PENDING:
                 row.status, row.checkpoint_id = "committed", checkpoint_id
                 self._dirty[row.ledger_id] = row
 
@@ -364,12 +428,21 @@ class LedgerRecorder(AsyncCallbackHandler):
         if not node or kwargs.get("name") != node or str(node).startswith("__"):
             return
         step = int(metadata.get("langgraph_step", -1))
-        attempt = self._attempts.get((node, step), 0) + 1
-        self._attempts[(node, step)] = attempt
+        task = task_key(metadata)
+        # each task is one invocation (a `Send` task, a branch, a subgraph's node); the same
+        # task started again is a retry of it (LangGraph keeps the task id across retries)
+        key = task.task_ns or f"{node}@{step}"
+        attempt = self._attempts.get(key, 0) + 1
+        self._attempts[key] = attempt
         state = inputs.model_dump(mode="json") if isinstance(inputs, BaseModel) else inputs
         digest = fingerprint(without_keys(state, self.hidden))  # the loop rule's fingerprint too
-        halt = self.guard.before_node(node, digest) if attempt == 1 else None
-        row = self._new_row(node, step)
+        superstep = f"{task.checkpoint_ns}@{step}"
+        halt = self.guard.before_node(node, digest, superstep) if attempt == 1 else None
+        if self._halted is not None and self._halted[0] != superstep:
+            # a task of an earlier step was halted: nothing after it runs (its branch's
+            # siblings already running finish; a fan-out's other tasks are checked each)
+            halt = self._halted[1].model_copy(update={"node": node})
+        row = self._new_row(node, step, task)
         row.attempt, row.input_digest = attempt, digest
         if halt is None and self._kill is None:
             kills = await self._write(pending_kill_query(self.thread_id, self.graph))
@@ -378,6 +451,8 @@ class LedgerRecorder(AsyncCallbackHandler):
             kill = self._kill
             halt = Halt(kind="kill", reason=kill["reason"], node=node, by=kill["requested_by"])
         if halt is not None:  # the halted row is written with the halt's checkpoint
+            if self._halted is None:
+                self._halted = (superstep, halt)
             row.status, row.error_class = "halted", "GuardHalt"
             row.error_message = f"{halt.kind}: {halt.reason}"
             self._dirty[row.ledger_id] = row
@@ -385,13 +460,18 @@ class LedgerRecorder(AsyncCallbackHandler):
         row.started = time.monotonic()
         self._open[run_id] = row
         self._by_node[(node, step)] = row
+        row.key = key
+        self._by_task[key] = row
 
     def _finish(self, run_id: UUID, status: str, **fields: Any) -> None:
         """The node's row is finished; it is written with the next node's row or at the end."""
         row = self._open.pop(run_id, None)
         if row is None:
             return
-        self._by_node.pop((row.node, row.step), None)
+        if self._by_node.get((row.node, row.step)) is row:
+            del self._by_node[(row.node, row.step)]
+        if self._by_task.get(row.key) is row:
+            del self._by_task[row.key]
         row.status = status
         row.ended_at = _now()
         row.latency_ms = round((time.monotonic() - row.started) * 1000, 3)
@@ -475,10 +555,12 @@ class LedgerRecorder(AsyncCallbackHandler):
             )
         except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
             links = []  # no checkpoint tables in this database
-        written = written_steps([(k.checkpoint_id, k.metadata) for k in links], SERVER_RUN_KEY)
+        written = written_steps(
+            [(k.checkpoint_id, k.checkpoint_ns, k.metadata) for k in links], SERVER_RUN_KEY
+        )
         for row in self._rows if written else ():
             if row.status in PENDING:
-                checkpoint_id = written.get((self.run_id, row.step))
+                checkpoint_id = written.get((self.run_id, row.checkpoint_ns, row.step))
                 row.status = "committed" if checkpoint_id else "not_committed"
                 row.checkpoint_id = checkpoint_id
                 self._dirty[row.ledger_id] = row
@@ -493,32 +575,38 @@ SERVER_RUN_KEY = "run_id"
 the ledger run id of the runs a server starts (`waypoint.served_runs`)."""
 
 
-async def _written_by(stores: Stores, thread_id: str, runs: set[str]) -> dict[tuple[str, int], str]:
-    """Checkpoint id by (run, step), for the checkpoints these runs wrote (oldest wins)."""
+Written = dict[tuple[str, str, int], str]
+"""Checkpoint id by (run, namespace of the graph that saved it, step)."""
+
+
+async def _written_by(stores: Stores, thread_id: str, runs: set[str]) -> Written:
+    """The checkpoints these runs wrote, subgraphs' too (oldest wins)."""
     tables = tables_for(stores)
-    written: dict[tuple[str, int], str] = {}
+    written: Written = {}
     for key in (SERVER_RUN_KEY, RUN_KEY):  # the runner's tag wins where both are there
         if tables is not None:
             links = await tables.links_where(thread_id, key, runs)
-            tagged = [(link.checkpoint_id, link.metadata) for link in links]
+            tagged = [(link.checkpoint_id, link.checkpoint_ns, link.metadata) for link in links]
         else:
             tagged = []
-            for run in runs:
+            for run in runs:  # no `checkpoint_ns`: every namespace
                 async for saved in stores.checkpointer.alist(
-                    {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}},
-                    filter={key: run},
+                    {"configurable": {"thread_id": thread_id}}, filter={key: run}
                 ):
-                    tagged.append((str(saved.checkpoint["id"]), dict(saved.metadata or {})))
+                    namespace = str(saved.config["configurable"].get("checkpoint_ns") or "")
+                    tagged.append(
+                        (str(saved.checkpoint["id"]), namespace, dict(saved.metadata or {}))
+                    )
         written.update(written_steps(tagged, key))
     return written
 
 
-def written_steps(tagged: list[tuple[str, dict[str, Any]]], key: str) -> dict[tuple[str, int], str]:
-    """Checkpoint id by (run named under `key`, step), from checkpoints newest first."""
-    written: dict[tuple[str, int], str] = {}
-    for checkpoint_id, metadata in tagged:  # newest first: older ones overwrite
+def written_steps(tagged: list[tuple[str, str, dict[str, Any]]], key: str) -> Written:
+    """Checkpoint id by (run named under `key`, namespace, step), from checkpoints newest first."""
+    written: Written = {}
+    for checkpoint_id, namespace, metadata in tagged:  # newest first: older ones overwrite
         if metadata.get("step") is not None and metadata.get(key) is not None:
-            written[(str(metadata[key]), int(metadata["step"]))] = checkpoint_id
+            written[(str(metadata[key]), namespace, int(metadata["step"]))] = checkpoint_id
     return written
 
 
@@ -532,7 +620,7 @@ async def reconcile(stores: Stores, thread_id: str, *, run_id: str | None = None
     whose rows to settle.
     """
     rows = await stores.db.fetchall(
-        "SELECT ledger_id, run_id, step FROM waypoint_ledger WHERE thread_id = :t "
+        "SELECT ledger_id, run_id, checkpoint_ns, step FROM waypoint_ledger WHERE thread_id = :t "
         "AND status IN ('started', 'returned', 'error')"
         + ("" if run_id is None else " AND run_id = :run"),
         {"t": thread_id, "run": run_id},
@@ -542,7 +630,7 @@ async def reconcile(stores: Stores, thread_id: str, *, run_id: str | None = None
     written = await _written_by(stores, thread_id, {str(row["run_id"]) for row in rows})
     verdicts: list[Statement] = []
     for row in rows:
-        match = written.get((str(row["run_id"]), int(row["step"])))
+        match = written.get((str(row["run_id"]), str(row["checkpoint_ns"] or ""), int(row["step"])))
         verdicts.append(
             (
                 "UPDATE waypoint_ledger SET status = :status, checkpoint_id = :cid "

@@ -37,7 +37,7 @@ from waypoint.contract import Status, status_of
 from waypoint.effect_plan import PlannedEffect
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
 from waypoint.faults import pause_callbacks
-from waypoint.guards import Budgets, RunGuard, set_guard, set_guard_reset
+from waypoint.guards import Budgets, GuardHalt, RunGuard, set_guard, set_guard_reset
 from waypoint.handoffs import Pending
 from waypoint.hitl import is_hitl_request, parse_response
 from waypoint.input_checks import (
@@ -539,6 +539,15 @@ async def execute(
         if isinstance(error, ThreadTakenOver):
             raise error
         raise await taken_over(stores.db, thread_id, fence) from error
+    if isinstance(error, GuardHalt):
+        # only a graph with no error handlers lets a guard's halt escape (the functional API's
+        # `@entrypoint`; a `StateGraph` gets the ladder's handler, which records the halt)
+        halt = error.halt
+        raise Halted(
+            f"thread {thread_id} was halted ({halt.kind}: {halt.reason}) before {halt.node}; "
+            "the graph has no error handler to record it in its state, so the ledger "
+            f"(`waypoint audit {thread_id}`) holds it"
+        ) from None
     if error is not None:
         raise error
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.errors import InvalidUpdateError
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import StateSnapshot
@@ -41,6 +42,7 @@ from waypoint.checkpoint_facts import (
     GateInfo,
     InterruptInfo,
     facts_from_snapshot,
+    gates_in,
     snapshot_values,
 )
 from waypoint.checkpoint_tables import CheckpointLink, tables_for
@@ -106,10 +108,14 @@ class CheckpointRow:
     `resume` and `run` see."""
     is_head: bool = False
     """The thread's latest checkpoint."""
+    checkpoint_ns: str = ""
+    """`""` for the thread's graph; `NODE:TASK_ID` for a checkpoint a subgraph saved while
+    node NODE ran (listed with `history --subgraphs`; its step counts the subgraph's steps)."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready record (for `--json`)."""
         return {
+            "checkpoint_ns": self.checkpoint_ns,
             "step": self.step,
             "checkpoint_id": self.checkpoint_id,
             "parent_checkpoint_id": self.parent_id,
@@ -405,6 +411,74 @@ async def _open_thread(
             yield stores, workflow, context, graph
 
 
+async def _nested(stores: Stores, thread_id: str) -> list[CheckpointTuple]:
+    """Checkpoints subgraphs saved in the thread (any namespace but the root), newest first.
+
+    A compiled graph run as a node, or a graph invoked inside a node, saves its own
+    checkpoints under the namespace `NODE:TASK_ID` of the task that ran it. They are read from
+    the saver as saved (every saver lists every namespace when none is named).
+    """
+    found: list[CheckpointTuple] = []
+    async for saved in stores.checkpointer.alist({"configurable": {"thread_id": thread_id}}):
+        if saved.config["configurable"].get("checkpoint_ns"):
+            found.append(saved)
+    return found
+
+
+def _nested_values(saved: CheckpointTuple) -> dict[str, Any]:
+    """A subgraph checkpoint's state channels as saved (LangGraph's own channels left out)."""
+    values = saved.checkpoint["channel_values"]
+    return {
+        k: v for k, v in values.items() if not k.startswith("__") and not k.startswith("branch:")
+    }
+
+
+def _nested_row(saved: CheckpointTuple) -> CheckpointRow:
+    """The history row of a subgraph's checkpoint: where it is, its source, its gates.
+
+    Its next nodes are not worked out (that needs the subgraph, which a node may build itself).
+    """
+    configurable = saved.config["configurable"]
+    metadata: dict[str, Any] = dict(saved.metadata or {})
+    return CheckpointRow(
+        step=int(metadata.get("step", -1)),
+        checkpoint_id=str(configurable["checkpoint_id"]),
+        parent_id=_checkpoint_id(saved.parent_config),
+        source=str(metadata.get("source", "?")),
+        writers=[],
+        created_at=saved.checkpoint.get("ts"),
+        next=[],
+        interrupts=[],
+        gates=gates_in(_nested_values(saved)),
+        checkpoint_ns=str(configurable.get("checkpoint_ns") or ""),
+    )
+
+
+async def _nested_at(stores: Stores, thread_id: str, checkpoint_id: str) -> CheckpointTuple | None:
+    """The subgraph checkpoint of that id in the thread, if there is one."""
+    for saved in await _nested(stores, thread_id):
+        if saved.config["configurable"].get("checkpoint_id") == checkpoint_id:
+            return saved
+    return None
+
+
+async def _refuse_nested(
+    stores: Stores, thread_id: str, checkpoint_id: str, unknown: BadInput, verb: str
+) -> BadInput:
+    """The refusal to `verb` from a subgraph's checkpoint, or `unknown` if it is not one."""
+    saved = await _nested_at(stores, thread_id, checkpoint_id)
+    if saved is None:
+        return unknown
+    namespace = saved.config["configurable"]["checkpoint_ns"]
+    node = str(namespace).split("|", 1)[0].rpartition(":")[0]
+    return BadInput(
+        f"checkpoint: {checkpoint_id} is a checkpoint of the subgraph run by node {node!r} "
+        f"({namespace}); {verb} works only on the thread's own checkpoints: pick the one "
+        f"before {node!r} from `waypoint history {thread_id}`",
+        field="checkpoint",
+    )
+
+
 def _unknown_checkpoint(thread_id: str, checkpoint_id: str) -> BadInput:
     return BadInput(
         f"checkpoint: no checkpoint {checkpoint_id!r} in thread {thread_id}; "
@@ -532,11 +606,13 @@ async def _rows_at(
 
 
 async def thread_history(
-    thread_id: str, *, db_url: str | None = None, limit: int | None = None
+    thread_id: str, *, db_url: str | None = None, limit: int | None = None, subgraphs: bool = False
 ) -> ThreadHistory:
     """Every checkpoint of the thread, newest first (at most `limit`), with branches marked.
 
     With `limit`, only the rows shown are built; `total` still counts every checkpoint.
+    With `subgraphs`, the checkpoints subgraphs saved are listed too, each naming its
+    namespace (`checkpoint_ns`), among the thread's own by time.
 
     Raises:
         BadInput: no such thread, or `limit` below 1.
@@ -544,14 +620,21 @@ async def thread_history(
     if limit is not None:
         check_count(limit, "limit")
     async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
-        tree = await _read_tree(stores, graph, thread_id, newest=limit)
+        if subgraphs:
+            tree = await _read_tree(stores, graph, thread_id)
+            nested = [_nested_row(saved) for saved in await _nested(stores, thread_id)]
+        else:
+            tree, nested = await _read_tree(stores, graph, thread_id, newest=limit), []
     links = tree.links
+    rows = _rows(tree, links if nested or limit is None else links[:limit])
+    if nested:  # checkpoint ids are ordered by time (uuid6)
+        rows = sorted([*rows, *nested], key=lambda row: row.checkpoint_id, reverse=True)[:limit]
     return ThreadHistory(
         thread_id=thread_id,
         graph=workflow.name,
         head=links[0].checkpoint_id if links else None,
-        total=len(links),
-        rows=_rows(tree, links[:limit] if limit is not None else links),
+        total=len(links) + len(nested),
+        rows=rows,
     )
 
 
@@ -574,8 +657,19 @@ async def show_checkpoint(
                 raise BadInput(f"thread: {thread_id} has no checkpoint yet", field="thread")
             [row] = await _rows_at(stores, graph, thread_id, [head])
         else:
-            checkpoint_id = await _resolve(stores, graph, thread_id, checkpoint_id)
-            [row] = await _rows_at(stores, graph, thread_id, [checkpoint_id])
+            try:
+                checkpoint_id = await _resolve(stores, graph, thread_id, checkpoint_id)
+                [row] = await _rows_at(stores, graph, thread_id, [checkpoint_id])
+            except BadInput:
+                saved = await _nested_at(stores, thread_id, checkpoint_id)
+                if saved is None:
+                    raise
+                return CheckpointView(
+                    thread_id=thread_id,
+                    graph=workflow.name,
+                    checkpoint=_nested_row(saved),
+                    values=_nested_values(saved),
+                )
             snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
     return CheckpointView(
         thread_id=thread_id, graph=workflow.name, checkpoint=row, values=snapshot_values(snapshot)
@@ -593,9 +687,16 @@ async def diff_checkpoints(
     check_id(before_id, "checkpoint", what="checkpoint id")
     check_id(after_id, "checkpoint", what="checkpoint id")
     async with _open_thread(thread_id, db_url) as (stores, workflow, _, graph):
-        before_id = await _resolve(stores, graph, thread_id, before_id)
-        after_id = await _resolve(stores, graph, thread_id, after_id)
-        before_row, after_row = await _rows_at(stores, graph, thread_id, [before_id, after_id])
+        try:
+            before_id = await _resolve(stores, graph, thread_id, before_id)
+            after_id = await _resolve(stores, graph, thread_id, after_id)
+            before_row, after_row = await _rows_at(stores, graph, thread_id, [before_id, after_id])
+        except BadInput as unknown:
+            for checkpoint_id in (before_id, after_id):
+                refusal = await _refuse_nested(stores, thread_id, checkpoint_id, unknown, "diff")
+                if refusal is not unknown:
+                    raise refusal from None
+            raise
         before = snapshot_values(await _snapshot_at(graph, thread_id, before_id))
         after = snapshot_values(await _snapshot_at(graph, thread_id, after_id))
     return StateDiff(
@@ -630,8 +731,13 @@ async def replay_thread(
     """
     check_id(checkpoint_id, "checkpoint", what="checkpoint id")
     async with _open_thread(thread_id, db_url, write=True) as (stores, workflow, context, graph):
-        checkpoint_id = await _resolve(stores, graph, thread_id, checkpoint_id)
-        snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
+        try:
+            checkpoint_id = await _resolve(stores, graph, thread_id, checkpoint_id)
+            snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
+        except BadInput as unknown:
+            raise await _refuse_nested(
+                stores, thread_id, checkpoint_id, unknown, "replay"
+            ) from None
         if not snapshot.next:
             raise BadInput(
                 f"checkpoint: {checkpoint_id} is where a run ended; nothing runs after it. "
@@ -736,9 +842,12 @@ async def fork_thread(
                 field="as-node",
             )
         tree = await _read_tree(stores, graph, thread_id)
-        checkpoint_id = resolve_checkpoint(tree.links, thread_id, checkpoint_id)
         rows = _rows(tree, tree.links)
-        row = _find(rows, thread_id, checkpoint_id)
+        try:
+            checkpoint_id = resolve_checkpoint(tree.links, thread_id, checkpoint_id)
+            row = _find(rows, thread_id, checkpoint_id)
+        except BadInput as unknown:
+            raise await _refuse_nested(stores, thread_id, checkpoint_id, unknown, "fork") from None
         snapshot = await _snapshot_at(graph, thread_id, checkpoint_id)
         values = snapshot_values(snapshot)
         if not values:

@@ -19,19 +19,30 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph, StateGraph
 from langgraph.pregel import Pregel
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from waypoint.contract import WorkflowContext
 from waypoint.equip import equip
 from waypoint.errors import BadInput
+from waypoint.guards import Budgets
 from waypoint.served_runs import serve, without_served_runs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class NoContext(BaseModel):
-    """The run context of a graph that declares no context schema: nothing may be set."""
+    """The run context of a graph that declares no context schema: only the kit's budgets.
+
+    Budgets are policy as for any workflow (`[policy.<graph>.budgets]` in waypoint.toml); a
+    run's context may only tighten them. The graph's nodes never see them.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    budgets: Budgets = Field(
+        default_factory=lambda: Budgets(steps=100, wall_seconds=600),
+        description=WorkflowContext.model_fields["budgets"].description,
+    )
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,12 @@ def history(
         int | None,
         typer.Option("--limit", min=1, max=MAX_COUNT, help="At most this many, newest first."),
     ] = None,
+    subgraphs: Annotated[
+        bool,
+        typer.Option(
+            "--subgraphs", help="Also list the checkpoints subgraphs saved (their namespace shown)."
+        ),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -46,7 +52,7 @@ def history(
     async def go() -> int:
         from waypoint.timetravel import thread_history
 
-        result = await thread_history(thread, db_url=db, limit=limit)
+        result = await thread_history(thread, db_url=db, limit=limit, subgraphs=subgraphs)
         if as_json:
             render.emit_json(result.as_json())
         else:

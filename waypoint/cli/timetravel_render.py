@@ -81,6 +81,9 @@ def history_table(history: ThreadHistory) -> None:
     for header in ("written by", "time (UTC)", "next", "interrupt", "gates"):
         table.add_column(header, overflow="fold")
     table.add_column("branch", no_wrap=True)
+    nested = any(row.checkpoint_ns for row in history.rows)
+    if nested:
+        table.add_column("subgraph", overflow="fold")
     for row in history.rows:
         checkpoint = f"[bold]{row.checkpoint_id}[/]" if row.is_head else row.checkpoint_id
         table.add_row(
@@ -91,11 +94,12 @@ def history_table(history: ThreadHistory) -> None:
             row.source,
             escape(_writers(row)),
             _time(row.created_at)[11:],
-            ", ".join(row.next) or "(end)",
+            ", ".join(row.next) or ("-" if row.checkpoint_ns else "(end)"),
             escape(_interrupts(row.interrupts)),
             _gates(row.gates),
             _branch(row),
-            style=None if row.on_head_line else "dim",
+            *([escape(row.checkpoint_ns)] if nested else []),
+            style=None if row.on_head_line or row.checkpoint_ns else "dim",
         )
     print_table(table)
     if len(history.rows) < history.total:
@@ -121,9 +125,11 @@ def checkpoint_view(view: CheckpointView) -> None:
         f"parent      {row.parent_id or '(none)'}",
         f"step        {row.step}   source {row.source}   written by {escape(_writers(row))}",
         f"time        {_time(row.created_at)} UTC",
-        f"next        {', '.join(row.next) or '(end)'}",
+        f"next        {', '.join(row.next) or ('-' if row.checkpoint_ns else '(end)')}",
         f"branch      {_branch(row)}",
     ]
+    if row.checkpoint_ns:
+        lines.append(f"subgraph    {escape(row.checkpoint_ns)}")
     if row.interrupts:
         lines.append(f"interrupt   {escape(_interrupts(row.interrupts))}")
     if row.gates:

@@ -466,3 +466,22 @@ register(
         postgres=_OUTBOX.format(real="DOUBLE PRECISION"),
     )
 )
+
+register(
+    Migration(
+        component="waypoint_ledger_tasks",
+        version=1,
+        name="ledger rows name their LangGraph task (Send fan-out, subgraphs)",
+        sqlite=(
+            "ALTER TABLE waypoint_ledger ADD COLUMN task_id TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN task_path TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN checkpoint_ns TEXT NOT NULL DEFAULT ''",
+        ),
+        postgres=(
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS task_id TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS task_path TEXT",
+            "ALTER TABLE waypoint_ledger ADD COLUMN IF NOT EXISTS checkpoint_ns TEXT "
+            "NOT NULL DEFAULT ''",
+        ),
+    )
+)
