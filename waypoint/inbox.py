@@ -2,7 +2,8 @@
 
 Read from the handoffs (`waypoint.handoffs`: when each question was asked) and, for the
 request itself, from each waiting thread's checkpoint (where it is stored encrypted when a key
-is set), so the inbox never shows a question that was answered or a thread that moved on.
+is set), so the inbox never shows a question that was answered or a thread that moved on. A
+thread of a graph this installation does not serve is listed with what its handoff row says.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from waypoint.errors import BadInput
 from waypoint.input_checks import check_id
 from waypoint.persistence.stores import open_stores
 
@@ -90,25 +92,31 @@ async def waiting_questions(
             f"WHERE {where} ORDER BY h.asked_at, h.thread_id",
             params,
         )
-        pending: dict[str, dict[str, Any]] = {}
+        pending: dict[str, dict[str, Any] | None] = {}
         for row in rows:
             thread_id = str(row["thread_id"])
             if thread_id not in pending:
-                workflow = load_workflow(str(row["graph"]))
-                compiled = await _compiled(workflow, stores)
-                report = await current_report(compiled, thread_id, workflow.name)
-                pending[thread_id] = {i.id: i for i in report.interrupts}
-            question = pending[thread_id].get(str(row["handoff_id"]))
-            if question is None:
+                try:
+                    workflow = load_workflow(str(row["graph"]))
+                except BadInput:  # a graph this installation does not serve: what the row says
+                    pending[thread_id] = None
+                else:
+                    compiled = await _compiled(workflow, stores)
+                    report = await current_report(compiled, thread_id, workflow.name)
+                    pending[thread_id] = {i.id: i for i in report.interrupts}
+            questions = pending[thread_id]
+            question = None if questions is None else questions.get(str(row["handoff_id"]))
+            if questions is not None and question is None:
                 continue  # answered or dropped since the handoff was written
-            action, args, description, allowed = _request_parts(question.value)
+            value = None if question is None else question.value
+            action, args, description, allowed = _request_parts(value)
             asked = datetime.fromisoformat(str(row["asked_at"]))
             items.append(
                 InboxItem(
                     thread_id=thread_id,
                     graph=str(row["graph"]),
-                    interrupt_id=question.id,
-                    node=question.node,
+                    interrupt_id=str(row["handoff_id"]),
+                    node=row["node"] if question is None else question.node,
                     kind=str(row["kind"]),
                     asked_at=str(row["asked_at"]),
                     age_s=round((now - asked).total_seconds(), 3),
@@ -116,7 +124,7 @@ async def waiting_questions(
                     args=args,
                     description=description,
                     allowed=allowed,
-                    request=question.value,
+                    request=value,
                 )
             )
     return items
