@@ -10,7 +10,7 @@ export LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=1 LANGGRAPH_STRIC
 .venv/bin/mypy
 set +e
 # two workers (pytest-xdist): much of the suite waits on subprocesses and the databases
-.venv/bin/pytest -n 2 "$@"
+.venv/bin/pytest -n 2 --durations=25 "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then
