@@ -86,7 +86,9 @@ def test_replay_and_fork_from_a_step_then_a_step_means_the_current_line(sqlite_u
     thread, rows = _waiting(db)
     assert cli(db, "resume", thread, "--approve")["status"] == "completed"
     [before_approval] = [r for r in rows if r["next"] == ["approval"]]
-    replayed = cli(db, "replay", thread, "--from", str(before_approval["step"]), code=3)
+    replayed = cli(
+        db, "replay", thread, "--from", str(before_approval["step"]), "--allow-effects", code=3
+    )
     assert replayed["interrupts"][0]["node"] == "approval"
     history = cli(db, "history", thread)["checkpoints"]
     steps = [r["step"] for r in history]
@@ -100,6 +102,6 @@ def test_replay_and_fork_from_a_step_then_a_step_means_the_current_line(sqlite_u
 
     [before_lookup] = [r for r in history if r["next"] == ["lookup"] and r["on_head_line"]]
     forked = cli(db, "fork", thread, "--from", str(before_lookup["step"]),
-                 "--update", '{"order_id": "O-1"}')  # fmt: skip
+                 "--update", '{"order_id": "O-1"}', "--allow-effects")  # fmt: skip
     assert forked["forked_from"] == before_lookup["checkpoint_id"]
     assert forked["next"] == ["lookup"]
