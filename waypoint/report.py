@@ -165,8 +165,12 @@ async def thread_report_html(thread_id: str, *, db_url: str | None = None) -> st
             {"t": thread_id},
         )
     drawable = load_workflow(str(audit["graph"])).served.get_graph()
-    nodes = [node for node in drawable.nodes]
-    edges = [(e.source, e.target, bool(e.conditional)) for e in drawable.edges]
+    nodes = [node for node in drawable.nodes if not _is_error_handler(node)]
+    edges = [
+        (e.source, e.target, bool(e.conditional))
+        for e in drawable.edges
+        if not (_is_error_handler(e.source) or _is_error_handler(e.target))
+    ]
     line = sorted((r for r in history.rows if r.on_head_line), key=lambda r: r.step)
     path = ["__start__"]
     for row in line:
@@ -252,6 +256,11 @@ async def thread_report_html(thread_id: str, *, db_url: str | None = None) -> st
         + "\n".join(sections)
         + "</body></html>\n"
     )
+
+
+def _is_error_handler(node: str) -> bool:
+    """LangGraph's error-handler nodes (each node's ladder): left out of the picture."""
+    return node.startswith(("__error_handler__", "__default_error_handler__"))
 
 
 def _waited(asked: Any, answered: Any) -> str:

@@ -20,6 +20,7 @@ class _Page(HTMLParser):
         super().__init__()
         self.headings: list[str] = []
         self.visited: list[str] = []
+        self.nodes: list[str] = []
         self.tables: dict[str, int] = {}
         self.fetches: list[str] = []
         self._heading = False
@@ -29,6 +30,8 @@ class _Page(HTMLParser):
         found = dict(attrs)
         if tag == "h2":
             self._heading = True
+        if tag == "g" and found.get("data-node"):
+            self.nodes.append(str(found.get("data-node")))
         if tag == "g" and "visited" in (found.get("class") or ""):
             self.visited.append(str(found.get("data-node")))
         if tag == "table":
@@ -65,6 +68,7 @@ def test_a_report_of_parallel_questions_answered(sqlite_url: str, tmp_path: Path
         "Path taken", "Checkpoints", "Humans", "Side effects", "Kills and overrides", "Ledger",
     ]  # fmt: skip
     assert set(page.visited) == {"__start__", "ask_a", "ask_b", "join", "__end__"}
+    assert not [n for n in page.nodes if n.startswith("__error_handler__")]  # ladders left out
     assert page.tables["humans"] == 1 + 2  # a header and the two questions
     assert page.tables["ledger"] >= 1 + 3
     assert page.fetches == []  # nothing to download: no script, no image, no stylesheet link
