@@ -52,6 +52,7 @@ from bench.drivers import (
 from bench.goals import Goal, ProfileTarget, Workload
 from bench.registry import Section, benchmark
 from bench.stats import Summary, ms, ratio, safe_ratio, spread
+from bench.tickets import keep_orders_refundable
 from bench.timing import Operation, Samples, interleaved, paired_ratio
 from nodes.support.capabilities import (
     CLASSIFY,
@@ -65,6 +66,8 @@ from waypoint.breakers import Breakers, shared_breakers
 from waypoint.capabilities import CapabilityRegistry, registry, validate_output
 from waypoint.capability_hooks import capability_hook
 from waypoint.persistence.sql import Database
+from waypoint.persistence.stores import open_stores
+from waypoint.workflows import load_workflow
 
 OVERHEAD_BOUND = 1.05
 """Goal (issue #4): routing and breakers add at most 5% to a run."""
@@ -412,6 +415,9 @@ async def routing_overhead(ctx: BenchContext) -> Section:
     for backend_name in ctx.backends():
         url = ctx.pg_url if backend_name == "postgres" else ctx.sqlite_url("routing")
         assert url is not None
+        load_workflow("support")  # its tables, then the bench CRM's refundable orders
+        async with open_stores(url) as stores:
+            await keep_orders_refundable(stores.db)
 
         async def start_once(url: str = url) -> str:
             return await runner_run(url, "sync")
