@@ -28,6 +28,7 @@ from typing import Any
 from waypoint.evals.recording import answer_builder
 from waypoint.evals.session import run_suite
 from waypoint.evals.suite import Suite, load_suite
+from waypoint.policy import operator_policy
 from waypoint.runner import resume_thread, start_run
 
 SUITE = Path(__file__).resolve().parent.parent / "evals" / "support"
@@ -66,17 +67,19 @@ async def plain_seconds(suite: Suite) -> float:
         for case in suite.cases:
             assert case.record is not None
             thread = f"plain-{case.id}-{uuid.uuid4().hex[:8]}"
-            report = await start_run(
-                suite.graph,
-                case.record.input,
-                thread_id=thread,
-                db_url=db_url,
-                context=case.record.context,
-            )
-            for answer in case.record.answers:
-                if report.status != "waiting":
-                    break
-                report = await resume_thread(thread, answer_builder(answer), db_url=db_url)
+            # the case was recorded under its own policy, as the eval replay runs it
+            with operator_policy(suite.graph, case.record.policy):
+                report = await start_run(
+                    suite.graph,
+                    case.record.input,
+                    thread_id=thread,
+                    db_url=db_url,
+                    context=case.record.context,
+                )
+                for answer in case.record.answers:
+                    if report.status != "waiting":
+                        break
+                    report = await resume_thread(thread, answer_builder(answer), db_url=db_url)
         return time.perf_counter() - started
 
 
