@@ -13,6 +13,13 @@ from waypoint.errors import BadInput
 from waypoint.input_checks import check_id, check_text, check_thread_id
 
 
+def _check_reason(reason: str) -> None:
+    """A kill or unkill needs a reason: present, and text the database can hold."""
+    if not reason.strip():
+        raise BadInput("reason: --reason TEXT is required", field="reason")
+    check_text(reason, "reason")
+
+
 @app.command("kill")
 def kill_command(
     thread: Annotated[str | None, typer.Argument(help="Thread id.")] = None,
@@ -39,9 +46,7 @@ def kill_command(
         from waypoint.persistence.stores import open_stores
         from waypoint.workflows import load_workflow
 
-        if not reason.strip():
-            raise BadInput("reason: --reason TEXT is required", field="reason")
-        check_text(reason, "reason")
+        _check_reason(reason)
         if sum((thread is not None, graph is not None, everything)) != 1:
             raise BadInput("thread: give one of THREAD, --graph G or --all", field="thread")
         if thread is not None:
@@ -101,9 +106,7 @@ def unkill_command(
         from waypoint.kill import lift_scope_kill
         from waypoint.persistence.stores import open_stores
 
-        if not reason.strip():
-            raise BadInput("reason: --reason TEXT is required", field="reason")
-        check_text(reason, "reason")
+        _check_reason(reason)
         if (graph is None) == (not everything):
             raise BadInput("graph: give --graph G or --all", field="graph")
         if graph is not None:

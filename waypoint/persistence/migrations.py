@@ -262,41 +262,29 @@ register(
     )
 )
 
+_KILL_SCOPES = """
+CREATE TABLE waypoint_kill_scopes (
+    kill_id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    reached TEXT NOT NULL,
+    lifted_at TEXT,
+    lifted_by TEXT,
+    lift_reason TEXT
+);
+CREATE UNIQUE INDEX waypoint_kill_scopes_active ON waypoint_kill_scopes (scope)
+    WHERE lifted_at IS NULL
+"""
+
 register(
     Migration(
         component="waypoint_kill_scopes",
         version=1,
         name="graph and global kills (`waypoint.kill`), lifted by unkill",
-        sqlite="""
-        CREATE TABLE waypoint_kill_scopes (
-            kill_id TEXT PRIMARY KEY,
-            scope TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            requested_by TEXT NOT NULL,
-            requested_at TEXT NOT NULL,
-            reached TEXT NOT NULL,
-            lifted_at TEXT,
-            lifted_by TEXT,
-            lift_reason TEXT
-        );
-        CREATE UNIQUE INDEX waypoint_kill_scopes_active ON waypoint_kill_scopes (scope)
-            WHERE lifted_at IS NULL
-        """,
-        postgres="""
-        CREATE TABLE waypoint_kill_scopes (
-            kill_id TEXT PRIMARY KEY,
-            scope TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            requested_by TEXT NOT NULL,
-            requested_at TEXT NOT NULL,
-            reached TEXT NOT NULL,
-            lifted_at TEXT,
-            lifted_by TEXT,
-            lift_reason TEXT
-        );
-        CREATE UNIQUE INDEX waypoint_kill_scopes_active ON waypoint_kill_scopes (scope)
-            WHERE lifted_at IS NULL
-        """,
+        sqlite=_KILL_SCOPES,
+        postgres=_KILL_SCOPES,
     )
 )
 
