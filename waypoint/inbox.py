@@ -69,14 +69,30 @@ def _request_parts(value: Any) -> tuple[str | None, Any, str | None, list[str]]:
 
 
 async def waiting_questions(
-    *, db_url: str | None = None, graph: str | None = None, older_than: timedelta | None = None
+    *,
+    db_url: str | None = None,
+    graph: str | None = None,
+    older_than: timedelta | None = None,
+    as_user: str | None = None,
 ) -> list[InboxItem]:
-    """Every question waiting for a human, oldest first (optionally of one graph, or older)."""
+    """Every question waiting for a human, oldest first (optionally of one graph, or older).
+
+    With `as_user`, only those that user may answer: of the threads it started, and of the
+    workflows it reviews (`waypoint.roles`).
+    """
+    from waypoint.roles import RoleConfigError, reviewed_graphs
     from waypoint.runner import _compiled, current_report
     from waypoint.workflows import load_workflow
 
     if graph is not None:
         check_id(graph, "graph", what="graph name")
+    reviewed: frozenset[str] = frozenset({"*"})
+    if as_user is not None:
+        check_id(as_user, "as", what="user name")
+        try:
+            reviewed = reviewed_graphs(as_user)
+        except RoleConfigError as exc:
+            raise BadInput(f"as: {exc}", field="as") from None
     now = datetime.now(UTC)
     params: dict[str, Any] = {"graph": graph}
     where = "h.answered_at IS NULL AND t.status = 'waiting'"
@@ -87,7 +103,9 @@ async def waiting_questions(
     items: list[InboxItem] = []
     async with open_stores(db_url) as stores:
         rows = await stores.db.fetchall(
-            "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at "
+            "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at, "
+            "(SELECT l.actor FROM waypoint_ledger l WHERE l.thread_id = h.thread_id "
+            "ORDER BY l.started_at LIMIT 1) AS started_by "
             "FROM waypoint_handoffs h JOIN waypoint_threads t ON t.thread_id = h.thread_id "
             f"WHERE {where} ORDER BY h.asked_at, h.thread_id",
             params,
@@ -95,6 +113,9 @@ async def waiting_questions(
         pending: dict[str, dict[str, Any] | None] = {}
         for row in rows:
             thread_id = str(row["thread_id"])
+            mine = as_user is None or row["started_by"] == as_user
+            if not (mine or "*" in reviewed or row["graph"] in reviewed):
+                continue
             if thread_id not in pending:
                 try:
                     workflow = load_workflow(str(row["graph"]))

@@ -34,6 +34,12 @@ def _waiting_thread(db: str) -> tuple[str, str]:
     return thread, first
 
 
+def _inbox_of(db: str, user: str, env: dict[str, str]) -> set[str]:
+    listed = invoke("inbox", "--as", user, "--db", db, "--json", env=env)
+    assert listed.exit_code == 0, listed.describe()
+    return {item["thread_id"] for item in json.loads(listed.stdout)["waiting"]}
+
+
 def _answers(db: str, thread: str) -> list[dict[str, Any]]:
     audited = _cli(db, "audit", thread)
     assert audited.returncode == 0, audited.stderr
@@ -52,6 +58,10 @@ def test_owner_and_reviewer_may_answer_anyone_else_is_refused(db_url: str) -> No
         assert footprint(db_url, thread) == before  # nothing written
 
     reviewer = {"WAYPOINT_ROLES": "bob=reviewer:two_questions"}
+    assert thread not in _inbox_of(db_url, "bob", {})  # not bob's, and he reviews nothing
+    assert thread in _inbox_of(db_url, "bob", reviewer)
+    assert thread in _inbox_of(db_url, "alice", {})
+    assert thread not in _inbox_of(db_url, "erin", {"WAYPOINT_ROLES": "erin=reviewer:payer"})
     # a reviewer answers, and only answers: continuing the thread is the owner's
     not_an_answer = invoke("resume", thread, "--as", "bob", "--db", db_url, env=reviewer)
     assert_refused(not_an_answer, "as:", "may only answer")
