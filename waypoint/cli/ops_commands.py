@@ -192,7 +192,8 @@ def sweep_command(db: DbOption = None, as_json: JsonOption = False) -> None:
             )
         render.console.print(
             f"{len(result.applied)} default(s) applied, {len(result.busy)} thread(s) busy "
-            f"(next sweep), {len(result.skipped)} answered meanwhile"
+            f"(next sweep), {len(result.skipped)} answered meanwhile, "
+            f"{len(result.warned)} near their deadline"
         )
         return 0
 
