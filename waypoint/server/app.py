@@ -21,6 +21,7 @@ answered by a middleware of this app instead, on both servers, so one scrape con
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from typing import Any
 
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
-from a2a.server.routes.common import ServerCallContextBuilder
+from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from fastapi import FastAPI
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -65,11 +66,13 @@ async def _caller(scope: Scope) -> Caller | JSONResponse:
         return _unauthorized(str(refused))
 
 
-class _CallerContext(ServerCallContextBuilder):
-    """Hands the authenticated caller to the A2A request handler."""
+class _CallerContext(DefaultServerCallContextBuilder):
+    """The SDK's call context (headers: the protocol version), with the authenticated caller."""
 
     def build(self, request: Request) -> ServerCallContext:
-        return ServerCallContext(state={CALLER_STATE: request.scope.get(CALLER_STATE)})
+        context = super().build(request)
+        context.state[CALLER_STATE] = request.scope.get(CALLER_STATE)
+        return context
 
 
 _dispatchers: dict[str, JsonRpcDispatcher] = {}
@@ -162,11 +165,16 @@ async def inbox(request: Request) -> Response:
 
 
 async def metrics_text(graph: str | None) -> str:
-    """The KPIs as `waypoint kpis --format prometheus` prints them."""
+    """The KPIs as `waypoint kpis --format prometheus` prints them.
+
+    Computed on a thread of its own, as the command line computes them: opening the database
+    checks files, which an event loop of a server must not wait for.
+    """
     from waypoint.audit import workflow_kpis
     from waypoint.metrics import prometheus_text
 
-    return prometheus_text(await workflow_kpis(graph=graph))
+    kpis = await asyncio.to_thread(asyncio.run, workflow_kpis(graph=graph))
+    return prometheus_text(kpis)
 
 
 class MetricsMiddleware:
