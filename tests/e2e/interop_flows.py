@@ -78,9 +78,7 @@ async def a2a(server: Server, user: User, *, streaming: bool) -> AsyncIterator[C
 
 
 def _request(data: Any, task_id: str | None = None) -> SendMessageRequest:
-    message = Message(
-        message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[new_data_part(data)]
-    )
+    message = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[new_data_part(data)])
     if task_id:
         message.task_id = task_id
     return SendMessageRequest(message=message)

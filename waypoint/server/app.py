@@ -86,11 +86,14 @@ def _dispatcher(graph: str) -> JsonRpcDispatcher:
     return _dispatchers[graph]
 
 
+def _no_graph(graph: str) -> str:
+    return f"graph: no workflow {graph[:80]!r} (served: {', '.join(workflow_names())})"
+
+
 def _unknown_graph(graph: str) -> JSONResponse | None:
     if graph in workflow_names():
         return None
-    known = ", ".join(workflow_names())
-    return JSONResponse({"detail": f"graph: no workflow {graph!r} (served: {known})"}, 404)
+    return JSONResponse({"detail": _no_graph(graph), "field": "graph"}, 404)
 
 
 async def a2a_card(request: Request) -> Response:
@@ -136,6 +139,8 @@ async def inbox(request: Request) -> Response:
         return _bad(unknown[0], f"{unknown[0]}: unknown parameter (expected graph, older_than)")
     graph = request.query_params.get("graph")
     older = request.query_params.get("older_than")
+    if graph is not None and graph not in workflow_names():
+        return _bad("graph", _no_graph(graph))
     try:
         window = parse_duration(older, field="older_than") if older else None
         rows = await waiting_handoffs(await database_for_run(), graph=graph, older_than=window)
@@ -193,8 +198,6 @@ class MetricsMiddleware:
         await response(scope, receive, send)
 
     async def _metrics(self, scope: Scope) -> Response:
-        from waypoint.input_checks import check_id
-
         if scope.get("method") != "GET":
             return JSONResponse({"detail": "method not allowed: GET /metrics"}, 405)
         caller = await _caller(scope)
@@ -205,9 +208,9 @@ class MetricsMiddleware:
         if unknown:
             return _bad(unknown[0], f"{unknown[0]}: unknown parameter (expected graph)")
         graph = query.get("graph")
+        if graph is not None and graph not in workflow_names():
+            return _bad("graph", _no_graph(graph))
         try:
-            if graph is not None:
-                check_id(graph, "graph", what="graph name")
             text = await metrics_text(graph)
         except BadInput as bad:
             return _bad(bad.field or "graph", str(bad))
