@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from a2a.client import ClientConfig, create_client
 from a2a.client.client import Client
@@ -210,7 +211,7 @@ async def mcp(server: Server, user: User) -> AsyncIterator[ClientSession]:
     """An official MCP client session on `/mcp`, as `user`."""
     headers = {"Authorization": f"Bearer {user.token}"}
     async with (
-        httpx.AsyncClient(headers=headers, timeout=60) as http,
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
         streamable_http_client(f"{server.url}/mcp", http_client=http) as (read, write, *_),
         ClientSession(read, write) as session,
     ):
