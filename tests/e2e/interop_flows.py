@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 from a2a.client import ClientConfig, create_client
 from a2a.client.client import Client
@@ -32,7 +31,7 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import McpError
 
 from tests.e2e.servers import Server, User, Users
 
@@ -211,7 +210,7 @@ async def mcp(server: Server, user: User) -> AsyncIterator[ClientSession]:
     """An official MCP client session on `/mcp`, as `user`."""
     headers = {"Authorization": f"Bearer {user.token}"}
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        httpx.AsyncClient(headers=headers, timeout=60) as http,
         streamable_http_client(f"{server.url}/mcp", http_client=http) as (read, write, *_),
         ClientSession(read, write) as session,
     ):
@@ -220,7 +219,7 @@ async def mcp(server: Server, user: User) -> AsyncIterator[ClientSession]:
 
 
 def _structured(result: Any) -> dict[str, Any]:
-    data = result.structured_content
+    data = result.structuredContent
     if data is None:
         data = json.loads(result.content[0].text)
     assert isinstance(data, dict)
@@ -233,9 +232,9 @@ def mcp_lists_tools(server: Server, users: Users) -> None:
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
             support = tools["support"]
             assert support.annotations is not None
-            assert support.annotations.destructive_hint is True  # it pays money
-            assert support.annotations.idempotent_hint is True  # keyed effects
-            assert "ticket_id" in support.input_schema["properties"]
+            assert support.annotations.destructiveHint is True  # it pays money
+            assert support.annotations.idempotentHint is True  # keyed effects
+            assert "ticket_id" in support.inputSchema["properties"]
             assert {"waypoint_answer", "waypoint_thread", "waypoint_kill"} <= set(tools)
 
     asyncio.run(flow())
@@ -276,7 +275,7 @@ def mcp_runs_answers_and_kills(server: Server, users: Users) -> None:
                 )
             )
             assert killed["status"] == "killed", killed
-            with pytest.raises(MCPError, match="killed"):
+            with pytest.raises(McpError, match="killed"):
                 await session.call_tool(
                     "waypoint_answer", {"thread_id": other["thread_id"], "answer": APPROVE}
                 )
@@ -288,7 +287,7 @@ def mcp_bad_input_and_other_user(server: Server, users: Users) -> None:
     async def flow() -> None:
         async with mcp(server, users.alice) as session:
             bad = {**AUTO, "customer_id": 7}
-            with pytest.raises(MCPError, match="customer_id"):
+            with pytest.raises(McpError, match="customer_id"):
                 await session.call_tool("support", bad)
             waiting = _structured(await session.call_tool("support", _fresh(APPROVAL)))
         async with mcp(server, users.bob) as session:
@@ -297,9 +296,9 @@ def mcp_bad_input_and_other_user(server: Server, users: Users) -> None:
                 ("waypoint_answer", {"thread_id": waiting["thread_id"], "answer": APPROVE}),
                 ("waypoint_kill", {"thread_id": waiting["thread_id"], "reason": "not mine"}),
             ):
-                with pytest.raises(MCPError, match="no thread") as caught:
+                with pytest.raises(McpError, match="no thread") as caught:
                     await session.call_tool(tool, args)
-                assert caught.value.data["status"] == 404
+                assert (caught.value.error.data or {}).get("status") == 404
         async with mcp(server, users.alice) as session:
             read = _structured(
                 await session.call_tool("waypoint_thread", {"thread_id": waiting["thread_id"]})

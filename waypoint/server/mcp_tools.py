@@ -20,11 +20,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import mcp_types as types
-from mcp.server.context import ServerRequestContext
+from mcp import types
 from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
-from mcp_types.jsonrpc import INVALID_PARAMS
+from mcp.shared.exceptions import McpError
+from mcp.types import INVALID_PARAMS
 
 from waypoint.errors import BadInput, Halted
 from waypoint.server import caller as calls
@@ -102,27 +101,27 @@ def _companions() -> list[types.Tool]:
             name=ANSWER_TOOL,
             description="Answer the question a Waypoint thread waits on (an approval, say), "
             "then run it on until it stops again. Returns the thread's new status.",
-            input_schema=answer_schema,
-            output_schema=RESULT_SCHEMA,
+            inputSchema=answer_schema,
+            outputSchema=RESULT_SCHEMA,
             annotations=types.ToolAnnotations(
-                destructive_hint=True, idempotent_hint=False, read_only_hint=False
+                destructiveHint=True, idempotentHint=False, readOnlyHint=False
             ),
         ),
         types.Tool(
             name=THREAD_TOOL,
             description="Read a Waypoint thread: its status, output, and the request it waits on.",
-            input_schema=thread_schema,
-            output_schema=RESULT_SCHEMA,
-            annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True),
+            inputSchema=thread_schema,
+            outputSchema=RESULT_SCHEMA,
+            annotations=types.ToolAnnotations(readOnlyHint=True, idempotentHint=True),
         ),
         types.Tool(
             name=KILL_TOOL,
             description="Kill a Waypoint thread: it halts before its next node; a question it "
             "waits on can no longer be answered.",
-            input_schema=kill_schema,
-            output_schema=RESULT_SCHEMA,
+            inputSchema=kill_schema,
+            outputSchema=RESULT_SCHEMA,
             annotations=types.ToolAnnotations(
-                destructive_hint=True, idempotent_hint=True, read_only_hint=False
+                destructiveHint=True, idempotentHint=True, readOnlyHint=False
             ),
         ),
     ]
@@ -146,14 +145,14 @@ def workflow_tools() -> list[types.Tool]:
                     f"stops, or waits for a human (then answer with {ANSWER_TOOL}). "
                     f"Side effects: {effects}."
                 ),
-                input_schema=about.input_schema,
-                output_schema=RESULT_SCHEMA,
+                inputSchema=about.input_schema,
+                outputSchema=RESULT_SCHEMA,
                 annotations=types.ToolAnnotations(
                     title=name,
-                    read_only_hint=hints["readOnlyHint"],
-                    destructive_hint=hints["destructiveHint"],
-                    idempotent_hint=hints["idempotentHint"],
-                    open_world_hint=hints["openWorldHint"],
+                    readOnlyHint=hints["readOnlyHint"],
+                    destructiveHint=hints["destructiveHint"],
+                    idempotentHint=hints["idempotentHint"],
+                    openWorldHint=hints["openWorldHint"],
                 ),
             )
         )
@@ -163,9 +162,9 @@ def workflow_tools() -> list[types.Tool]:
 def _result(view: ThreadView) -> types.CallToolResult:
     data = view.as_json()
     return types.CallToolResult(
-        content=[types.TextContent(text=json.dumps(data, default=str))],
-        structured_content=data,
-        is_error=view.status in ("failed", "halted", "killed") and view.output is None,
+        content=[types.TextContent(type="text", text=json.dumps(data, default=str))],
+        structuredContent=data,
+        isError=view.status in ("failed", "halted", "killed") and view.output is None,
     )
 
 
@@ -176,25 +175,21 @@ def _text(arguments: dict[str, Any], name: str) -> str:
     return value
 
 
-async def _list_tools(
-    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-) -> types.ListToolsResult:
-    return types.ListToolsResult(tools=workflow_tools())
+def _error(message: str, data: dict[str, Any]) -> McpError:
+    """A JSON-RPC invalid-params error (the SDK's tool decorator would make it a tool result)."""
+    return McpError(types.ErrorData(code=INVALID_PARAMS, message=message, data=data))
 
 
-async def _call_tool(
-    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-) -> types.CallToolResult:
+async def _call(server: Server[Any, Any], params: types.CallToolRequestParams) -> ThreadView:
     from waypoint.workflows import workflow_names
 
-    request = ctx.request
-    scope = getattr(request, "scope", None)
+    scope = getattr(server.request_context.request, "scope", None)
     if scope is None:
-        raise MCPError(INVALID_PARAMS, "unauthenticated: no HTTP request")
+        raise _error("unauthenticated: no HTTP request", {"status": 401})
     try:
         caller = await calls.authenticate_scope(scope)
     except calls.NotAuthenticated as refused:
-        raise MCPError(INVALID_PARAMS, f"unauthenticated: {refused}") from None
+        raise _error(f"unauthenticated: {refused}", {"status": 401}) from None
     arguments = dict(params.arguments or {})
     try:
         if params.name == ANSWER_TOOL:
@@ -203,40 +198,44 @@ async def _call_tool(
                 raise BadInput("interrupt_id: expected a string", field="interrupt_id")
             if "answer" not in arguments:
                 raise BadInput("answer: required", field="answer")
-            view = await calls.answer(
+            return await calls.answer(
                 caller,
                 _text(arguments, "thread_id"),
                 arguments["answer"],
                 interrupt_id=interrupt_id,
                 what="answer",
             )
-        elif params.name == THREAD_TOOL:
-            view = await calls.view(caller, _text(arguments, "thread_id"))
-        elif params.name == KILL_TOOL:
+        if params.name == THREAD_TOOL:
+            return await calls.view(caller, _text(arguments, "thread_id"))
+        if params.name == KILL_TOOL:
             thread_id = _text(arguments, "thread_id")
-            view = await calls.kill(caller, thread_id, _text(arguments, "reason"))
-        elif params.name in workflow_names():
-            view = await calls.start(caller, params.name, arguments, what="arguments")
-        else:
-            raise BadInput(f"name: no tool {params.name!r}", field="name")
+            return await calls.kill(caller, thread_id, _text(arguments, "reason"))
+        if params.name in workflow_names():
+            return await calls.start(caller, params.name, arguments, what="arguments")
+        raise BadInput(f"name: no tool {params.name!r}", field="name")
     except ThreadNotFound as missing:
-        raise MCPError(
-            INVALID_PARAMS, str(missing), {"field": "thread_id", "status": 404}
-        ) from None
+        raise _error(str(missing), {"field": "thread_id", "status": 404}) from None
     except BadInput as bad:
-        raise MCPError(INVALID_PARAMS, str(bad), {"field": bad.field}) from None
+        raise _error(str(bad), {"field": bad.field}) from None
     except Halted as halted:
-        raise MCPError(INVALID_PARAMS, str(halted), {"field": "name"}) from None
-    return _result(view)
+        raise _error(str(halted), {"field": "name"}) from None
 
 
-def mcp_server() -> Server[Any]:
+def mcp_server() -> Server[Any, Any]:
     """The MCP server of the workflows (the app mounts its streamable HTTP transport)."""
-    return Server(
+    server: Server[Any, Any] = Server(
         "waypoint",
         version="1",
         instructions="Each workflow tool starts a thread; answer its questions with "
         f"{ANSWER_TOOL}, read it with {THREAD_TOOL}, stop it with {KILL_TOOL}.",
-        on_list_tools=_list_tools,
-        on_call_tool=_call_tool,
     )
+
+    @server.list_tools()  # type: ignore[no-untyped-call,untyped-decorator]
+    async def list_tools() -> list[types.Tool]:
+        return workflow_tools()
+
+    async def call_tool(request: types.CallToolRequest) -> types.ServerResult:
+        return types.ServerResult(_result(await _call(server, request.params)))
+
+    server.request_handlers[types.CallToolRequest] = call_tool
+    return server
