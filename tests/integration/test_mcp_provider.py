@@ -175,3 +175,28 @@ def test_the_registry_lists_the_mcp_providers(configure: Any, mcp_crm: str) -> N
     assert cards["crm-over-mcp"].owner == f"{mcp_crm}/mcp"
     assert "crm_lookup" in cards["crm-over-mcp"].description
     assert os.environ["CRM_MCP_TOKEN"] not in repr(cards)
+
+
+def test_a_failing_tool_in_a_run_counts_against_its_breaker(
+    db_url: str, configure: Any, mcp_crm: str
+) -> None:
+    configure(["crm-failing", "crm-over-mcp"])
+    ticket = {**demo_input("auto refund"), "ticket_id": f"T-{uuid.uuid4().hex[:8]}"}
+    thread = f"mcp-{uuid.uuid4().hex[:8]}"
+    done = run(start_run("support", ticket, thread_id=thread, db_url=db_url))
+    assert done.status == "completed", (done.values.get("failure"), done.interrupts)
+    assert done.values["lookup"]["customer"]["name"] == "Ada Lovelace (via MCP)"
+    breaker = query(
+        db_url,
+        "SELECT failures FROM waypoint_breakers WHERE provider = ?",
+        ("crm_lookup/crm-failing",),
+    )
+    assert breaker and breaker[0]["failures"] >= 1, breaker
+    rows = query(
+        db_url,
+        "SELECT provider, routing_reason FROM waypoint_ledger "
+        "WHERE thread_id = ? AND capability = 'crm_lookup'",
+        (thread,),
+    )
+    assert [row["provider"] for row in rows] == ["crm-over-mcp"]
+    assert "crm-failing" in rows[0]["routing_reason"], rows
