@@ -71,6 +71,10 @@ def test_a2a_other_users_task_is_not_found(server: Server, users: Users) -> None
     flows.a2a_other_users_task_is_not_found(server, users)
 
 
+def test_a2a_v03_method_names(server: Server, users: Users) -> None:
+    flows.a2a_v03_message_send(server, users)
+
+
 def test_a2a_no_token_is_401(server: Server) -> None:
     flows.a2a_no_token_is_401(server)
 
