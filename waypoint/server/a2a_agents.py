@@ -210,14 +210,15 @@ class WorkflowAgent(RequestHandler):
         what = "message.parts[0].data"
         try:
             if message.task_id:
-                current = await self._view(caller, message.task_id)
+                await self._view(caller, message.task_id)
                 interrupt_id = None
                 if message.HasField("metadata") and "interrupt_id" in message.metadata:
                     interrupt_id = str(message.metadata["interrupt_id"])
-                yield ThreadView(current.thread_id, self.graph, "running")
-                yield await calls.answer(
+                current, resume = await calls.check_answer(
                     caller, message.task_id, content, interrupt_id=interrupt_id, what=what
                 )
+                yield ThreadView(current.thread_id, self.graph, "running")
+                yield await calls.run_answer(caller, current, resume)
                 return
             thread_id = await calls.create(caller, self.graph, content, what=what)
             yield ThreadView(thread_id, self.graph, "running")

@@ -277,15 +277,14 @@ async def start(caller: Caller, graph: str, data: Any, *, what: str) -> ThreadVi
     return await run_input(caller, thread_id, graph, data)
 
 
-async def answer(
+async def check_answer(
     caller: Caller, thread_id: str, reply: Any, *, interrupt_id: str | None, what: str
-) -> ThreadView:
-    """Answer the question a caller's thread waits on; its view when the run ends.
+) -> tuple[ThreadView, Any]:
+    """The thread an answer is for, and the `resume` value to send; nothing is written.
 
     Raises:
         ThreadNotFound: not the caller's thread.
-        BadInput: the thread waits for nothing, names another question, or the answer is
-            malformed (the server's policy checks name the field).
+        BadInput: the thread waits for nothing, names another question, or no answer is given.
     """
     current = await view(caller, thread_id)
     if current.status != "waiting":
@@ -306,9 +305,33 @@ async def answer(
             f"interrupt_id: {len(ids)} questions are pending; name one ({', '.join(ids)})",
             field="interrupt_id",
         )
-    resume = reply if interrupt_id is None else {interrupt_id: reply}
-    await _stream(caller, thread_id, current.graph, command={"resume": resume})
-    return await view(caller, thread_id)
+    return current, reply if interrupt_id is None else {interrupt_id: reply}
+
+
+async def run_answer(caller: Caller, current: ThreadView, resume: Any) -> ThreadView:
+    """Resume a thread `check_answer` accepted; its view when the run stops.
+
+    Raises:
+        BadInput: the server refused the answer (its policy checks name the field).
+    """
+    await _stream(caller, current.thread_id, current.graph, command={"resume": resume})
+    return await view(caller, current.thread_id)
+
+
+async def answer(
+    caller: Caller, thread_id: str, reply: Any, *, interrupt_id: str | None, what: str
+) -> ThreadView:
+    """Answer the question a caller's thread waits on; its view when the run stops.
+
+    Raises:
+        ThreadNotFound: not the caller's thread.
+        BadInput: the thread waits for nothing, names another question, or the answer is
+            malformed (the server's policy checks name the field).
+    """
+    current, resume = await check_answer(
+        caller, thread_id, reply, interrupt_id=interrupt_id, what=what
+    )
+    return await run_answer(caller, current, resume)
 
 
 async def kill(caller: Caller, thread_id: str, reason: str) -> ThreadView:
@@ -337,8 +360,10 @@ __all__ = [
     "ThreadView",
     "answer",
     "authenticate_scope",
+    "check_answer",
     "create",
     "kill",
+    "run_answer",
     "run_input",
     "start",
     "view",
