@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
 from waypoint.effect_plan import declared_effects
 from waypoint.workflows import PROJECT_ROOT, load_workflow
@@ -51,9 +51,11 @@ class WorkflowAbout:
 
 def input_json_schema(schema: Any) -> dict[str, Any]:
     """The JSON schema of a workflow's input (a pydantic model or any type pydantic reads)."""
+    from waypoint.runner import _adapter  # a `typing.TypedDict` is rebuilt for pydantic
+
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return schema.model_json_schema()
-    result: dict[str, Any] = TypeAdapter(schema).json_schema()
+    result: dict[str, Any] = _adapter(schema).json_schema()
     return result
 
 
