@@ -87,13 +87,16 @@ async def waiting_handoffs(
     """The handoffs still unanswered on threads indexed as waiting, oldest first.
 
     A row says where and when a question was asked (`thread_id`, `handoff_id` = the interrupt
-    id, `graph`, `node`, `kind`, `asked_at`); the question itself lives in the checkpoint.
+    id, `graph`, `node`, `kind`, `asked_at`) and who started the thread (`started_by`, from its
+    first ledger row); the question itself lives in the checkpoint.
     """
     if graph is not None:
         check_id(graph, "graph", what="graph name")
     where, params = _where(graph, older_than, datetime.now(UTC))
     return await db.fetchall(
-        "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at "
+        "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at, "
+        "(SELECT l.actor FROM waypoint_ledger l WHERE l.thread_id = h.thread_id "
+        "ORDER BY l.started_at LIMIT 1) AS started_by "
         "FROM waypoint_handoffs h JOIN waypoint_threads t ON t.thread_id = h.thread_id "
         f"WHERE {where} ORDER BY h.asked_at, h.thread_id",
         params,
@@ -121,12 +124,28 @@ def inbox_item(row: Row, value: Any, node: str | None, now: datetime) -> InboxIt
 
 
 async def waiting_questions(
-    *, db_url: str | None = None, graph: str | None = None, older_than: timedelta | None = None
+    *,
+    db_url: str | None = None,
+    graph: str | None = None,
+    older_than: timedelta | None = None,
+    as_user: str | None = None,
 ) -> list[InboxItem]:
-    """Every question waiting for a human, oldest first (optionally of one graph, or older)."""
+    """Every question waiting for a human, oldest first (optionally of one graph, or older).
+
+    With `as_user`, only those that user may answer: of the threads it started, and of the
+    workflows it reviews (`waypoint.roles`).
+    """
+    from waypoint.roles import RoleConfigError, reviewed_graphs
     from waypoint.runner import _compiled, current_report
     from waypoint.workflows import load_workflow
 
+    reviewed: frozenset[str] = frozenset({"*"})
+    if as_user is not None:
+        check_id(as_user, "as", what="user name")
+        try:
+            reviewed = reviewed_graphs(as_user)
+        except RoleConfigError as exc:
+            raise BadInput(f"as: {exc}", field="as") from None
     now = datetime.now(UTC)
     items: list[InboxItem] = []
     async with open_stores(db_url) as stores:
@@ -134,6 +153,9 @@ async def waiting_questions(
         pending: dict[str, dict[str, Any] | None] = {}
         for row in rows:
             thread_id = str(row["thread_id"])
+            mine = as_user is None or row["started_by"] == as_user
+            if not (mine or "*" in reviewed or row["graph"] in reviewed):
+                continue
             if thread_id not in pending:
                 try:
                     workflow = load_workflow(str(row["graph"]))

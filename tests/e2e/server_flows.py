@@ -264,6 +264,41 @@ def second_user_cannot_touch_the_thread(server: Server, users: Users, db_url: st
     assert count(db_url, "support_payments", thread_id) == 0
 
 
+def reviewer_answers_and_does_nothing_else(server: Server, users: Users, db_url: str) -> None:
+    """Carol reviews `support`: she finds Alice's waiting thread and answers it, nothing more.
+
+    She may list and read it and answer its question (a `resume` command); new input, a
+    state edit or a delete stays 404/403. The answer records her and her role.
+    """
+    alice = server.client(users.alice)
+    carol = server.client(users.carol)
+    thread_id, state = run_to_approval(alice)
+    assert thread_id in {t["thread_id"] for t in carol.threads.search(limit=100)}
+    assert plain(carol.threads.get_state(thread_id))["next"] == ["approval"]
+    attempts = {
+        "run": lambda: carol.runs.create(thread_id, "support", input=TICKET),
+        "fork": lambda: carol.threads.update_state(thread_id, {"order_id": "O-1"}),
+        "delete": lambda: carol.threads.delete(thread_id),
+        "update": lambda: carol.threads.update(thread_id, metadata={"owner": "carol"}),
+    }
+    answers = {name: _refused(call) for name, call in attempts.items()}
+    assert all(code in (403, 404) for code in answers.values()), answers
+    assert plain(alice.threads.get_state(thread_id))["checkpoint"] == state["checkpoint"]
+
+    stream_run(carol, thread_id, command=resume_with("approve"))
+    done = values(alice.threads.get_state(thread_id))
+    assert done["resolution"]["kind"] == "refunded", done
+    assert done["human"]["answered_by"] == users.carol.name
+    answered = [
+        r["human_decision"]
+        for r in rows(db_url, "waypoint_ledger", thread_id)
+        if r.get("human_decision")
+    ]
+    assert len(answered) == 1 and '"answered_as": "reviewer"' in answered[0], answered
+    # Bob reviews nothing: Alice's threads stay out of his sight
+    assert thread_id not in {t["thread_id"] for t in server.client(users.bob).threads.search()}
+
+
 def _posted(client: SyncLangGraphClient, path: str, body: dict[str, Any]) -> int | None:
     """POST a raw body (the SDK would drop nulls and empty commands); the HTTP status."""
     return _refused(lambda: client.http.post(path, json=body))

@@ -136,6 +136,10 @@ def inbox_command(
     older_than: Annotated[
         str | None, typer.Option("--older-than", help="Only questions older than this (1h, 2d).")
     ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Only what this user may answer (its threads, its reviews)."),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -146,7 +150,7 @@ def inbox_command(
         from waypoint.retention import parse_duration
 
         window = parse_duration(older_than, field="older-than") if older_than else None
-        items = await waiting_questions(db_url=db, graph=graph, older_than=window)
+        items = await waiting_questions(db_url=db, graph=graph, older_than=window, as_user=as_user)
         if as_json:
             render.emit_json({"waiting": [item.as_json() for item in items]})
             return 0

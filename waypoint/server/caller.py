@@ -103,6 +103,8 @@ class ThreadView:
     """Each question waiting: `{"interrupt_id": ..., "request": <HITL request or value>}`."""
     reason: str | None = None
     """Why it halted, failed or was killed."""
+    owner: str | None = None
+    """Who started it (`metadata.owner`); a reviewer may read it too (`waypoint.roles`)."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready record (MCP results, A2A metadata)."""
@@ -197,7 +199,9 @@ async def view(caller: Caller, thread_id: str) -> ThreadView:
     ):
         status, reason = "killed", killed
     output = values if status == "completed" else None
-    return ThreadView(thread_id, graph, status, output, pending, reason)
+    metadata: Any = thread.get("metadata") or {}
+    owner = metadata.get("owner")
+    return ThreadView(thread_id, graph, status, output, pending, reason, owner)
 
 
 def _refusal(exc: APIStatusError) -> WaypointError:
@@ -338,6 +342,7 @@ async def kill(caller: Caller, thread_id: str, reason: str) -> ThreadView:
     """Kill a caller's thread (`waypoint kill THREAD`): it halts before its next node.
 
     A thread waiting for a human stays halted: an answer sent later runs none of its effects.
+    Only its owner may: a reviewer who may read and answer the thread may not kill it.
 
     Raises:
         ThreadNotFound: not the caller's thread.
@@ -346,6 +351,8 @@ async def kill(caller: Caller, thread_id: str, reason: str) -> ThreadView:
     from waypoint.persistence.stores import database_for_run
 
     current = await view(caller, thread_id)
+    if current.owner != caller.user:
+        raise ThreadNotFound(f"thread_id: no thread {thread_id} for this caller to kill")
     if current.status in ("completed", "failed", "halted", "killed"):
         return current
     await request_kill(await database_for_run(), thread_id, reason, caller.user)

@@ -138,3 +138,19 @@ def check_run_request(value: Mapping[str, Any]) -> None:
         raise RequestRefused(403, str(refused)) from None
     except BadInput as bad:
         raise RequestRefused(422, str(bad)) from None
+
+
+def answers_only(value: Mapping[str, Any]) -> bool:
+    """Whether a run request only answers the pending question (a `resume` command, no input).
+
+    What a reviewer may send for a thread it does not own (`waypoint.roles`).
+    """
+    nested = isinstance(value.get("kwargs"), Mapping)
+    payload: Mapping[str, Any] = value["kwargs"] if nested else value
+    command = payload.get("command")
+    return (
+        payload.get("input") is None
+        and isinstance(command, Mapping)
+        and set(command) == {"resume"}
+        and command["resume"] is not None
+    )
