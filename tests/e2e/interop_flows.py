@@ -357,6 +357,32 @@ def inbox_lists_the_callers_questions(server: Server, users: Users) -> None:
     assert bad.status_code == 422 and bad.json()["field"] == "older_than", bad.text
 
 
+REVIEWER = User("carol", "carol-reviewer-token-0123456789")
+"""A reviewer of `support` (`WAYPOINT_ROLES=carol=reviewer:support`), for servers that honour it."""
+
+
+def reviewer_sees_and_answers(server: Server, users: Users) -> None:
+    """A reviewer lists another user's question in /inbox, answers it over A2A, cannot kill it."""
+
+    async def flow() -> None:
+        async with a2a(server, users.alice, streaming=False) as client:
+            task, _ = await _send(client, _request(_fresh(APPROVAL)))
+            assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        carol = {"Authorization": f"Bearer {REVIEWER.token}"}
+        listed = httpx.get(f"{server.url}/inbox", headers=carol, timeout=30).json()["items"]
+        assert task.id in {item["thread_id"] for item in listed}, listed
+        async with a2a(server, REVIEWER, streaming=False) as client:
+            with pytest.raises(TaskNotFoundError):
+                await client.cancel_task(CancelTaskRequest(id=task.id))
+            done, _ = await _send(client, _request(APPROVE, task.id))
+            assert done.status.state == TaskState.TASK_STATE_COMPLETED, done
+        async with a2a(server, users.bob, streaming=False) as client:
+            with pytest.raises(TaskNotFoundError):  # bob reviews nothing
+                await client.get_task(GetTaskRequest(id=task.id))
+
+    asyncio.run(flow())
+
+
 def metrics_scraped(server: Server, users: Users, db_url: str) -> None:
     from waypoint.audit import workflow_kpis
     from waypoint.metrics import prometheus_text

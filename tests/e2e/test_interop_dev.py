@@ -32,8 +32,14 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def server(users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     logs: Path = tmp_path_factory.mktemp("interop-logs")
+    reviewer = flows.REVIEWER
     dev = start_langgraph_dev(
-        env={"WAYPOINT_API_KEYS": users.api_keys, "WAYPOINT_DB_URL": db_url}, log_dir=logs
+        env={
+            "WAYPOINT_API_KEYS": f"{users.api_keys},{reviewer.token}:{reviewer.name}",
+            "WAYPOINT_ROLES": f"{reviewer.name}=reviewer:support",
+            "WAYPOINT_DB_URL": db_url,
+        },
+        log_dir=logs,
     )
     yield dev
     dev.stop()
@@ -97,6 +103,10 @@ def test_mcp_no_token_is_401(server: Server) -> None:
 
 def test_inbox_lists_the_callers_questions(server: Server, users: Users) -> None:
     flows.inbox_lists_the_callers_questions(server, users)
+
+
+def test_a_reviewer_sees_and_answers_but_cannot_kill(server: Server, users: Users) -> None:
+    flows.reviewer_sees_and_answers(server, users)
 
 
 def test_metrics_scraped(server: Server, users: Users, db_url: str) -> None:

@@ -269,7 +269,10 @@ class WorkflowAgent(RequestHandler):
         reason = "canceled through A2A"
         if params.HasField("metadata") and "reason" in params.metadata:
             reason = str(params.metadata["reason"])
-        return task_of(await calls.kill(caller, params.id, reason))
+        try:
+            return task_of(await calls.kill(caller, params.id, reason))
+        except ThreadNotFound:  # a reviewer may read the task, not cancel it
+            raise TaskNotFoundError(message=f"task {params.id} not found") from None
 
     async def on_list_tasks(
         self, params: ListTasksRequest, context: ServerCallContext
