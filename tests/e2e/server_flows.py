@@ -372,6 +372,19 @@ def caller_is_never_above_the_policy(server: Server, users: Users, db_url: str) 
     )
     assert loose_start == 403
     assert client.threads.get_state(new_thread)["values"] in ({}, None, [])
+    # input: every problem at once, unknown keys named, against the input schema (not the state)
+    misspelt = {k: v for k, v in TICKET.items() if k != "customer_id"} | {"custmer_id": "C-200"}
+    try:
+        client.http.post(f"/threads/{new_thread}/runs", json={"assistant_id": "support",
+                                                               "input": misspelt})  # fmt: skip
+    except Exception as exc:
+        assert status_code(exc) == 422, exc
+        detail = str(getattr(getattr(exc, "response", None), "text", "") or exc)
+    else:
+        raise AssertionError("a misspelt input key was accepted")
+    assert "input.custmer_id: unknown field" in detail, detail
+    assert "input.customer_id" in detail and "input schema TicketInput" in detail, detail
+    assert client.threads.get_state(new_thread)["values"] in ({}, None, [])
 
     # nothing moved: the thread still waits at its approval, nothing was paid
     after = plain(client.threads.get_state(thread_id))
