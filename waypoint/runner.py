@@ -71,6 +71,7 @@ from waypoint.policy import admit_context
 from waypoint.roles import ROLES_ENV, RoleConfigError, may_review
 from waypoint.state_versions import bring_up_to_date
 from waypoint.thread_index import index_thread, summary_of
+from waypoint.tracing import node_spans
 from waypoint.workflows import Workflow, load_workflow, workflow_names
 
 INTERRUPT, RESUME = "__interrupt__", "__resume__"
@@ -496,6 +497,7 @@ async def execute(
     )
     existing = config.get("callbacks")
     callbacks: list[Any] = [*existing, recorder] if isinstance(existing, list) else [recorder]
+    callbacks += node_spans(workflow.name)  # OpenTelemetry, when an OTLP endpoint is set
     run_config: RunnableConfig = {
         **config,
         "callbacks": callbacks,

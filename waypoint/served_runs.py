@@ -33,6 +33,7 @@ from waypoint.handoffs import Pending
 from waypoint.ledger import HALTING_HANDLERS, LedgerRecorder, current_recorder, set_recorder
 from waypoint.persistence.stores import database_for_run
 from waypoint.thread_index import index_thread, summary_of
+from waypoint.tracing import NodeSpans, node_spans
 
 logger = logging.getLogger(__name__)
 Graph = TypeVar("Graph", bound=CompiledStateGraph[Any, Any, Any, Any])
@@ -183,13 +184,14 @@ def serve(graph: CompiledStateGraph[Any, Any, Any, Any]) -> GuardedGraph:
     served = ServedRuns(
         graph.name, state_schema, budgets if isinstance(budgets, Budgets) else Budgets()
     )
-    return guarded(graph).with_config(callbacks=[served])
+    return guarded(graph).with_config(callbacks=[served, *node_spans(graph.name)])
 
 
 def without_served_runs(graph: Graph) -> dict[str, Any]:
-    """`graph`'s config without `ServedRuns` (for a copy the runner drives)."""
+    """`graph`'s config without `ServedRuns` or spans (for a copy the runner drives)."""
     config: dict[str, Any] = dict(graph.config or {})
     callbacks = config.get("callbacks")
     if isinstance(callbacks, list):
-        config["callbacks"] = [c for c in callbacks if not isinstance(c, ServedRuns)]
+        # the runner attaches its own recorder and spans
+        config["callbacks"] = [c for c in callbacks if not isinstance(c, ServedRuns | NodeSpans)]
     return config
