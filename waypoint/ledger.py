@@ -12,6 +12,7 @@ schema (`json_schema_extra={"sensitive": True}`) never reach it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -321,6 +322,8 @@ class LedgerRecorder(AsyncCallbackHandler):
         self._attempts: dict[str, int] = {}
         self._dirty: dict[str, _Row] = {}
         self._kill: Row | None = None
+        self._kill_check: asyncio.Future[list[Row]] | None = None
+        """The round trip that nodes starting together share (their rows and the kill read)."""
         self._halted: tuple[str, Halt] | None = None
         """The super-step where this run was first halted, and why."""
         self._observed = False
@@ -359,6 +362,24 @@ class LedgerRecorder(AsyncCallbackHandler):
         for row in rows:
             row.written = True
         return result
+
+    async def _rows_and_kill_check(self) -> list[Row]:
+        """Write the rows, then read the pending kills: one round trip for the nodes starting now.
+
+        The tasks of one step (a `Send` fan-out, parallel branches) start together: each waits
+        for a shared round trip that carries every task's `started` row and one kill read,
+        instead of N round trips in a row. A node that starts after the shared trip has taken
+        its rows gets the next one, so every node's row is written, and the kills read, before
+        its body runs.
+        """
+        if self._kill_check is None:
+            self._kill_check = asyncio.ensure_future(self._shared_check())
+        return await asyncio.shield(self._kill_check)
+
+    async def _shared_check(self) -> list[Row]:
+        await asyncio.sleep(0)  # the tasks starting with this one add their rows
+        self._kill_check = None  # rows added from here on go with the next trip
+        return await self._write(pending_kill_query(self.thread_id, self.graph))
 
     def on_capability_call(
         self,
@@ -445,7 +466,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         row = self._new_row(node, step, task)
         row.attempt, row.input_digest = attempt, digest
         if halt is None and self._kill is None:
-            kills = await self._write(pending_kill_query(self.thread_id, self.graph))
+            kills = await self._rows_and_kill_check()
             self._kill = kills[0] if kills else None
         if halt is None and self._kill is not None:
             kill = self._kill

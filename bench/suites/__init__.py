@@ -7,6 +7,7 @@ it below.
 import bench.suites.checkpoint_floor
 import bench.suites.concurrency
 import bench.suites.eval_throughput
+import bench.suites.fanout
 import bench.suites.history
 import bench.suites.ledger_and_kill
 import bench.suites.processes

@@ -1,0 +1,1 @@
+"""Graphs the benchmarks run besides `support`, listed in `bench/graphs/langgraph.json`."""
