@@ -553,7 +553,7 @@ async def execute(
 
 
 async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:
-    return workflow.compile(stores.checkpointer)
+    return workflow.compile(stores.checkpointer, stores.store)
 
 
 async def start_run(
