@@ -1,10 +1,10 @@
-"""Wiring of the `research` workflow: plan → `Send` fan-out of research tasks → synthesise →
-quality gate → rewrite loop → human review.
+"""Wiring of the `research` workflow (questions about Python's standard library).
 
-Each research task is a subgraph with its own state (`TaskState`): recall from the Store, then
-an agent loop (`agent` ⇄ LangGraph's `ToolNode`, routed by `tools_condition` and a tool-call
-budget in state), then its finding. `graph` is compiled WITHOUT a checkpointer (the server
-brings its own); `langgraph.json` serves it through `./waypoint/serving.py:research`.
+plan → `Send` fan-out of research tasks → synthesise → quality gate → rewrite loop → human
+review. Each research task is a subgraph with its own state (`TaskState`): recall from the
+Store, then an agent loop (`agent` ⇄ LangGraph's `ToolNode`, routed by `tools_condition` and
+a tool-call budget in state), then its finding. `graph` is compiled WITHOUT a checkpointer
+(the server brings its own); `langgraph.json` serves it through `./waypoint/serving.py:research`.
 """
 
 from __future__ import annotations
@@ -57,8 +57,15 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 MODEL_TIMEOUT = TimeoutPolicy(run_timeout=60.0)
 """Timeouts fire in async nodes only; every node here is async."""
 
+
+def _nothing(state: Any, failure: dict[str, str]) -> dict[str, Any]:
+    """Memory is an optimisation: when the Store fails, the task goes on without it."""
+    del state, failure
+    return {}
+
+
 TASK_LADDERS: dict[str, Ladder] = {
-    "recall": Ladder(retry=MODEL_RETRY, last="degrade", degrade=lambda s, f: {}, degrade_to="agent"),
+    "recall": Ladder(retry=MODEL_RETRY, last="degrade", degrade=_nothing, degrade_to="agent"),
     "agent": Ladder(retry=MODEL_RETRY, timeout=MODEL_TIMEOUT, last="degrade", degrade=unanswered),
     "tools": Ladder(
         retry=TOOL_RETRY,
@@ -68,7 +75,7 @@ TASK_LADDERS: dict[str, Ladder] = {
         degrade=unanswered,
     ),
     "write_findings": Ladder(retry=NO_RETRY, last="degrade", degrade=unanswered),
-    "remember": Ladder(retry=MODEL_RETRY, last="degrade", degrade=lambda s, f: {}),
+    "remember": Ladder(retry=MODEL_RETRY, last="degrade", degrade=_nothing),
 }
 """A research task's failure path: retry, fall back, then its sub-question is marked unanswered
 (the other tasks' findings are untouched)."""

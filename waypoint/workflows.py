@@ -90,8 +90,9 @@ class Workflow:
     def compile(
         self, checkpointer: BaseCheckpointSaver[Any] | None, store: BaseStore | None = None
     ) -> CompiledStateGraph[Any, Any, Any, Any]:
-        """The served graph with `checkpointer` (and the `store` of the same database, if given)
-        swapped in: a copy, the served one is untouched.
+        """The served graph with `checkpointer` and `store` swapped in: a copy.
+
+        The served one is untouched; `store` is the LangGraph Store of the same database.
 
         `Pregel.copy` is what LangGraph's own `with_config` does; it costs ~0.1 ms where compiling
         the builder again costs ~17 ms per command (docs/benchmarks.md). Compiling again would

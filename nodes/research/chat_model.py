@@ -76,7 +76,11 @@ def researcher_answer(messages: Sequence[BaseMessage]) -> AIMessage:
         return AIMessage(
             content="",
             tool_calls=[
-                {"name": "search_docs", "args": {"query": sub_question}, "id": _call_id(messages, 0)}
+                {
+                    "name": "search_docs",
+                    "args": {"query": sub_question},
+                    "id": _call_id(messages, 0),
+                }
             ],
         )
     hits = _ID_LINE.findall(str(searches[-1].content))
@@ -160,7 +164,7 @@ class OfflineResearchModel(BaseChatModel):
             for i, c in enumerate(answer.tool_calls)
         ]
         yield ChatGenerationChunk(
-            message=AIMessageChunk(content="", tool_call_chunks=calls, chunk_position="last")  # type: ignore[arg-type]
+            message=AIMessageChunk(content="", tool_call_chunks=calls, chunk_position="last")
         )
 
     def _stream(

@@ -116,7 +116,8 @@ def collect() -> list[Passage]:
                 continue
             owner = getattr(obj, "__module__", None)
             if inspect.isclass(obj) or callable(obj):
-                if owner and owner.split(".")[0] not in (name.split(".")[0], "_" + name, "posixpath"):
+                homes = (name.split(".")[0], "_" + name, "posixpath")
+                if owner and owner.split(".")[0] not in homes:
                     continue  # re-exported from elsewhere
                 candidates.append((f"{name}.{attr}", obj))
                 if inspect.isclass(obj):
@@ -205,9 +206,13 @@ def terms(text: str) -> list[str]:
 
 
 _STOP = frozenset(
-    "a an and are as at be by can do does did for from how in is it its of on or the this to "
-    "what when which why with about between differ difference document documented errors "
-    "caveats used use standard library python module".split()
+    word
+    for line in (
+        "a an and are as at be by can do does did for from how in is it its of on or the this",
+        "to what when which why with about between differ difference document documented",
+        "errors caveats used use standard library python module",
+    )
+    for word in line.split()
 )
 
 

@@ -20,9 +20,8 @@ async def review(state: ResearchState, config: RunnableConfig) -> dict[str, Any]
     assert state.brief is not None
     last = state.gate_verdicts[-1] if state.gate_verdicts else None
     if last is not None and not last.passed:
-        why = (
-            f"the quality gate still fails after {state.revisions} rewrite(s): "
-            + "; ".join(last.reasons)
+        why = f"the quality gate still fails after {state.revisions} rewrite(s): " + "; ".join(
+            last.reasons
         )
     else:
         why = "the brief passed the quality gate; this run asks a human to review every brief"

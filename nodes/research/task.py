@@ -77,8 +77,10 @@ async def agent(state: TaskState, runtime: Runtime[ResearchContext]) -> dict[str
 
 
 def route_after_agent(state: TaskState) -> Literal["tools", "write_findings"]:
-    """Tool calls go to the tools (LangGraph's `tools_condition`); an answer, or an exhausted
-    budget, to `write_findings`."""
+    """Tool calls → the tools (LangGraph's `tools_condition`); an answer → `write_findings`.
+
+    An exhausted budget goes to `write_findings` too: the over-budget call is never made.
+    """
     if state.budget_exhausted or not state.messages:
         return "write_findings"
     return "tools" if tools_condition(state) == "tools" else "write_findings"

@@ -1,5 +1,7 @@
-"""Open everything one database URL decides: the checkpoint saver, the LangGraph Store (long-term
-memory, `runtime.store` in a node) and Waypoint's own tables."""
+"""Open everything one database URL decides: the saver, the Store and Waypoint's own tables.
+
+The Store is LangGraph's long-term memory (`runtime.store` in a node).
+"""
 
 from __future__ import annotations
 
