@@ -232,10 +232,15 @@ class TaskState(TaskInput, WorkflowState):
 
 
 class TaskOutput(BaseModel):
-    """What a research task hands back to the thread (merged by the reducers)."""
+    """What a research task hands back to the thread (merged by the reducers).
+
+    A guard's halt or a kill inside the task reaches the thread through `halt`.
+    """
 
     findings: list[Finding] = Field(default_factory=list)
     retrieved: list[str] = Field(default_factory=list)
+    halt: Halt | None = None
+    failure: Failure | None = None
 
 
 class ResearchContext(WorkflowContext):
