@@ -47,6 +47,11 @@ class ResearchInput(BaseModel):
     depth: int = Field(
         default=2, ge=1, le=5, description="Passages each research task reads in full (1 to 5)."
     )
+    review: bool = Field(
+        default=False,
+        description="A human reviews the brief before it is final (otherwise only a brief the "
+        "quality gate keeps failing goes to a human).",
+    )
 
 
 class SubQuestion(BaseModel):
@@ -176,11 +181,6 @@ class ResearchState(ResearchInput, WorkflowState):
         "(copied from the run context by plan: the loop's termination lives in state).",
         json_schema_extra=PROTECTED,
     )
-    review_always: bool = Field(
-        default=False,
-        description="Whether a human reviews every brief, not only one the gate keeps failing.",
-        json_schema_extra=PROTECTED,
-    )
     human: HumanReview | None = Field(default=None, json_schema_extra=PROTECTED)
     outcome: Outcome | None = Field(default=None, json_schema_extra=PROTECTED)
 
@@ -266,11 +266,7 @@ class ResearchContext(WorkflowContext):
         default=20, ge=1, le=5000, description="Shortest brief the quality gate passes (words)."
     )
     max_words: int = Field(
-        default=900, ge=10, le=20000, description="Longest brief the quality gate passes (words)."
-    )
-    review_always: bool = Field(
-        default=False,
-        description="A human reviews every brief (otherwise only one the gate keeps failing).",
+        default=400, ge=10, le=20000, description="Longest brief the quality gate passes (words)."
     )
     use_memory: bool = Field(
         default=True,

@@ -60,7 +60,7 @@ async def quality_gate(state: ResearchState, runtime: Runtime[ResearchContext]) 
     fields: dict[str, Any] = {"gate_verdicts": [*state.gate_verdicts, verdict]}
     if problems:
         fields["feedback"] = problems
-    elif not state.review_always and state.human is None:
+    elif not state.review and state.human is None:
         fields["outcome"] = "accepted"
     return update(**fields)
 

@@ -25,7 +25,6 @@ async def plan(state: ResearchState, runtime: Runtime[ResearchContext]) -> dict[
         sub_questions=subs,
         tool_call_budget=context.tool_call_budget,
         max_revisions=context.max_revisions,
-        review_always=context.review_always,
         use_memory=context.use_memory,
     )
 

@@ -24,7 +24,7 @@ async def review(state: ResearchState, config: RunnableConfig) -> dict[str, Any]
             last.reasons
         )
     else:
-        why = "the brief passed the quality gate; this run asks a human to review every brief"
+        why = "the brief passed the quality gate; this run asked for a human review"
     request = build_request(
         action="review_brief",
         args={"question": state.question, "brief": state.brief.text},

@@ -97,7 +97,7 @@ def test_revisions_exhausted_go_to_a_human(db_url: str) -> None:
 
 @pytest.mark.parametrize("decision", ["approve", "edit", "reject", "respond"])
 def test_each_human_answer(db_url: str, decision: str) -> None:
-    waiting = start(db_url, QUESTION, use_memory=False, review_always=True)
+    waiting = start(db_url, {**QUESTION, "review": True}, use_memory=False)
     assert waiting.status == "waiting" and [p.node for p in waiting.interrupts] == ["review"]
     answer: dict[str, Any] = {"type": decision}
     if decision == "edit":
@@ -121,7 +121,7 @@ def test_each_human_answer(db_url: str, decision: str) -> None:
 
 
 def test_a_bad_answer_is_refused_and_nothing_is_written(db_url: str) -> None:
-    waiting = start(db_url, QUESTION, use_memory=False, review_always=True)
+    waiting = start(db_url, {**QUESTION, "review": True}, use_memory=False)
     bad = {"decisions": [{"type": "edit", "edited_action": {"name": "review_brief", "args": {}}}]}
     with pytest.raises(BadInput, match=r"edited_action\.args\.brief: required"):
         run(resume_thread(waiting.thread_id, bad, db_url=db_url))
