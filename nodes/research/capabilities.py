@@ -7,6 +7,8 @@
   and fallback are real: `stdlib-fts5` (SQLite FTS5, BM25) first, `stdlib-scan` (a keyword scan
   that needs no FTS index) next; `waypoint.toml` orders them.
 - `read_passage`: the full text of one passage (`stdlib-passages`).
+- `recall_finding`: a finding kept in the Store by this user's earlier thread (a capability, so
+  the ledger shows it and eval replay serves what the recording found).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from nodes.research import corpus
-from state.research import Plan, SubQuestion, SubQuestionKind
+from nodes.research import corpus, memory
+from state.research import Finding, Plan, SubQuestion, SubQuestionKind
 from waypoint import Capability, OfflineProvider, registry
 
 
@@ -47,6 +49,20 @@ class SearchResult(BaseModel):
     hits: list[Hit] = Field(default_factory=list)
 
 
+class RecallRequest(BaseModel):
+    """Input of `recall_finding`: the sub-question (the user is the run's acting user)."""
+
+    question: str = Field(min_length=1, max_length=500)
+
+
+class Recalled(BaseModel):
+    """Output of `recall_finding`: a kept finding of this user for the same sub-question."""
+
+    found: bool
+    finding: Finding | None = None
+    thread_id: str | None = None
+
+
 class ReadRequest(BaseModel):
     """Input of `read_passage`."""
 
@@ -73,6 +89,12 @@ SEARCH = Capability(
     description="Passages of the standard library's documentation matching a query.",
     input_model=SearchRequest,
     output_model=SearchResult,
+)
+RECALL = Capability(
+    name="recall_finding",
+    description="A finding this user's earlier thread kept in the Store for the same question.",
+    input_model=RecallRequest,
+    output_model=Recalled,
 )
 READ = Capability(
     name="read_passage",
@@ -185,6 +207,29 @@ registry.add_provider(
         version="1",
         description="Keyword scan of the same passages without the FTS index; offline fallback.",
         fn=search_scan,
+    ),
+)
+
+
+async def recall_store(request: RecallRequest) -> Recalled:
+    """This user's kept finding, from the run's LangGraph Store (none without a Store)."""
+    kept = await memory.recall_current(request.question)
+    if kept is None:
+        return Recalled(found=False)
+    return Recalled(
+        found=True,
+        finding=Finding.model_validate(kept["finding"]),
+        thread_id=str(kept["thread_id"]),
+    )
+
+
+registry.register(
+    RECALL,
+    OfflineProvider(
+        name="langgraph-store",
+        version="1",
+        description="Reads the run's LangGraph Store (namespace research/<user>/findings).",
+        fn=recall_store,
     ),
 )
 registry.register(

@@ -13,9 +13,11 @@ import hashlib
 import time
 from typing import Any
 
+from langgraph.config import get_config, get_store
 from langgraph.store.base import BaseStore
 
 from state.research import Finding
+from waypoint import acting_user
 
 NAMESPACE = "research"
 
@@ -37,6 +39,17 @@ async def recall(store: BaseStore, user: str | None, question: str) -> dict[str,
     if item is None or float(item.value.get("expires_at", 0)) <= time.time():
         return None
     return dict(item.value)
+
+
+async def recall_current(question: str) -> dict[str, Any] | None:
+    """`recall` for the acting user of the run this is called in, from the run's Store."""
+    try:
+        store = get_store()
+    except RuntimeError:  # called outside a run
+        return None
+    if store is None:
+        return None
+    return await recall(store, acting_user(get_config()), question)
 
 
 async def remember(

@@ -18,7 +18,7 @@ from langgraph.runtime import Runtime
 
 from nodes.research import memory
 from nodes.research.brief import citations
-from nodes.research.capabilities import READ, ReadRequest
+from nodes.research.capabilities import READ, RECALL, ReadRequest, RecallRequest
 from nodes.research.chat_model import chat_model
 from nodes.research.prompts import researcher_prompt
 from nodes.research.tools import TOOLS
@@ -30,16 +30,14 @@ def _thread(config: RunnableConfig) -> str:
     return str(config.get("configurable", {}).get("thread_id", ""))
 
 
-async def recall(
-    state: TaskState, config: RunnableConfig, runtime: Runtime[ResearchContext]
-) -> dict[str, Any]:
+async def recall(state: TaskState, runtime: Runtime[ResearchContext]) -> dict[str, Any]:
     """Reuse this user's kept finding for the same sub-question, if memory is on and it is."""
     if not state.use_memory or runtime.store is None:
         return {}
-    kept = await memory.recall(runtime.store, acting_user(config), state.sub_question.text)
-    if kept is None:
+    kept = await RECALL.call(RecallRequest(question=state.sub_question.text))
+    if not kept.found or kept.finding is None:
         return {}
-    finding = Finding.model_validate(kept["finding"])
+    finding = kept.finding
     cited = sorted({c for claim in finding.claims for c in claim.citations})
     for passage_id in cited:  # still in the corpus, and retrieved in this thread
         passage = await READ.call(ReadRequest(passage_id=passage_id))
@@ -49,7 +47,7 @@ async def recall(
         update={
             "sub_question_id": state.sub_question.id,
             "tool_calls": 0,
-            "reused_from": str(kept["thread_id"]),
+            "reused_from": kept.thread_id,
         }
     )
     return update(findings=[reused], retrieved=cited)
