@@ -8,7 +8,10 @@
   that needs no FTS index) next; `waypoint.toml` orders them.
 - `read_passage`: the full text of one passage (`stdlib-passages`).
 - `recall_finding`: a finding kept in the Store by this user's earlier thread (a capability, so
-  the ledger shows it and eval replay serves what the recording found).
+  the ledger shows it).
+
+All three are `replayed`: eval replay serves their recorded answers (and failures), so a replay
+does not depend on this Python's docstrings, the Store's contents or a test provider's route.
 """
 
 from __future__ import annotations
@@ -89,18 +92,21 @@ SEARCH = Capability(
     description="Passages of the standard library's documentation matching a query.",
     input_model=SearchRequest,
     output_model=SearchResult,
+    replayed=True,
 )
 RECALL = Capability(
     name="recall_finding",
     description="A finding this user's earlier thread kept in the Store for the same question.",
     input_model=RecallRequest,
     output_model=Recalled,
+    replayed=True,
 )
 READ = Capability(
     name="read_passage",
     description="The full text of one documentation passage, by id.",
     input_model=ReadRequest,
     output_model=PassageText,
+    replayed=True,
 )
 
 # --- planning ------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ MODULES: tuple[str, ...] = (
 )
 """The standard-library modules indexed (their docstrings and their public names')."""
 
-MAX_PASSAGE_CHARS = 1500
+MAX_PASSAGE_CHARS = 800
 """A passage's text is its docstring, cut at this many characters."""
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -132,8 +132,10 @@ def collect() -> list[Passage]:
 
 
 def corpus_key() -> str:
-    """Python version and a hash of the module list: a new key builds a new index."""
-    digest = hashlib.sha256("\n".join(MODULES).encode()).hexdigest()[:10]
+    """Python version and a hash of the module list and passage size: a new key, a new index."""
+    digest = hashlib.sha256(f"{MAX_PASSAGE_CHARS}\n{chr(10).join(MODULES)}".encode()).hexdigest()[
+        :10
+    ]
     return f"py{sys.version_info.major}{sys.version_info.minor}-{digest}"
 
 

@@ -50,7 +50,8 @@ async def recall(state: TaskState, runtime: Runtime[ResearchContext]) -> dict[st
             "reused_from": kept.thread_id,
         }
     )
-    return update(findings=[reused], retrieved=cited)
+    note = AIMessage(content=f"Reused the finding of thread {kept.thread_id} from memory.")
+    return {**update(findings=[reused], retrieved=cited), "messages": [note]}
 
 
 def route_after_recall(state: TaskState) -> Literal["agent", "__end__"]:
