@@ -6,6 +6,7 @@ The Store is LangGraph's long-term memory (`runtime.store` in a node).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -85,6 +86,20 @@ async def _postgres_schema_current(db: PostgresDatabase) -> bool:
     return {f"{m.component}:{m.version}" for m in registered_migrations()} <= applied
 
 
+async def _stop_store(store: BaseStore | None) -> None:
+    """Stop the Store's batching task before its connection closes.
+
+    LangGraph's async stores batch operations in a task of their own (`AsyncBatchedBaseStore`,
+    attribute `_task`) that only `__del__` cancels; left running it is reported as "Task was
+    destroyed but it is pending" when the event loop ends.
+    """
+    task = getattr(store, "_task", None)
+    if isinstance(task, asyncio.Task) and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _sqlite_store(path: str) -> tuple[AsyncSqliteStore, aiosqlite.Connection]:
     conn = await aiosqlite.connect(path, timeout=30, isolation_level=None)
     try:
@@ -159,6 +174,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
             yield stores
         finally:
             _current_stores.reset(token)
+            await _stop_store(store)
             await saver_conn.close()
             await store_conn.close()
             await db.close()
@@ -193,6 +209,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
             yield stores
         finally:
             _current_stores.reset(token)
+            await _stop_store(pg_store)
             await pg.close()
     finally:
         await pool.close()
