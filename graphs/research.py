@@ -109,12 +109,19 @@ def build_task() -> StateGraph[TaskState, ResearchContext, TaskInput, TaskOutput
     set_default_ladder(builder)
     for name, action in TASK_NODES.items():
         add_node(builder, name, action, TASK_LADDERS.get(name))
+    add_task_edges(builder)
+    return builder
+
+
+def add_task_edges(
+    builder: StateGraph[TaskState, ResearchContext, TaskInput, TaskOutput],
+) -> None:
+    """The edges and routers of a research task (the benchmark's bare wiring uses them too)."""
     builder.add_edge(START, "recall")
     builder.add_conditional_edges("recall", route_after_recall)
     builder.add_conditional_edges("agent", route_after_agent)
     builder.add_edge("tools", "agent")
     builder.add_edge("write_findings", "remember")
-    return builder
 
 
 def research_task() -> CompiledStateGraph[TaskState, ResearchContext, TaskInput, TaskOutput]:
