@@ -41,7 +41,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from nodes.research.brief import compose_brief
+from nodes.research import brief
 from nodes.research.prompts import RESEARCHER, WRITER
 from waypoint import registry
 
@@ -108,7 +108,7 @@ def writer_answer(messages: Sequence[BaseMessage]) -> AIMessage:
     """The offline writer's brief, from the facts in its prompt."""
     human = next(m for m in messages if isinstance(m, HumanMessage))
     facts = json.loads(str(human.content).split("\n", 1)[1])
-    return AIMessage(content=compose_brief(facts))
+    return AIMessage(content=brief.compose_brief(facts))
 
 
 class OfflineResearchModel(BaseChatModel):

@@ -8,7 +8,9 @@ import re
 from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessage
 
+import nodes.research.brief as brief
 import nodes.research.chat_model as chat_model
 from tests.conftest import PROJECT_ROOT
 from waypoint.evals.report import Report, build_report
@@ -31,12 +33,12 @@ def test_the_shipped_suite_passes(mode: str) -> None:
 
 
 def test_replay_catches_a_writer_that_drops_citations(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = chat_model.compose_brief
+    original = brief.compose_brief
 
     def careless(facts: dict[str, Any]) -> str:
         return re.sub(r" \[[\w.]+\]$", "", original(facts), flags=re.MULTILINE)
 
-    monkeypatch.setattr(chat_model, "compose_brief", careless)
+    monkeypatch.setattr(brief, "compose_brief", careless)
     report = _report("replay", case_ids=["clean-two-names"])
     (result,) = report.results
     assert not result.passed and report.exit_code != 0
@@ -48,7 +50,7 @@ def test_replay_catches_an_agent_that_stops_reading(monkeypatch: pytest.MonkeyPa
     def lazy(messages: Any) -> Any:
         answer = original(messages)
         if answer.tool_calls and answer.tool_calls[0]["name"] == "read_passage":
-            return chat_model.AIMessage(content="UNANSWERED: did not read")
+            return AIMessage(content="UNANSWERED: did not read")
         return answer
 
     monkeypatch.setattr(chat_model, "researcher_answer", lazy)
