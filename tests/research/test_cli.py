@@ -11,8 +11,12 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from tests.conftest import waypoint_cli
-from tests.helpers import sqlite_path
+from tests.helpers import run, sqlite_path
+from waypoint.errors import BadInput
+from waypoint.runner import start_run
 
 QUESTION = json.dumps({"question": "How do json.dumps and pickle.dumps differ?"})
 NO_MEMORY = json.dumps({"use_memory": False})
@@ -106,13 +110,18 @@ def test_bad_input_names_the_field_and_writes_nothing(sqlite_url: str) -> None:
         ({"question": "What does json.dumps do?", "depth": 0}, "depth"),
         ({"question": "What does json.dumps do?", "colour": "red"}, "colour"),
     ):
-        refused = waypoint_cli("run", "research", "--input", json.dumps(raw), "--db", sqlite_url)
-        assert refused.returncode == 2, refused.stdout + refused.stderr
-        assert refused.stderr.startswith("error: ") and field in refused.stderr
-        assert "Traceback" not in refused.stderr
-    refused = waypoint_cli(
+        with pytest.raises(BadInput) as refused:
+            run(start_run("research", raw, db_url=sqlite_url))
+        assert refused.value.field is not None and field in str(refused.value)
+    ran = waypoint_cli(
+        "run", "research", "--input", json.dumps({"question": "json?", "depth": 9}),
+        "--db", sqlite_url,
+    )  # fmt: skip
+    assert ran.returncode == 2 and ran.stderr.startswith("error: ") and "depth" in ran.stderr
+    assert "Traceback" not in ran.stderr
+    ran = waypoint_cli(
         "run", "research", "--input", QUESTION, "--context", '{"tool_call_budget": 99}',
         "--db", sqlite_url,
     )  # fmt: skip
-    assert refused.returncode == 2 and "tool_call_budget" in refused.stderr
+    assert ran.returncode == 2 and "tool_call_budget" in ran.stderr
     assert not sqlite_path(sqlite_url).exists()  # nothing written, not even the database
