@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+# the browser the HTML report tests open (Debian's chromium); installed when missing and possible
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "test: installing chromium (Debian) for the report's browser tests" >&2
+  apt-get install -y -q chromium >/dev/null 2>&1 || echo "test: chromium not installed" >&2
+fi
 export LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=1 LANGGRAPH_STRICT_MSGPACK=true
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -48,6 +48,7 @@ _TABLES_WITH_THREAD = {
     "waypoint_threads",
     "waypoint_side_effects",
     "waypoint_thread_holders",
+    "waypoint_ledger",
     "checkpoints",
 }
 

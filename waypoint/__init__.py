@@ -19,7 +19,8 @@ Side effects:
     `perform_once`, `effect_key`, `EffectRefused`, `effects_metadata` / `EFFECTS_KEY` (declare
     a node's effects: `add_node(..., effects=(...))`), `run_database`, `Executor`, `Migration`,
     `register_tables`; on other systems, through the outbox: `call_once`, `Compensation`,
-    `Delivery`, `DeliveryPending`, `enqueue_call`, `provider_configured`, `compensate_run`.
+    `Delivery`, `DeliveryPending`, `enqueue_call`, `provider_configured`, `compensate_run`,
+    `on_compensated` / `CompensatedEffect` (what undoing an effect puts back locally).
 Serving and running:
     `serve(graph)`, `start_run`, `resume_thread`, `thread_status`, `open_stores`,
     `register_state_migration`.
@@ -97,6 +98,8 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "DeliveryPending": ("waypoint.outbox", "DeliveryPending"),
     "enqueue_call": ("waypoint.outbox", "enqueue_call"),
     "compensate_run": ("waypoint.outbox", "compensate_run"),
+    "on_compensated": ("waypoint.outbox", "on_compensated"),
+    "CompensatedEffect": ("waypoint.outbox", "CompensatedEffect"),
     "provider_configured": ("waypoint.outbox", "provider_configured"),
     # serving and running
     "serve": ("waypoint.served_runs", "serve"),
@@ -118,6 +121,7 @@ __all__ = [
     "BadInput",
     "Budgets",
     "Capability",
+    "CompensatedEffect",
     "Compensation",
     "Delivery",
     "DeliveryPending",
@@ -144,6 +148,7 @@ __all__ = [
     "effect_key",
     "effects_metadata",
     "enqueue_call",
+    "on_compensated",
     "open_stores",
     "perform_once",
     "provider_configured",
@@ -186,12 +191,14 @@ if TYPE_CHECKING:
         set_default_ladder,
     )
     from waypoint.outbox import (
+        CompensatedEffect,
         Compensation,
         Delivery,
         DeliveryPending,
         call_once,
         compensate_run,
         enqueue_call,
+        on_compensated,
         provider_configured,
     )
     from waypoint.persistence.migrations import Migration

@@ -16,6 +16,10 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 _runner_actor: ContextVar[str | None] = ContextVar("waypoint_runner_actor", default=None)
+_runner_role: ContextVar[str | None] = ContextVar("waypoint_runner_role", default=None)
+
+ROLE_KEY = "waypoint_role"
+"""Run metadata key under which a server records the role a caller answered under."""
 
 
 @contextmanager
@@ -45,3 +49,27 @@ def authenticated_user(config: RunnableConfig | None) -> str | None:
 def acting_user(config: RunnableConfig | None) -> str | None:
     """Who acts in this run: the server's authenticated user, else the runner's actor."""
     return authenticated_user(config) or _runner_actor.get()
+
+
+@contextmanager
+def answering_as(role: str) -> Iterator[None]:
+    """The role (`owner`, `reviewer`) the runner's actor answers under in this block."""
+    token = _runner_role.set(role)
+    try:
+        yield
+    finally:
+        _runner_role.reset(token)
+
+
+def acting_role(config: RunnableConfig | None) -> str:
+    """Under which role this run's answer is given.
+
+    On a server: `reviewer` when the auth let a reviewer answer (`ROLE_KEY` in the run's
+    metadata, set by the server's auth, not the caller), else `owner` (the server lets no one
+    else in). On the command line: the role `resume --as USER` was checked for, else
+    `operator` (whoever holds the database).
+    """
+    metadata = (config or {}).get("metadata") or {}
+    if authenticated_user(config) is not None:
+        return "reviewer" if metadata.get(ROLE_KEY) == "reviewer" else "owner"
+    return _runner_role.get() or "operator"

@@ -152,6 +152,23 @@ class CapabilityRegistry:
     usd_per_1k_tokens: dict[str, Decimal] = field(default_factory=dict)
     """Price of each `provider:model` (USD per 1,000 tokens); unknown models cost 0."""
     _entries: dict[str, _Entry] = field(default_factory=dict)
+    _mcp_config: Any = None
+    """The configuration whose `[mcp_providers]` were added last (`_add_mcp_providers`)."""
+
+    def _add_mcp_providers(self, config: Any) -> None:
+        """Add the MCP tools of `waypoint.toml` (`[mcp_providers.NAME]`) to their capabilities.
+
+        Once per configuration read; a provider whose capability is not registered (yet) is
+        left out here and named by `validate_config`.
+        """
+        if config is self._mcp_config:
+            return
+        from waypoint.mcp_providers import mcp_provider
+
+        for name, spec in config.mcp_providers.items():
+            if spec.capability in self._entries:
+                self._entries[spec.capability].extra[name] = mcp_provider(name, spec)
+        self._mcp_config = config
 
     def register(
         self,
@@ -193,6 +210,7 @@ class CapabilityRegistry:
         """
         entry = self._entries[name]
         config = load_config()
+        self._add_mcp_providers(config)
         section = config.capabilities.get(name)
         env = os.environ.get(f"WAYPOINT_ROUTE_{name.upper()}")
         if env:
@@ -232,6 +250,14 @@ class CapabilityRegistry:
             BadInput: an unknown capability or provider, or a provider of another capability.
         """
         config = load_config()
+        for name, spec in config.mcp_providers.items():
+            if spec.capability not in self._entries:
+                raise BadInput(
+                    f"config: mcp_providers.{name}.capability: unknown capability "
+                    f"{spec.capability!r}; registered: {', '.join(self.names())}",
+                    field=f"mcp_providers.{name}.capability",
+                )
+        self._add_mcp_providers(config)
         for name in config.capabilities:
             if name not in self._entries:
                 raise BadInput(
@@ -260,6 +286,7 @@ class CapabilityRegistry:
     def cards(self) -> list[ProviderCard]:
         """Every registered provider with its owner, version, cost model and SLO."""
         cards: list[ProviderCard] = []
+        self._add_mcp_providers(load_config())
         for name in self.names():
             for provider in self._entries[name].providers().values():
                 cards.append(

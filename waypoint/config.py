@@ -8,6 +8,12 @@ plugins = ["my_company.providers"]      # modules that register providers at imp
 providers = ["offline-keyword-classifier"]   # order of preference
 model_fallback = true                         # with a model setting, fall back to these
 
+[mcp_providers.crm-over-mcp]                  # a provider that is a tool on an MCP server
+capability = "crm_lookup"                     # (waypoint.mcp_providers)
+url = "http://127.0.0.1:8799/mcp"
+tool = "crm_lookup"
+token_env = "CRM_MCP_TOKEN"                   # optional: the bearer token's variable
+
 [providers.payments]                          # systems the outbox calls (waypoint.outbox)
 url = "http://127.0.0.1:8765"                 # WAYPOINT_PROVIDER_PAYMENTS_URL overrides
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 import importlib
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +79,26 @@ class ProviderEndpoint(BaseModel):
     timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for one answer.")
 
 
+class McpProviderConfig(BaseModel):
+    """A capability provider that is a tool on an MCP server (`waypoint.mcp_providers`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    capability: str = Field(description="The capability it serves (its contract applies).")
+    url: str = Field(description="The MCP server's streamable HTTP endpoint, e.g. .../mcp.")
+    tool: str = Field(description="The tool's name on that server.")
+    token_env: str | None = Field(
+        default=None,
+        description="Environment variable holding a bearer token for the server (never the "
+        "token itself in this file).",
+    )
+    timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for one answer.")
+    version: str = Field(default="mcp", description="Shown in the ledger and the registry.")
+    usd_per_call: Decimal = Field(default=Decimal("0"), ge=0)
+    slo_latency_ms: float = Field(default=500.0, gt=0)
+    slo_error_rate: float = Field(default=0.01, ge=0, le=1)
+
+
 class WaypointConfig(BaseModel):
     """The whole file."""
 
@@ -91,6 +118,11 @@ class WaypointConfig(BaseModel):
         default_factory=dict,
         description="Other systems effects call through the outbox, by name "
         "(WAYPOINT_PROVIDER_<NAME>_URL / _TIMEOUT override them).",
+    )
+    mcp_providers: dict[str, McpProviderConfig] = Field(
+        default_factory=dict,
+        description="Capability providers that are tools on MCP servers, by provider name "
+        "(name them in `[capabilities.NAME] providers` like any other).",
     )
 
 

@@ -259,7 +259,7 @@ def _report_answer(decision: HumanDecision) -> None:
     """Tell the run's ledger who answered what (no-op outside a recorded run)."""
     from langgraph.config import get_config
 
-    from waypoint.actors import acting_user
+    from waypoint.actors import acting_role, acting_user
     from waypoint.ledger import current_recorder
 
     recorder = current_recorder()
@@ -271,6 +271,7 @@ def _report_answer(decision: HumanDecision) -> None:
         "decision": decision.type,
         **decision.model_dump(exclude_none=True, exclude={"type"}),
         "answered_by": acting_user(config),
+        "answered_as": acting_role(config),
     }
     recorder.on_human_answer(
         str(metadata.get("langgraph_node", "?")),

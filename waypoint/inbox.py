@@ -14,6 +14,7 @@ from typing import Any
 
 from waypoint.errors import BadInput
 from waypoint.input_checks import check_id
+from waypoint.persistence.sql import Database, Row
 from waypoint.persistence.stores import open_stores
 
 
@@ -68,33 +69,93 @@ def _request_parts(value: Any) -> tuple[str | None, Any, str | None, list[str]]:
     return None, value, None, []
 
 
-async def waiting_questions(
-    *, db_url: str | None = None, graph: str | None = None, older_than: timedelta | None = None
-) -> list[InboxItem]:
-    """Every question waiting for a human, oldest first (optionally of one graph, or older)."""
-    from waypoint.runner import _compiled, current_report
-    from waypoint.workflows import load_workflow
-
-    if graph is not None:
-        check_id(graph, "graph", what="graph name")
-    now = datetime.now(UTC)
+def _where(
+    graph: str | None, older_than: timedelta | None, now: datetime
+) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"graph": graph}
     where = "h.answered_at IS NULL AND t.status = 'waiting'"
     where += " AND (CAST(:graph AS TEXT) IS NULL OR h.graph = :graph)"
     if older_than is not None:
         params["cutoff"] = (now - older_than).isoformat()
         where += " AND h.asked_at <= :cutoff"
+    return where, params
+
+
+async def waiting_handoffs(
+    db: Database, *, graph: str | None = None, older_than: timedelta | None = None
+) -> list[Row]:
+    """The handoffs still unanswered on threads indexed as waiting, oldest first.
+
+    A row says where and when a question was asked (`thread_id`, `handoff_id` = the interrupt
+    id, `graph`, `node`, `kind`, `asked_at`) and who started the thread (`started_by`, from its
+    first ledger row); the question itself lives in the checkpoint.
+    """
+    if graph is not None:
+        check_id(graph, "graph", what="graph name")
+    where, params = _where(graph, older_than, datetime.now(UTC))
+    return await db.fetchall(
+        "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at, "
+        "(SELECT l.actor FROM waypoint_ledger l WHERE l.thread_id = h.thread_id "
+        "ORDER BY l.started_at LIMIT 1) AS started_by "
+        "FROM waypoint_handoffs h JOIN waypoint_threads t ON t.thread_id = h.thread_id "
+        f"WHERE {where} ORDER BY h.asked_at, h.thread_id",
+        params,
+    )
+
+
+def inbox_item(row: Row, value: Any, node: str | None, now: datetime) -> InboxItem:
+    """One inbox entry: a handoff row and the question it stands for (`value`, as asked)."""
+    action, args, description, allowed = _request_parts(value)
+    asked = datetime.fromisoformat(str(row["asked_at"]))
+    return InboxItem(
+        thread_id=str(row["thread_id"]),
+        graph=str(row["graph"]),
+        interrupt_id=str(row["handoff_id"]),
+        node=node,
+        kind=str(row["kind"]),
+        asked_at=str(row["asked_at"]),
+        age_s=round((now - asked).total_seconds(), 3),
+        action=action,
+        args=args,
+        description=description,
+        allowed=allowed,
+        request=value,
+    )
+
+
+async def waiting_questions(
+    *,
+    db_url: str | None = None,
+    graph: str | None = None,
+    older_than: timedelta | None = None,
+    as_user: str | None = None,
+) -> list[InboxItem]:
+    """Every question waiting for a human, oldest first (optionally of one graph, or older).
+
+    With `as_user`, only those that user may answer: of the threads it started, and of the
+    workflows it reviews (`waypoint.roles`).
+    """
+    from waypoint.roles import RoleConfigError, reviewed_graphs
+    from waypoint.runner import _compiled, current_report
+    from waypoint.workflows import load_workflow
+
+    reviewed: frozenset[str] = frozenset({"*"})
+    if as_user is not None:
+        check_id(as_user, "as", what="user name")
+        try:
+            reviewed = reviewed_graphs(as_user)
+        except RoleConfigError as exc:
+            raise BadInput(f"as: {exc}", field="as") from None
+    now = datetime.now(UTC)
     items: list[InboxItem] = []
     async with open_stores(db_url) as stores:
-        rows = await stores.db.fetchall(
-            "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at "
-            "FROM waypoint_handoffs h JOIN waypoint_threads t ON t.thread_id = h.thread_id "
-            f"WHERE {where} ORDER BY h.asked_at, h.thread_id",
-            params,
-        )
+        rows = await waiting_handoffs(stores.db, graph=graph, older_than=older_than)
         pending: dict[str, dict[str, Any] | None] = {}
         for row in rows:
             thread_id = str(row["thread_id"])
+            mine = as_user is None or row["started_by"] == as_user
+            if not (mine or "*" in reviewed or row["graph"] in reviewed):
+                continue
             if thread_id not in pending:
                 try:
                     workflow = load_workflow(str(row["graph"]))
@@ -109,22 +170,6 @@ async def waiting_questions(
             if questions is not None and question is None:
                 continue  # answered or dropped since the handoff was written
             value = None if question is None else question.value
-            action, args, description, allowed = _request_parts(value)
-            asked = datetime.fromisoformat(str(row["asked_at"]))
-            items.append(
-                InboxItem(
-                    thread_id=thread_id,
-                    graph=str(row["graph"]),
-                    interrupt_id=str(row["handoff_id"]),
-                    node=row["node"] if question is None else question.node,
-                    kind=str(row["kind"]),
-                    asked_at=str(row["asked_at"]),
-                    age_s=round((now - asked).total_seconds(), 3),
-                    action=action,
-                    args=args,
-                    description=description,
-                    allowed=allowed,
-                    request=value,
-                )
-            )
+            node = row["node"] if question is None else question.node
+            items.append(inbox_item(row, value, node, now))
     return items

@@ -103,12 +103,75 @@ class Compensation:
     """Its JSON body, with `{answer.FIELD}` placeholders."""
     provider: str | None = None
     """Another provider than the effect's (None: the same one)."""
+    local_undo: str | None = None
+    """A name registered with `on_compensated`: what undoing the effect changes in this
+    database (the order's refunded amount), run in the transaction that records the provider's
+    confirmation, once. None: nothing local to put back."""
 
     def as_json(self) -> str:
         """How the outbox stores it."""
-        return json.dumps(
-            {"path": self.path, "body": self.body, "provider": self.provider}, sort_keys=True
-        )
+        spec: dict[str, Any] = {"path": self.path, "body": self.body, "provider": self.provider}
+        if self.local_undo is not None:
+            spec["local_undo"] = self.local_undo
+        return json.dumps(spec, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class CompensatedEffect:
+    """An effect the provider confirmed undone, as a local-undo hook receives it."""
+
+    key: str
+    """The effect's business key."""
+    kind: str
+    thread_id: str
+    body: dict[str, Any]
+    """What was sent to make the effect."""
+    answer: dict[str, Any]
+    """The provider's answer to the effect."""
+    reversal: dict[str, Any]
+    """The provider's answer to the compensation."""
+
+
+LocalUndo = Callable[[Executor, CompensatedEffect], Awaitable[None]]
+"""Puts back what an effect changed in this database; runs in an open transaction."""
+
+_LOCAL_UNDO: dict[str, LocalUndo] = {}
+
+
+def on_compensated(name: str) -> Callable[[LocalUndo], LocalUndo]:
+    """Register `name` as a local undo, for `Compensation(local_undo=name)`.
+
+    The hook runs in the transaction that records the compensation's confirmed answer, so
+    the local change and the record commit together, once (a second delivery of the same
+    answer changes nothing). Example:
+
+        @on_compensated("shop.refund_reversed")
+        async def refund_reversed(tx: Executor, effect: CompensatedEffect) -> None:
+            await tx.execute("UPDATE orders SET refunded = refunded - :a ...", {...})
+    """
+
+    def register(hook: LocalUndo) -> LocalUndo:
+        _LOCAL_UNDO[name] = hook
+        return hook
+
+    return register
+
+
+def _local_undo(name: str) -> LocalUndo:
+    """The hook registered as `name`, importing the served workflows if it is not yet known.
+
+    Raises:
+        LookupError: no workflow registers it (the compensation stays pending, so nothing is
+            recorded undone while its local part is not).
+    """
+    if name not in _LOCAL_UNDO:
+        from waypoint.workflows import load_workflow, workflow_names
+
+        for workflow in workflow_names():  # the hooks live beside the workflows' effects
+            load_workflow(workflow)
+    if name not in _LOCAL_UNDO:
+        raise LookupError(f"no local undo named {name!r} is registered (`on_compensated`)")
+    return _LOCAL_UNDO[name]
 
 
 @dataclass(frozen=True)
@@ -236,7 +299,18 @@ async def record_answer(
     answer: dict[str, Any],
 ) -> Row:
     """Record a final answer on a pending row (the first one recorded wins); the row."""
-    await db.execute(
+    return (await _record(db, key, outcome, http_status, answer))[0]
+
+
+async def _record(
+    db: Executor,
+    key: str,
+    outcome: Literal["delivered", "refused"],
+    http_status: int,
+    answer: dict[str, Any],
+) -> tuple[Row, bool]:
+    """`record_answer`, and whether this call recorded it (False: an earlier one had)."""
+    applied = await db.execute(
         "UPDATE waypoint_outbox SET status = :status, answer_status = :http, answer = :answer, "
         "attempts = attempts + 1, last_error = NULL, updated_at = :now "
         "WHERE effect_key = :key AND status = 'pending'",
@@ -250,7 +324,7 @@ async def record_answer(
     )
     row = await db.fetchone("SELECT * FROM waypoint_outbox WHERE effect_key = :key", {"key": key})
     assert row is not None
-    return row
+    return row, applied == 1
 
 
 def backoff(attempts: int, *, base: float = 0.2, cap: float = 30.0) -> float:
@@ -302,7 +376,46 @@ async def deliver(
         await record_failure(db, key, str(exc), failures=failures, cap=cap)
         raise
     pause_point(f"outbox:{row['kind']}:before_record")
-    return _delivery(await record_answer(db, key, outcome, http_status, answer), replayed=False)
+    undo = await _undo_of(db, row) if outcome == "delivered" else None
+    if undo is None:
+        return _delivery(await record_answer(db, key, outcome, http_status, answer), replayed=False)
+    hook, effect = undo
+    async with db.transaction(lock_key=f"outbox:{key}") as tx:
+        recorded, applied = await _record(tx, key, outcome, http_status, answer)
+        if applied:  # the first record of this answer puts the local state back, once
+            await hook(tx, CompensatedEffect(**{**effect, "reversal": answer}))
+    return _delivery(recorded, replayed=False)
+
+
+async def _undo_of(db: Database, row: Row) -> tuple[LocalUndo, dict[str, Any]] | None:
+    """For a compensation whose effect declares a local undo: the hook and the effect.
+
+    Raises:
+        DeliveryPending: the hook is not registered here (recorded as a failed attempt: the
+            provider's answer is asked again later, under the same key).
+    """
+    if not row.get("compensates"):
+        return None
+    effect = await db.fetchone(
+        "SELECT effect_key, kind, thread_id, body, answer, compensation FROM waypoint_outbox "
+        "WHERE effect_key = :key",
+        {"key": row["compensates"]},
+    )
+    spec = json.loads(effect["compensation"] or "{}") if effect else {}
+    if effect is None or not spec.get("local_undo"):
+        return None
+    try:
+        hook = _local_undo(str(spec["local_undo"]))
+    except LookupError as exc:
+        await record_failure(db, str(row["effect_key"]), str(exc))
+        raise DeliveryPending(str(row["effect_key"]), str(row["provider"]), str(exc)) from exc
+    return hook, {
+        "key": str(effect["effect_key"]),
+        "kind": str(effect["kind"]),
+        "thread_id": str(effect["thread_id"]),
+        "body": dict(json.loads(effect["body"] or "{}")),
+        "answer": dict(json.loads(effect["answer"] or "{}")),
+    }
 
 
 def provider_configured(provider: str) -> bool:

@@ -1,35 +1,32 @@
-"""A thread's timeline as one self-contained HTML page: no script, no network, no CDN.
+"""A thread's timeline, and the KPIs, as self-contained HTML pages: no script, no network.
 
-`waypoint report THREAD --html out.html` writes it: the graph drawn as inline SVG with the path
-the thread took highlighted, then each checkpoint in order (node, gate verdicts and reasons,
-what runs next, questions asked and whether they were answered), the questions to humans (who
-answered, when, how long they waited), the side effects performed, kills and overrides, and
-the ledger's rows (provider, latency, tokens, cost, errors). Values are escaped; fields the
-workflow marks sensitive never reach the ledger, so they never reach the page.
+`waypoint report THREAD --html out.html` writes the timeline: the graph drawn as inline SVG
+with the path the thread took highlighted, then every checkpoint in order, forks and replays
+as branches (node, gate verdicts and reasons, the route taken next, questions asked and
+whether they were answered), the questions to humans (who answered, under which role, when,
+how long they waited), the side effects performed or refused, kills and overrides, and the
+ledger's rows (provider, route, latency, tokens, cost, errors). `waypoint report --kpis --html`
+writes the KPIs with charts. Rendered by Jinja2 from `waypoint/templates/`, every value
+escaped; fields the workflow marks sensitive never reach the ledger, so never the page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from html import escape
+from datetime import timedelta
+from functools import cache
 from itertools import pairwise
 from typing import Any
 
-from waypoint.audit import thread_audit
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from waypoint.audit import thread_audit, workflow_kpis
+from waypoint.persistence.sql import Row
 from waypoint.persistence.stores import open_stores
 from waypoint.timetravel import CheckpointRow, thread_history
 
 _BOX_W, _BOX_H, _GAP_X, _GAP_Y = 170, 34, 30, 36
-
-_STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d2b;max-width:1200px}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;width:100%;font-size:13px}
-th,td{border:1px solid #e3e3ea;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#f4f3fb}.pass{color:#17733a}.fail{color:#b3261e}.muted{color:#777}
-code{font-size:12px}svg text{font:12px system-ui,sans-serif}
-"""
 
 
 @dataclass
@@ -75,80 +72,132 @@ def _layers(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> _Layout:
     return _Layout(positions, width, height)
 
 
-def graph_svg(
+def graph_picture(
     nodes: Sequence[str], edges: Sequence[tuple[str, str, bool]], path: Sequence[str]
-) -> str:
-    """The graph as SVG: nodes on the path filled, edges taken drawn bold."""
+) -> dict[str, Any]:
+    """Where the template draws each node and edge; nodes on the path and edges taken marked."""
     layout = _layers(nodes, [(s, t) for s, t, _ in edges])
     visited = set(path)
     taken = set(pairwise(path))
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{layout.width}" '
-        f'height="{layout.height}" role="img" aria-label="graph">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#555"/></marker></defs>',
-    ]
+    lines = []
     for source, target, conditional in edges:
         if source not in layout.positions or target not in layout.positions:
             continue
         (x1, y1), (x2, y2) = layout.positions[source], layout.positions[target]
-        on_path = (source, target) in taken
-        dashes = ' stroke-dasharray="4 3"' if conditional else ""
-        parts.append(
-            f'<line class="edge{" taken" if on_path else ""}" x1="{x1 + _BOX_W // 2}" '
-            f'y1="{y1 + _BOX_H}" x2="{x2 + _BOX_W // 2}" y2="{y2}" '
-            f'stroke="{"#4b3bd6" if on_path else "#aaa"}" '
-            f'stroke-width="{3 if on_path else 1}"{dashes} marker-end="url(#arrow)"/>'
+        lines.append(
+            {
+                "x1": x1 + _BOX_W // 2,
+                "y1": y1 + _BOX_H,
+                "x2": x2 + _BOX_W // 2,
+                "y2": y2,
+                "taken": (source, target) in taken,
+                "conditional": conditional,
+            }
         )
-    for node in nodes:
-        x, y = layout.positions[node]
-        fill = "#bfb6fc" if node in visited else "#f2f0ff"
-        parts.append(
-            f'<g class="node{" visited" if node in visited else ""}" data-node="{escape(node)}">'
-            f'<rect x="{x}" y="{y}" width="{_BOX_W}" height="{_BOX_H}" rx="6" fill="{fill}" '
-            f'stroke="#6f63c9"/><text x="{x + _BOX_W // 2}" y="{y + _BOX_H // 2 + 4}" '
-            f'text-anchor="middle">{escape(node)}</text></g>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    boxes = [
+        {"name": node, "x": x, "y": y, "visited": node in visited}
+        for node in nodes
+        for x, y in [layout.positions[node]]
+    ]
+    return {
+        "width": layout.width,
+        "height": layout.height,
+        "box_w": _BOX_W,
+        "box_h": _BOX_H,
+        "edges": lines,
+        "nodes": boxes,
+    }
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], css: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _text(value: Any) -> str:
-    return escape("" if value is None else str(value))
-
-
-def _checkpoint_cells(row: CheckpointRow) -> list[str]:
-    gates = "<br>".join(
-        f'<span class="{"pass" if g.passed else "fail"}">{_text(g.gate)}: '
-        f"{'passed' if g.passed else 'failed'}</span>"
-        + (f" <span class='muted'>{_text('; '.join(g.reasons))}</span>" if g.reasons else "")
-        for g in row.gates
+@cache
+def _templates() -> Environment:
+    """The page templates (`waypoint/templates`), every value escaped."""
+    return Environment(
+        loader=PackageLoader("waypoint", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    questions = "<br>".join(
-        f"{_text(i.node)}: {_text(i.action or 'question')} "
-        f"({'answered' if i.answered else 'waiting'})"
-        for i in row.interrupts
-    )
+
+
+def _branches(rows: Sequence[CheckpointRow]) -> list[dict[str, Any]]:
+    """Each branch of the thread (a fork, an update, a replay's new line), oldest first."""
+    by_branch: dict[str, list[CheckpointRow]] = {}
+    for row in rows:
+        by_branch.setdefault(row.branch, []).append(row)
     return [
-        _text(row.step),
-        _text(row.created_at),
-        _text(row.source),
-        _text(", ".join(row.writers) or "-"),
-        gates or '<span class="muted">-</span>',
-        _text(", ".join(row.next) or "(end)"),
-        questions or '<span class="muted">-</span>',
-        f"<code>{_text(row.checkpoint_id[:13])}</code>",
+        {
+            "id": start.checkpoint_id,
+            "parent": start.parent_id,
+            "source": start.source,
+            "count": len(by_branch.get(start.checkpoint_id, [])),
+            "current": any(r.on_head_line for r in by_branch.get(start.checkpoint_id, [])),
+        }
+        for start in rows
+        if start.branch_start
     ]
 
 
+def _humans(handoffs: Sequence[Row], invocations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each question asked, with the answer the ledger recorded (who, as what, what)."""
+    answers: dict[str, list[dict[str, Any]]] = {}
+    for row in invocations:
+        if row.get("human_decision"):
+            answers.setdefault(str(row["node"]), []).append(row["human_decision"])
+    humans = []
+    for h in handoffs:
+        given = answers.get(str(h["node"]), [])
+        answer = given.pop(0) if h["answered_at"] and given else {}
+        humans.append(
+            {
+                "node": h["node"],
+                "kind": h["kind"],
+                "asked_at": h["asked_at"],
+                "answered_at": h["answered_at"],
+                "answered_by": h["answered_by"] or answer.get("answered_by"),
+                "answered_as": answer.get("answered_as"),
+                "decision": answer.get("decision"),
+                "message": answer.get("message"),
+                "waited": _waited(h["asked_at"], h["answered_at"]),
+            }
+        )
+    return humans
+
+
+def _effects(
+    local: Sequence[Row], outbox: Sequence[Row], invocations: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Effects performed (local, or through the outbox with the provider's answer), and refused."""
+    rows = [
+        {"kind": e["kind"], "key": e["effect_key"], "outcome": "performed", "at": e["created_at"]}
+        for e in local
+    ]
+    for e in outbox:
+        status = str(e["status"])
+        outcome = {"delivered": "delivered", "refused": "refused by provider"}.get(status, status)
+        if e["compensates"]:
+            outcome = f"{outcome} (undoes {e['compensates']})"
+        if e["answer_status"]:
+            outcome = f"{outcome}, HTTP {e['answer_status']}"
+        rows.append(
+            {"kind": e["kind"], "key": e["effect_key"], "outcome": outcome, "at": e["updated_at"]}
+        )
+    for r in invocations:
+        if r.get("error_class") == "EffectRefused":
+            rows.append(
+                {
+                    "kind": r["node"],
+                    "key": "-",
+                    "outcome": f"refused: {r.get('error_message') or ''}",
+                    "at": r.get("started_at"),
+                }
+            )
+    return sorted(rows, key=lambda e: str(e["at"] or ""))
+
+
 async def thread_report_html(thread_id: str, *, db_url: str | None = None) -> str:
-    """The thread's timeline page (the head's line of checkpoints, oldest first)."""
+    """The thread's timeline page: every checkpoint in order, its branches marked."""
     from waypoint.workflows import load_workflow
 
     audit = await thread_audit(thread_id, db_url=db_url)
@@ -159,9 +208,14 @@ async def thread_report_html(thread_id: str, *, db_url: str | None = None) -> st
             "WHERE thread_id = :t ORDER BY asked_at",
             {"t": thread_id},
         )
-        effects = await stores.db.fetchall(
-            "SELECT kind, created_at FROM waypoint_side_effects WHERE thread_id = :t "
+        local = await stores.db.fetchall(
+            "SELECT effect_key, kind, created_at FROM waypoint_side_effects WHERE thread_id = :t "
             "ORDER BY created_at",
+            {"t": thread_id},
+        )
+        outbox = await stores.db.fetchall(
+            "SELECT effect_key, kind, status, answer_status, compensates, updated_at "
+            "FROM waypoint_outbox WHERE thread_id = :t ORDER BY seq",
             {"t": thread_id},
         )
     drawable = load_workflow(str(audit["graph"])).served.get_graph()
@@ -171,7 +225,8 @@ async def thread_report_html(thread_id: str, *, db_url: str | None = None) -> st
         for e in drawable.edges
         if not (_is_error_handler(e.source) or _is_error_handler(e.target))
     ]
-    line = sorted((r for r in history.rows if r.on_head_line), key=lambda r: r.step)
+    checkpoints = sorted(history.rows, key=lambda r: (r.created_at or "", r.step))
+    line = [r for r in checkpoints if r.on_head_line]
     path = ["__start__"]
     for row in line:
         for writer in row.writers:
@@ -180,81 +235,68 @@ async def thread_report_html(thread_id: str, *, db_url: str | None = None) -> st
     if audit["status"] == "completed":
         path.append("__end__")
     invocations = audit["invocations"]
-    sections = [
-        f"<h1>Thread {_text(thread_id)}</h1>",
-        f"<p>graph <b>{_text(audit['graph'])}</b> · status <b>{_text(audit['status'])}</b> · "
-        f"{len(line)} checkpoints · {len(invocations)} node invocations</p>",
-        "<h2>Path taken</h2>",
-        graph_svg(nodes, edges, path),
-        f"<p class='muted'>{_text(' → '.join(path))}</p>",
-        "<h2>Checkpoints</h2>",
-        _table(
-            ["step", "at", "source", "written by", "gates", "next", "questions", "checkpoint"],
-            (_checkpoint_cells(row) for row in line),
-            "checkpoints",
+    control = [
+        *(
+            {
+                "what": "kill",
+                "by": k["requested_by"],
+                "at": k["requested_at"],
+                "reason": k["reason"],
+            }
+            for k in audit["kills"]
         ),
-        "<h2>Humans</h2>",
-        _table(
-            ["node", "kind", "asked", "answered", "by", "waited"],
-            (
-                [
-                    _text(h["node"]),
-                    _text(h["kind"]),
-                    _text(h["asked_at"]),
-                    _text(h["answered_at"] or "waiting"),
-                    _text(h["answered_by"] or "-"),
-                    _text(_waited(h["asked_at"], h["answered_at"])),
-                ]
-                for h in handoffs
-            ),
-            "humans",
-        ),
-        "<h2>Side effects</h2>",
-        _table(
-            ["kind", "performed at"],
-            ([_text(e["kind"]), _text(e["created_at"])] for e in effects),
-            "effects",
-        ),
-        "<h2>Kills and overrides</h2>",
-        _table(
-            ["what", "by", "at", "reason"],
-            [
-                *(
-                    ["kill", _text(k["requested_by"]), _text(k["requested_at"]), _text(k["reason"])]
-                    for k in audit["kills"]
-                ),
-                *(
-                    ["override", _text(o["actor"]), _text(o["at"]), _text(o["reason"])]
-                    for o in audit["overrides"]
-                ),
-            ],
-            "control",
-        ),
-        "<h2>Ledger</h2>",
-        _table(
-            ["node", "try", "status", "provider", "route", "ms", "tokens", "cost", "error"],
-            (
-                [
-                    _text(r["node"]),
-                    _text(r["attempt"]),
-                    _text(r["status"]),
-                    _text(r["provider"] or "-"),
-                    _text(r["routing_reason"] or ""),
-                    _text(r["latency_ms"]),
-                    _text(r["tokens"]),
-                    _text(r["cost_usd"]),
-                    _text(r["error_message"] or ""),
-                ]
-                for r in invocations
-            ),
-            "ledger",
+        *(
+            {"what": "override", "by": o["actor"], "at": o["at"], "reason": o["reason"]}
+            for o in audit["overrides"]
         ),
     ]
     return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Waypoint · {_text(thread_id)}</title><style>{_STYLE}</style></head><body>"
-        + "\n".join(sections)
-        + "</body></html>\n"
+        _templates()
+        .get_template("timeline.html.j2")
+        .render(
+            thread_id=thread_id,
+            graph=audit["graph"],
+            status=audit["status"],
+            checkpoints=checkpoints,
+            on_line=len(line),
+            branches=_branches(checkpoints),
+            picture=graph_picture(nodes, edges, path),
+            path=path,
+            humans=_humans(handoffs, invocations),
+            effects=_effects(local, outbox, invocations),
+            control=control,
+            invocations=invocations,
+        )
+    )
+
+
+async def kpi_report_html(
+    *, db_url: str | None = None, graph: str | None = None, since: timedelta | None = None
+) -> str:
+    """The KPIs as a page with charts (rates, threads per day, handoffs, latency by node)."""
+    kpis = await workflow_kpis(db_url=db_url, graph=graph, since=since, by_day=True)
+    rates = [
+        (name.removesuffix("_rate"), round(float(kpis[name]) * 100, 1))
+        for name in (
+            "completion_rate",
+            "escalation_rate",
+            "intervention_rate",
+            "halt_rate",
+            "failure_rate",
+        )
+        if kpis[name] is not None
+    ]
+    return (
+        _templates()
+        .get_template("kpis.html.j2")
+        .render(
+            kpis=kpis,
+            since=str(since) if since else None,
+            rates=rates,
+            days=[(d["day"], d["threads"]) for d in kpis["by_day"]],
+            handoffs=[(kind, v["handoffs"]) for kind, v in kpis["handoffs_by_kind"].items()],
+            latency=[(node, v["p95"]) for node, v in kpis["latency_ms_by_node"].items()],
+        )
     )
 
 

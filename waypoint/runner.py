@@ -30,7 +30,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
-from waypoint.actors import acting_as, runner_actor
+from waypoint.actors import acting_as, answering_as, runner_actor
 from waypoint.capabilities import registry
 from waypoint.config import load_plugins
 from waypoint.contract import Status, status_of
@@ -68,6 +68,7 @@ from waypoint.persistence.writer_fence import (
     taken_over,
 )
 from waypoint.policy import admit_context
+from waypoint.roles import ROLES_ENV, RoleConfigError, may_review
 from waypoint.state_versions import bring_up_to_date
 from waypoint.streaming import current_sink, forward
 from waypoint.thread_index import index_thread, summary_of
@@ -854,8 +855,12 @@ async def resume_thread(
     durability: Durability = "sync",
     override: str | None = None,
     interrupt_id: str | None = None,
+    as_user: str | None = None,
 ) -> ThreadReport:
     """Answer a pending interrupt, or (no answer) continue a thread that stopped unfinished.
+
+    With `as_user`, that user acts, and must be the one who started the thread, or (for an
+    answer only) a reviewer of its workflow (`waypoint.roles`); the answer records the role.
 
     A halted thread (a guard or a kill stopped it) continues only with `override`, the reason,
     which is recorded with who gave it. With several questions waiting, `interrupt_id` names
@@ -869,17 +874,50 @@ async def resume_thread(
     check_thread_id(thread_id)
     if isinstance(answer, Mapping):
         check_json_value(answer, "answer")
+    if as_user is not None:
+        check_id(as_user, "as", what="user name")
     async with open_stores(db_url) as stores, _database_guard(thread_id, stores.url.redacted):
-        await _load(stores, thread_id)  # an unknown thread is refused before anything is written
-        async with hold_thread(stores.url, stores.db, thread_id):
-            return await _resume_held(
-                stores,
-                thread_id,
-                answer,
-                durability=durability,
-                override=override,
-                interrupt_id=interrupt_id,
-            )
+        workflow, _, _ = await _load(stores, thread_id)  # an unknown thread: refused first
+        role = "operator"
+        if as_user is not None:
+            role = await _role_of(stores.db, thread_id, workflow.name, as_user, answer is not None)
+        with acting_as(as_user or actor()), answering_as(role):
+            async with hold_thread(stores.url, stores.db, thread_id):
+                return await _resume_held(
+                    stores,
+                    thread_id,
+                    answer,
+                    durability=durability,
+                    override=override,
+                    interrupt_id=interrupt_id,
+                )
+
+
+async def _role_of(db: Database, thread_id: str, graph: str, user: str, answers: bool) -> str:
+    """`owner` or `reviewer`: under which role `user` may act on the thread.
+
+    Raises:
+        BadInput: neither (field `as`; nothing is written).
+    """
+    first = await db.fetchone(
+        "SELECT actor FROM waypoint_ledger WHERE thread_id = :t ORDER BY started_at LIMIT 1",
+        {"t": thread_id},
+    )
+    if first is not None and first["actor"] == user:
+        return "owner"
+    try:
+        reviews = answers and may_review(user, graph)
+    except RoleConfigError as exc:
+        raise BadInput(f"as: {exc}", field="as") from None
+    if reviews:
+        return "reviewer"
+    started_by = first["actor"] if first is not None else "nobody recorded"
+    raise BadInput(
+        f"as: {user} may not {'answer' if answers else 'continue'} {thread_id}: it was started "
+        f"by {started_by}, and {user} is not a reviewer of {graph} ({ROLES_ENV})"
+        + ("" if answers else "; a reviewer may only answer a pending question"),
+        field="as",
+    )
 
 
 async def _resume_held(

@@ -8,6 +8,10 @@ through the same resume as a person's answer: under the thread's writer lock, on
 very question is still pending. A thread busy elsewhere is left for the next sweep; a question
 answered meanwhile is skipped. Each applied default is recorded in the ledger (the answer and
 who gave it) and in the handoffs (`answered_by = sweeper`).
+
+Before that, a sweep warns: a question with less than `WARN_FRACTION` of its waiting time left
+is announced once as `deadline_near` to the webhooks (`waypoint.notifications`), so someone
+can still answer before the default applies.
 """
 
 from __future__ import annotations
@@ -18,10 +22,15 @@ from typing import Any
 
 from waypoint.actors import acting_as
 from waypoint.errors import BadInput, ThreadBusy
+from waypoint.notifications import endpoints, event_statements
+from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import open_stores
 
 SWEEPER = "sweeper"
 """The actor a default answer is recorded under."""
+
+WARN_FRACTION = 0.2
+"""A question is `deadline_near` once less than this share of its waiting time is left."""
 
 
 @dataclass
@@ -31,10 +40,48 @@ class SweepResult:
     applied: list[dict[str, Any]] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+    """Interrupt ids near their deadline (`deadline_near` is queued once per question, ever:
+    a later sweep lists it again but queues nothing new)."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready record (for `--json`)."""
-        return {"applied": self.applied, "busy": self.busy, "skipped": self.skipped}
+        return {
+            "applied": self.applied,
+            "busy": self.busy,
+            "skipped": self.skipped,
+            "warned": self.warned,
+        }
+
+
+async def _warn_near(db: Database, now: datetime) -> list[str]:
+    """Queue `deadline_near` for questions close to their deadline; their interrupt ids."""
+    if not endpoints():
+        return []
+    near = await db.fetchall(
+        "SELECT thread_id, handoff_id, graph, kind, asked_at, deadline_at FROM waypoint_handoffs "
+        "WHERE answered_at IS NULL AND deadline_at IS NOT NULL AND deadline_at > :now "
+        "ORDER BY deadline_at",
+        {"now": now.isoformat()},
+    )
+    warned: list[str] = []
+    statements = []
+    for row in near:
+        asked = datetime.fromisoformat(str(row["asked_at"]))
+        due = datetime.fromisoformat(str(row["deadline_at"]))
+        if due - now > (due - asked) * WARN_FRACTION:
+            continue
+        warned.append(str(row["handoff_id"]))
+        statements += event_statements(
+            str(row["thread_id"]),
+            str(row["graph"]),
+            "deadline_near",
+            str(row["handoff_id"]),
+            {"interrupt_id": row["handoff_id"], "kind": row["kind"], "deadline_at": str(due)},
+        )
+    if statements:
+        await db.batch(statements)  # queued once per event and endpoint (ON CONFLICT)
+    return warned
 
 
 def default_answer(outcome: str, due: str) -> dict[str, Any]:
@@ -49,15 +96,17 @@ async def sweep(*, db_url: str | None = None) -> SweepResult:
     """Apply the default answer of every question past its deadline."""
     from waypoint.runner import resume_thread
 
-    now = datetime.now(UTC).isoformat()
+    moment = datetime.now(UTC)
+    now = moment.isoformat()
     async with open_stores(db_url) as stores:
+        warned = await _warn_near(stores.db, moment)
         due = await stores.db.fetchall(
             "SELECT thread_id, handoff_id, on_timeout, deadline_at FROM waypoint_handoffs "
             "WHERE answered_at IS NULL AND deadline_at IS NOT NULL AND deadline_at <= :now "
             "ORDER BY deadline_at",
             {"now": now},
         )
-    result = SweepResult()
+    result = SweepResult(warned=warned)
     for row in due:
         thread_id, interrupt_id = str(row["thread_id"]), str(row["handoff_id"])
         outcome, deadline = str(row["on_timeout"]), str(row["deadline_at"])

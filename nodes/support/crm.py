@@ -10,6 +10,7 @@ Amounts are kept in cents (integers), so the check is exact on both backends.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -17,7 +18,14 @@ from typing import Any
 
 import nodes.support.tables  # noqa: F401  (version 1 of the component, before this one)
 from state.support import Customer, Order
-from waypoint import Executor, Migration, effect_key, register_tables
+from waypoint import (
+    CompensatedEffect,
+    Executor,
+    Migration,
+    effect_key,
+    on_compensated,
+    register_tables,
+)
 
 CRM_DATA = Path(__file__).with_name("crm_data.json")
 
@@ -83,6 +91,21 @@ register_tables(
     )
 )
 
+register_tables(
+    Migration(
+        component="support",
+        version=3,
+        name="refund reversals",
+        sqlite=(
+            "ALTER TABLE support_orders ADD COLUMN status_before_refund TEXT",
+            "ALTER TABLE support_payments ADD COLUMN reversed_at TEXT",
+        ),
+    )
+)
+
+REFUND_REVERSED = "support.refund_reversed"
+"""The local undo of a refund the payment provider reversed (`refund_reversed`)."""
+
 
 def refund_key(order_id: str, ticket_id: str) -> str:
     """The business identity of a refund: this order, for this ticket (not the thread)."""
@@ -145,11 +168,42 @@ async def record_refund(tx: Executor, order_id: str, amount: Decimal) -> bool:
     rows = await tx.fetchall(
         "UPDATE support_orders SET refunded_cents = refunded_cents + :cents, "
         "status = CASE WHEN refunded_cents + :cents >= total_cents THEN 'refunded' "
-        "ELSE status END WHERE order_id = :id AND refunded_cents + :cents <= total_cents "
+        "ELSE status END, "
+        "status_before_refund = CASE WHEN refunded_cents + :cents >= total_cents "
+        "AND status <> 'refunded' THEN status ELSE status_before_refund END "
+        "WHERE order_id = :id AND refunded_cents + :cents <= total_cents "
         "RETURNING order_id",
         {"cents": cents(amount), "id": order_id},
     )
     return bool(rows)
+
+
+@on_compensated(REFUND_REVERSED)
+async def refund_reversed(tx: Executor, effect: CompensatedEffect) -> None:
+    """The provider reversed a refund: the order's refunded amount goes back down by it.
+
+    Runs in the transaction that records the reversal, once; an order fully refunded reads
+    the status it had before again. The payment row is marked reversed; its business key
+    stays taken, so the ticket's refund is not paid again by a re-run.
+    """
+    payment = await tx.fetchone(
+        "SELECT order_id, amount FROM support_payments WHERE effect_key = :key "
+        "AND reversed_at IS NULL",
+        {"key": effect.key},
+    )
+    if payment is None:  # paid before this table knew reversals, or reversed already
+        return
+    await tx.execute(
+        "UPDATE support_payments SET reversed_at = :now WHERE effect_key = :key",
+        {"now": datetime.now(UTC).isoformat(), "key": effect.key},
+    )
+    await tx.execute(
+        "UPDATE support_orders SET refunded_cents = refunded_cents - :cents, "
+        "status = CASE WHEN status = 'refunded' "
+        "THEN COALESCE(status_before_refund, 'delivered') ELSE status END "
+        "WHERE order_id = :id AND refunded_cents >= :cents",
+        {"cents": cents(Decimal(str(payment["amount"]))), "id": payment["order_id"]},
+    )
 
 
 async def reset_demo_orders(db: Executor) -> None:

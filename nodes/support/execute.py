@@ -11,6 +11,7 @@ from langgraph.runtime import Runtime
 
 import nodes.support.tables  # noqa: F401  (registers the payments and outbox tables)
 from nodes.support.crm import (
+    REFUND_REVERSED,
     payment_enqueued,
     read_customer,
     read_order,
@@ -45,7 +46,9 @@ def payment_call(payment_key: str, order_id: str, amount: str, currency: str) ->
         "body": {"amount": amount, "currency": currency, "reference": payment_key},
         "key": payment_key,
         "kind": "support.payment",
-        "compensation": Compensation(path="/reversals", body={"payment": "{answer.id}"}),
+        "compensation": Compensation(
+            path="/reversals", body={"payment": "{answer.id}"}, local_undo=REFUND_REVERSED
+        ),
     }
 
 

@@ -264,6 +264,41 @@ def second_user_cannot_touch_the_thread(server: Server, users: Users, db_url: st
     assert count(db_url, "support_payments", thread_id) == 0
 
 
+def reviewer_answers_and_does_nothing_else(server: Server, users: Users, db_url: str) -> None:
+    """Carol reviews `support`: she finds Alice's waiting thread and answers it, nothing more.
+
+    She may list and read it and answer its question (a `resume` command); new input, a
+    state edit or a delete stays 404/403. The answer records her and her role.
+    """
+    alice = server.client(users.alice)
+    carol = server.client(users.carol)
+    thread_id, state = run_to_approval(alice)
+    assert thread_id in {t["thread_id"] for t in carol.threads.search(limit=100)}
+    assert plain(carol.threads.get_state(thread_id))["next"] == ["approval"]
+    attempts = {
+        "run": lambda: carol.runs.create(thread_id, "support", input=TICKET),
+        "fork": lambda: carol.threads.update_state(thread_id, {"order_id": "O-1"}),
+        "delete": lambda: carol.threads.delete(thread_id),
+        "update": lambda: carol.threads.update(thread_id, metadata={"owner": "carol"}),
+    }
+    answers = {name: _refused(call) for name, call in attempts.items()}
+    assert all(code in (403, 404) for code in answers.values()), answers
+    assert plain(alice.threads.get_state(thread_id))["checkpoint"] == state["checkpoint"]
+
+    stream_run(carol, thread_id, command=resume_with("approve"))
+    done = values(alice.threads.get_state(thread_id))
+    assert done["resolution"]["kind"] == "refunded", done
+    assert done["human"]["answered_by"] == users.carol.name
+    answered = [
+        r["human_decision"]
+        for r in rows(db_url, "waypoint_ledger", thread_id)
+        if r.get("human_decision")
+    ]
+    assert len(answered) == 1 and '"answered_as": "reviewer"' in answered[0], answered
+    # Bob reviews nothing: Alice's threads stay out of his sight
+    assert thread_id not in {t["thread_id"] for t in server.client(users.bob).threads.search()}
+
+
 def _posted(client: SyncLangGraphClient, path: str, body: dict[str, Any]) -> int | None:
     """POST a raw body (the SDK would drop nulls and empty commands); the HTTP status."""
     return _refused(lambda: client.http.post(path, json=body))
@@ -336,6 +371,19 @@ def caller_is_never_above_the_policy(server: Server, users: Users, db_url: str) 
         {"assistant_id": "support", "input": TICKET, "context": {"approval_threshold": 100000}},
     )
     assert loose_start == 403
+    assert client.threads.get_state(new_thread)["values"] in ({}, None, [])
+    # input: every problem at once, unknown keys named, against the input schema (not the state)
+    misspelt = {k: v for k, v in TICKET.items() if k != "customer_id"} | {"custmer_id": "C-200"}
+    try:
+        client.http.post(f"/threads/{new_thread}/runs", json={"assistant_id": "support",
+                                                               "input": misspelt})  # fmt: skip
+    except Exception as exc:
+        assert status_code(exc) == 422, exc
+        detail = str(getattr(getattr(exc, "response", None), "text", "") or exc)
+    else:
+        raise AssertionError("a misspelt input key was accepted")
+    assert "input.custmer_id: unknown field" in detail, detail
+    assert "input.customer_id" in detail and "input schema TicketInput" in detail, detail
     assert client.threads.get_state(new_thread)["values"] in ({}, None, [])
 
     # nothing moved: the thread still waits at its approval, nothing was paid

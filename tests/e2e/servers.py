@@ -36,6 +36,8 @@ _SCRUBBED = {
     "ANTHROPIC_API_KEY",
     "WAYPOINT_API_KEYS",
     "WAYPOINT_API_KEYS_FILE",
+    "WAYPOINT_ROLES",
+    "WAYPOINT_ROLES_FILE",
     "DATABASE_URL",
     "REDIS_URL",
     "PORT",
@@ -87,15 +89,24 @@ class User:
 
 @dataclass(frozen=True)
 class Users:
-    """Two users with their own tokens, and the `WAYPOINT_API_KEYS` value naming them."""
+    """Users with their own tokens, and the `WAYPOINT_API_KEYS` value naming them.
+
+    Carol reviews `support` where the server is given `roles` (`WAYPOINT_ROLES`).
+    """
 
     alice: User = field(default_factory=lambda: User("alice", secrets.token_urlsafe(24)))
     bob: User = field(default_factory=lambda: User("bob", secrets.token_urlsafe(24)))
+    carol: User = field(default_factory=lambda: User("carol", secrets.token_urlsafe(24)))
 
     @property
     def api_keys(self) -> str:
         """`TOKEN:USER,TOKEN:USER` for the server's environment."""
-        return ",".join(f"{u.token}:{u.name}" for u in (self.alice, self.bob))
+        return ",".join(f"{u.token}:{u.name}" for u in (self.alice, self.bob, self.carol))
+
+    @property
+    def roles(self) -> str:
+        """`WAYPOINT_ROLES` for the server's environment: Carol reviews `support`."""
+        return f"{self.carol.name}=reviewer:support"
 
 
 @dataclass

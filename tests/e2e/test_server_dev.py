@@ -32,7 +32,12 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def server(users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     logs: Path = tmp_path_factory.mktemp("dev-logs")
     dev = start_langgraph_dev(
-        env={"WAYPOINT_API_KEYS": users.api_keys, "WAYPOINT_DB_URL": db_url}, log_dir=logs
+        env={
+            "WAYPOINT_API_KEYS": users.api_keys,
+            "WAYPOINT_ROLES": users.roles,
+            "WAYPOINT_DB_URL": db_url,
+        },
+        log_dir=logs,
     )
     yield dev
     dev.stop()
@@ -70,6 +75,12 @@ def test_streams_a_run(server: Server, users: Users) -> None:
 
 def test_second_user_cannot_touch_the_thread(server: Server, users: Users, db_url: str) -> None:
     flows.second_user_cannot_touch_the_thread(server, users, db_url)
+
+
+def test_a_reviewer_answers_and_does_nothing_else(
+    server: Server, users: Users, db_url: str
+) -> None:
+    flows.reviewer_answers_and_does_nothing_else(server, users, db_url)
 
 
 def test_caller_is_never_above_the_policy(server: Server, users: Users, db_url: str) -> None:

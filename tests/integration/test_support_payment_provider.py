@@ -4,7 +4,8 @@ Against the FAKE payment service (`payments_provider`), on both backends: the re
 payment at the provider, keyed by the refund's business key; a SIGKILL after the provider
 applied it but before the answer was recorded, then `resume`, still pays once; an outage past
 the node's retries hands the ticket to a human, and approving the retry once the provider is
-back pays once; `compensate` reverses it once.
+back pays once; `compensate` reverses it once, and puts the order's refunded amount back in
+the same transaction as it records the reversal (also when killed between the two).
 """
 
 from __future__ import annotations
@@ -43,11 +44,52 @@ def test_a_refund_is_one_payment_at_the_provider(
     assert payments_provider.applied(key) == {"payments": 1, "reversals": 0}
     rows = query(db_url, "SELECT status FROM waypoint_outbox WHERE effect_key = ?", (key,))
     assert rows == [{"status": "delivered"}]
+    assert _order(db_url, ticket) == {"status": "refunded", "refunded_cents": 2500}
     compensated = waypoint_cli(
         "compensate", thread, "--reason", "refund by mistake", "--db", db_url
     )
     assert compensated.returncode == 0, compensated.stderr
     assert payments_provider.applied(key) == {"payments": 1, "reversals": 1}
+    # the CRM reads as before the refund: a later ticket may refund the order again
+    assert _order(db_url, ticket) == {"status": "delivered", "refunded_cents": 0}
+    [payment] = query(
+        db_url, "SELECT reversed_at FROM support_payments WHERE effect_key = ?", (key,)
+    )
+    assert payment["reversed_at"] is not None
+    again = waypoint_cli("compensate", thread, "--reason", "twice", "--db", db_url)
+    assert again.returncode == 2 and "compensated already" in again.stderr
+    assert _order(db_url, ticket) == {"status": "delivered", "refunded_cents": 0}
+
+
+def _order(db_url: str, ticket: dict[str, Any]) -> dict[str, Any]:
+    [row] = query(
+        db_url,
+        "SELECT status, refunded_cents FROM support_orders WHERE order_id = ?",
+        (ticket["order_id"],),
+    )
+    return {"status": row["status"], "refunded_cents": int(row["refunded_cents"])}
+
+
+def test_a_reversal_killed_before_it_is_recorded_puts_the_order_back_once(
+    sqlite_url: str, payments_provider: FakePayments, tmp_path: Path
+) -> None:
+    db_url = sqlite_url
+    ticket = fresh_input(db_url, "auto refund")
+    thread = f"prov-{uuid.uuid4().hex[:8]}"
+    done = run(start_run("support", ticket, thread_id=thread, db_url=db_url))
+    assert done.status == "completed", done.values
+    key = _payment_key(ticket)
+    point = "outbox:support.payment.compensation:before_record"
+    proc = start_paused(["compensate", thread, "--reason", "revoked", "--db", db_url], point,
+                        tmp_path)  # fmt: skip
+    proc.send_signal(signal.SIGKILL)  # the provider reversed it; nothing recorded here
+    proc.wait(timeout=30)
+    assert payments_provider.applied(key) == {"payments": 1, "reversals": 1}
+    assert _order(db_url, ticket) == {"status": "refunded", "refunded_cents": 2500}
+    finished = waypoint_cli("compensate", thread, "--reason", "finish it", "--db", db_url)
+    assert finished.returncode == 0, finished.stderr
+    assert payments_provider.applied(key) == {"payments": 1, "reversals": 1}
+    assert _order(db_url, ticket) == {"status": "delivered", "refunded_cents": 0}
 
 
 @pytest.mark.parametrize(

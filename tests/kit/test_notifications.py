@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from tests.conftest import waypoint_cli
-from tests.helpers import run
+from tests.helpers import run, sqlite_path
 from waypoint.runner import resume_thread, start_run
 
 SECRET = "test-secret"
@@ -79,3 +82,36 @@ def test_waiting_and_halted_threads_are_notified_once(db_url: str, receiver: _Re
     assert again.returncode == 0, again.stderr
     assert not [d for d in json.loads(again.stdout)["delivered"] if asking in d or failing in d]
     assert len([b for _, b in receiver.received if asking.encode() in b]) == 2
+
+
+def test_a_question_near_its_deadline_is_announced_once(
+    sqlite_url: str, receiver: _Receiver
+) -> None:
+    thread = f"near-{uuid.uuid4().hex[:8]}"
+    asked = run(start_run("deadlines", {"seconds": 600}, thread_id=thread, db_url=sqlite_url))
+    [question] = asked.interrupts
+    swept = waypoint_cli("sweep", "--db", sqlite_url, "--json")
+    assert swept.returncode == 0, swept.stderr
+    assert json.loads(swept.stdout)["warned"] == []  # 600 s left of 600
+    # the question has waited 590 of its 600 s: less than a fifth of its time is left
+    with closing(sqlite3.connect(sqlite_path(sqlite_url))) as conn, conn:
+        conn.execute(
+            "UPDATE waypoint_handoffs SET asked_at = ?, deadline_at = ? WHERE handoff_id = ?",
+            (_ago(590), _ago(-10), question.id),
+        )
+    for _ in range(2):  # a second sweep queues nothing new
+        swept = waypoint_cli("sweep", "--db", sqlite_url, "--json")
+        assert swept.returncode == 0, swept.stderr
+        result = json.loads(swept.stdout)
+        assert result["warned"] == [question.id] and result["applied"] == []
+    sent = waypoint_cli("notify", "--db", sqlite_url, "--json")
+    assert sent.returncode == 0, sent.stderr
+    bodies = [json.loads(b) for _, b in receiver.received if thread.encode() in b]
+    near = [b for b in bodies if b["event"] == "deadline_near"]
+    assert len(near) == 2  # one refused try, then delivered: one event
+    assert {b["event_id"] for b in near} == {f"{thread}:deadline_near:{question.id}"}
+    assert near[0]["interrupt_id"] == question.id and near[0]["kind"] == "ship_order"
+
+
+def _ago(seconds: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()

@@ -36,8 +36,8 @@ from waypoint.persistence.stores import open_stores
 from waypoint.runner import ThreadReport, resume_thread, start_run, thread_status
 
 SEED = 20261204
-RUN_KILLS = 8
-RELAY_KILLS = 4
+RUN_KILLS = 20
+RELAY_KILLS = 10
 IN_FLIGHT = 3
 
 RUN_POINTS = [
@@ -213,7 +213,7 @@ def test_kills_around_the_external_call_never_pay_twice(
         killed = _kill_all(runs, zygote, db_url) + _kill_all(relays, zygote, db_url)
     finally:
         zygote.close()
-    assert killed >= 10, killed
+    assert killed >= 25, killed  # most die at their moment; a few finish first
 
     for kill in runs:
         report = _drive_to_end(kill, db_url)

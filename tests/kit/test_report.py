@@ -65,7 +65,8 @@ def test_a_report_of_parallel_questions_answered(sqlite_url: str, tmp_path: Path
     page = _Page()
     page.feed(out.read_text())
     assert page.headings == [
-        "Path taken", "Checkpoints", "Humans", "Side effects", "Kills and overrides", "Ledger",
+        "Path taken", "Checkpoints", "Branches", "Humans", "Side effects",
+        "Kills and overrides", "Ledger",
     ]  # fmt: skip
     assert set(page.visited) == {"__start__", "ask_a", "ask_b", "join", "__end__"}
     assert not [n for n in page.nodes if n.startswith("__error_handler__")]  # ladders left out

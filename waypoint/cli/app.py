@@ -231,6 +231,14 @@ def resume(
             help="The question answered, by id, when several wait (`status --json` lists them).",
         ),
     ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Act as this user: the thread's starter, or a reviewer of its workflow "
+            "(WAYPOINT_ROLES) answering its question.",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     stream: StreamOption = False,
@@ -262,7 +270,7 @@ def resume(
             if not (reason or "").strip():
                 raise BadInput("reason: --override needs --reason TEXT", field="reason")
             with _streaming(stream, as_json):
-                result = await resume_thread(thread, db_url=db, override=reason)
+                result = await resume_thread(thread, db_url=db, override=reason, as_user=as_user)
             render.emit_json(result.as_json()) if as_json else render.report(result)
             return result.exit_code
         if reason is not None and not reject:
@@ -282,7 +290,9 @@ def resume(
 
             answer = edited
         with _streaming(stream, as_json):
-            result = await resume_thread(thread, answer, db_url=db, interrupt_id=interrupt)
+            result = await resume_thread(
+                thread, answer, db_url=db, interrupt_id=interrupt, as_user=as_user
+            )
         render.emit_json(result.as_json()) if as_json else render.report(result)
         return result.exit_code
 

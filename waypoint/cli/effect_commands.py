@@ -9,13 +9,10 @@ from typing import Annotated
 
 import typer
 
-from waypoint.audit import requester
 from waypoint.cli import render
 from waypoint.cli.app import DbOption, JsonOption, _run, app
 from waypoint.errors import BadInput
 from waypoint.input_checks import check_count, check_text, check_thread_id
-from waypoint.outbox import CompensationIncomplete, compensate_thread, relay
-from waypoint.persistence.stores import open_stores
 
 
 @app.command("relay")
@@ -57,6 +54,9 @@ def relay_command(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+        from waypoint.outbox import relay
+        from waypoint.persistence.stores import open_stores
+
         async with open_stores(db) as stores:
             report = await relay(
                 stores.db,
@@ -102,6 +102,10 @@ def compensate_command(
             raise BadInput("reason: --reason TEXT is required", field="reason")
         check_text(reason, "reason")
         check_count(attempts, "attempts", maximum=1000)
+        from waypoint.audit import requester
+        from waypoint.outbox import CompensationIncomplete, compensate_thread
+        from waypoint.persistence.stores import open_stores
+
         async with open_stores(db) as stores:
             report = await compensate_thread(
                 stores.db, thread, reason=reason, actor=requester(), attempts=attempts

@@ -136,6 +136,10 @@ def inbox_command(
     older_than: Annotated[
         str | None, typer.Option("--older-than", help="Only questions older than this (1h, 2d).")
     ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Only what this user may answer (its threads, its reviews)."),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -146,7 +150,7 @@ def inbox_command(
         from waypoint.retention import parse_duration
 
         window = parse_duration(older_than, field="older-than") if older_than else None
-        items = await waiting_questions(db_url=db, graph=graph, older_than=window)
+        items = await waiting_questions(db_url=db, graph=graph, older_than=window, as_user=as_user)
         if as_json:
             render.emit_json({"waiting": [item.as_json() for item in items]})
             return 0
@@ -188,7 +192,8 @@ def sweep_command(db: DbOption = None, as_json: JsonOption = False) -> None:
             )
         render.console.print(
             f"{len(result.applied)} default(s) applied, {len(result.busy)} thread(s) busy "
-            f"(next sweep), {len(result.skipped)} answered meanwhile"
+            f"(next sweep), {len(result.skipped)} answered meanwhile, "
+            f"{len(result.warned)} near their deadline"
         )
         return 0
 
@@ -219,24 +224,44 @@ def notify_command(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 @app.command("report")
 def report_command(
-    thread: Annotated[str, typer.Argument(help="Thread id.")],
-    html: Annotated[str, typer.Option("--html", help="Write the timeline page here.")],
+    html: Annotated[str, typer.Option("--html", help="Write the page here.")],
+    thread: Annotated[
+        str | None, typer.Argument(help="Thread id (its timeline); omit with --kpis.")
+    ] = None,
+    kpis: Annotated[
+        bool, typer.Option("--kpis", help="The KPIs with charts instead of a thread.")
+    ] = False,
+    graph: Annotated[str | None, typer.Option("--graph", help="With --kpis: one graph.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="With --kpis: only the last 1h, 7d, ...")
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """One self-contained HTML page of what happened in a thread (no network needed to view)."""
+    """A self-contained HTML page: a thread's timeline, or the KPIs (no network to view it)."""
 
     async def go() -> int:
         import os
         import tempfile
         from pathlib import Path
 
-        from waypoint.input_checks import check_output_file
-        from waypoint.report import thread_report_html
+        from waypoint.input_checks import check_id, check_output_file
+        from waypoint.report import kpi_report_html, thread_report_html
+        from waypoint.retention import parse_duration
 
-        check_thread_id(thread)
+        if kpis == (thread is not None):
+            raise BadInput("thread: give a THREAD, or --kpis (not both)", field="thread")
+        if not kpis and (graph is not None or since is not None):
+            raise BadInput("kpis: --graph and --since go with --kpis", field="kpis")
+        if thread is not None:
+            check_thread_id(thread)
+        if graph is not None:
+            check_id(graph, "graph", what="graph name")
+        window = parse_duration(since, field="since") if since else None
         out = check_output_file(Path(html), "html")
-        page = thread_report_html(thread, db_url=db)
-        text = await page
+        if thread is not None:
+            text = await thread_report_html(thread, db_url=db)
+        else:
+            text = await kpi_report_html(db_url=db, graph=graph, since=window)
         fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

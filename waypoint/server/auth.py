@@ -24,7 +24,12 @@ Runs are also checked against the workflow's policy before they start (`create_r
 
 Authorization: each thread (and its runs, state, history, crons) belongs to the user who created
 it: creation stamps `metadata.owner`, and every other action is filtered by it, so another user
-gets 404 for a thread that is not theirs and never sees it in a search. Assistants are the graphs
+gets 404 for a thread that is not theirs and never sees it in a search. A reviewer
+(`waypoint.roles`: `WAYPOINT_ROLES=carol=reviewer:support`) may also read and search the
+threads of the workflows it reviews and answer their pending questions (a run that is only a
+`resume` command), nothing else; the run records that it answered as a reviewer. Through
+`langgraph dev`; Aegra scopes every thread query to its creator in its own code, so there a
+reviewer reaches only its own threads. Assistants are the graphs
 in `langgraph.json`: everyone may read and search them, nobody may create, change or delete them
 through the API. Store items live under a namespace that starts with the caller's identity.
 """
@@ -40,7 +45,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langgraph_sdk import Auth
 
@@ -238,17 +243,55 @@ async def owner_only(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
     return {OWNER_KEY: ctx.user.identity}
 
 
+def _reviewed(identity: str) -> frozenset[str]:
+    """The workflows `identity` reviews; none when the roles cannot be read (logged)."""
+    from waypoint.roles import RoleConfigError, reviewed_graphs
+
+    try:
+        return reviewed_graphs(identity)
+    except RoleConfigError as exc:
+        logger.error("waypoint auth: %s", exc)
+        return frozenset()
+
+
+def _owned_or_reviewed(identity: str, graphs: frozenset[str]) -> Auth.types.FilterType | None:
+    """Threads `identity` owns, or of a workflow it reviews (None: every thread, for `*`)."""
+    if not graphs:
+        return {OWNER_KEY: identity}
+    if "*" in graphs:
+        return None
+    either = [{OWNER_KEY: identity}, *({"graph_id": g} for g in sorted(graphs))]
+    # `$or` of metadata matches: both servers take it, though the SDK's type does not say so
+    return cast(Auth.types.FilterType, {"$or": either})
+
+
+@auth.on.threads.read
+async def read_thread(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | None:
+    """Reading a thread (state, history): its owner, or a reviewer of its workflow."""
+    return _owned_or_reviewed(ctx.user.identity, _reviewed(ctx.user.identity))
+
+
+@auth.on.threads.search
+async def search_threads(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | None:
+    """Listing threads: the caller's own, and those of the workflows it reviews."""
+    return _owned_or_reviewed(ctx.user.identity, _reviewed(ctx.user.identity))
+
+
 @auth.on.threads.create_run
-async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
-    """Runs: the thread owner's only, and checked against the workflow's policy first.
+async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | None:
+    """Runs: the thread owner's, checked against the workflow's policy first.
 
     A command that jumps to a node or writes a protected field, a context looser than the
     policy, or a malformed answer is refused here (403 / 422), before the thread is touched
-    (`waypoint.server.run_requests`).
+    (`waypoint.server.run_requests`). A reviewer may also answer the pending question of a
+    thread of a workflow it reviews (a `resume` command and nothing else); the run's metadata
+    records the role (`waypoint_role`), stamped here whatever the caller sent.
     """
-    from waypoint.server.run_requests import RequestRefused, check_run_request
+    from waypoint.actors import ROLE_KEY
+    from waypoint.server.run_requests import RequestRefused, answers_only, check_run_request
 
-    _stamp_owner(value, ctx.user.identity)
+    identity = ctx.user.identity
+    _stamp_owner(value, identity)
     try:
         # off the event loop: it may read waypoint.toml and import the workflow modules
         await asyncio.to_thread(check_run_request, value)
@@ -256,7 +299,10 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
         raise Auth.exceptions.HTTPException(
             status_code=refused.status, detail=refused.detail
         ) from None
-    return {OWNER_KEY: ctx.user.identity}
+    graphs = _reviewed(identity) if answers_only(value) else frozenset()
+    if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
+        value["metadata"][ROLE_KEY] = "reviewer" if graphs else "owner"
+    return _owned_or_reviewed(identity, graphs)
 
 
 @auth.on.assistants.read

@@ -89,6 +89,21 @@ def _check_resume(command: Mapping[str, Any]) -> None:
         _check_answer(resume, "command.resume")
 
 
+def _check_input(workflow: Workflow, graph_input: Any) -> None:
+    """The run's input against the workflow's input schema: every problem at once.
+
+    Raises:
+        BadInput: naming each wrong or unknown field (`input.custmer_id`) and the schema.
+    """
+    from waypoint.runner import validate
+
+    try:
+        validate(workflow.input_schema, graph_input, what="input")
+    except BadInput as bad:
+        schema = getattr(workflow.input_schema, "__name__", "the input schema")
+        raise BadInput(f"{bad} (input schema {schema})", field=bad.field) from None
+
+
 def _check_configurable(configurable: Mapping[str, Any]) -> None:
     for key, value in configurable.items():
         if str(key).startswith(RESERVED_PREFIXES):
@@ -120,6 +135,9 @@ def check_run_request(value: Mapping[str, Any]) -> None:
         workflow = workflow_for(value.get("assistant_id") or payload.get("assistant_id"))
         if workflow is None:
             return  # not a Waypoint workflow: the server answers for it (404)
+        graph_input = payload.get("input")
+        if graph_input is not None:
+            _check_input(workflow, graph_input)
         command = payload.get("command")
         if command is not None:
             if not isinstance(command, Mapping):
@@ -138,3 +156,19 @@ def check_run_request(value: Mapping[str, Any]) -> None:
         raise RequestRefused(403, str(refused)) from None
     except BadInput as bad:
         raise RequestRefused(422, str(bad)) from None
+
+
+def answers_only(value: Mapping[str, Any]) -> bool:
+    """Whether a run request only answers the pending question (a `resume` command, no input).
+
+    What a reviewer may send for a thread it does not own (`waypoint.roles`).
+    """
+    nested = isinstance(value.get("kwargs"), Mapping)
+    payload: Mapping[str, Any] = value["kwargs"] if nested else value
+    command = payload.get("command")
+    return (
+        payload.get("input") is None
+        and isinstance(command, Mapping)
+        and set(command) == {"resume"}
+        and command["resume"] is not None
+    )

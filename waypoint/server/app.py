@@ -1,0 +1,257 @@
+"""The served app's own routes (`http.app` in langgraph.json): interop, inbox, metrics.
+
+Both servers mount this FastAPI app beside the LangGraph API (`langgraph dev` merges its routes
+ahead of its own; Aegra builds its API on top of it):
+
+| route | what |
+|---|---|
+| `POST /a2a/{graph}` | the workflow as an A2A agent (JSON-RPC; `waypoint.server.a2a_agents`) |
+| `GET /a2a/{graph}/.well-known/agent-card.json` | its agent card |
+| `/mcp` | every workflow as an MCP tool (streamable HTTP; `waypoint.server.mcp_tools`) |
+| `GET /inbox` | the questions waiting for the caller (`waypoint inbox`, as JSON) |
+| `GET /metrics` | the KPIs in the Prometheus text format (`waypoint kpis --format prometheus`) |
+
+Every route takes the same tokens as the rest of the API (`waypoint.server.auth`): no token or
+a wrong one is 401. A2A tasks and MCP threads are the caller's own threads; another user's is
+"not found". `/metrics` is aggregate (every graph, every user): any valid token reads it.
+
+`langgraph dev` serves its own `/metrics` on a route a custom app cannot shadow; Waypoint's is
+answered by a middleware of this app instead, on both servers, so one scrape config fits both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.routes.common import DefaultServerCallContextBuilder
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from fastapi import FastAPI
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from waypoint.errors import BadInput
+from waypoint.server.a2a_agents import CALLER_STATE, WorkflowAgent, agent_card
+from waypoint.server.caller import Caller, NotAuthenticated, authenticate_scope, self_url
+from waypoint.server.mcp_tools import mcp_server
+from waypoint.workflows import workflow_names
+
+METRICS_PATH = "/metrics"
+"""Where the Prometheus text is served."""
+
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The Prometheus text exposition format's content type."""
+
+
+def _unauthorized(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _bad(field: str, detail: str, status: int = 422) -> JSONResponse:
+    return JSONResponse({"detail": detail, "field": field}, status_code=status)
+
+
+async def _caller(scope: Scope) -> Caller | JSONResponse:
+    try:
+        return await authenticate_scope(scope)
+    except NotAuthenticated as refused:
+        return _unauthorized(str(refused))
+
+
+class _CallerContext(DefaultServerCallContextBuilder):
+    """The SDK's call context (headers: the protocol version), with the authenticated caller."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        context.state[CALLER_STATE] = request.scope.get(CALLER_STATE)
+        return context
+
+
+_dispatchers: dict[str, JsonRpcDispatcher] = {}
+
+
+def _dispatcher(graph: str) -> JsonRpcDispatcher:
+    if graph not in _dispatchers:
+        _dispatchers[graph] = JsonRpcDispatcher(
+            WorkflowAgent(graph), context_builder=_CallerContext(), enable_v0_3_compat=True
+        )
+    return _dispatchers[graph]
+
+
+def _no_graph(graph: str) -> str:
+    return f"graph: no workflow {graph[:80]!r} (served: {', '.join(workflow_names())})"
+
+
+def _unknown_graph(graph: str) -> JSONResponse | None:
+    if graph in workflow_names():
+        return None
+    return JSONResponse({"detail": _no_graph(graph), "field": "graph"}, 404)
+
+
+async def a2a_card(request: Request) -> Response:
+    """`GET /a2a/{graph}/.well-known/agent-card.json`: the workflow's agent card."""
+    caller = await _caller(request.scope)
+    if isinstance(caller, JSONResponse):
+        return caller
+    graph = request.path_params["graph"]
+    if (missing := _unknown_graph(graph)) is not None:
+        return missing
+    return JSONResponse(agent_card_to_dict(agent_card(graph, self_url(request.scope))))
+
+
+async def a2a_rpc(request: Request) -> Response:
+    """`POST /a2a/{graph}`: A2A JSON-RPC for the workflow."""
+    caller = await _caller(request.scope)
+    if isinstance(caller, JSONResponse):
+        return caller
+    graph = request.path_params["graph"]
+    if (missing := _unknown_graph(graph)) is not None:
+        return missing
+    request.scope[CALLER_STATE] = caller
+    return await _dispatcher(graph).handle_requests(request)
+
+
+async def inbox(request: Request) -> Response:
+    """`GET /inbox[?graph=G][&older_than=1h]`: the questions waiting on the caller's threads.
+
+    Oldest first, each with its HITL request (action, args, description, allowed decisions),
+    age and node, as `waypoint inbox --json` prints them. A thread is listed only if the
+    server lets the caller read it (the same ownership rule as the rest of the API).
+    """
+    from waypoint.inbox import inbox_item, waiting_handoffs
+    from waypoint.persistence.stores import database_for_run
+    from waypoint.retention import parse_duration
+    from waypoint.server.caller import ThreadNotFound, view
+
+    caller = await _caller(request.scope)
+    if isinstance(caller, JSONResponse):
+        return caller
+    unknown = sorted(set(request.query_params) - {"graph", "older_than"})
+    if unknown:
+        return _bad(unknown[0], f"{unknown[0]}: unknown parameter (expected graph, older_than)")
+    graph = request.query_params.get("graph")
+    older = request.query_params.get("older_than")
+    if graph is not None and graph not in workflow_names():
+        return _bad("graph", _no_graph(graph))
+    try:
+        window = parse_duration(older, field="older_than") if older else None
+        rows = await waiting_handoffs(await database_for_run(), graph=graph, older_than=window)
+    except BadInput as bad:
+        return _bad(bad.field or "query", str(bad))
+    now = datetime.now(UTC)
+    items: list[dict[str, Any]] = []
+    questions: dict[str, dict[str, Any] | None] = {}
+    for row in rows:
+        thread_id = str(row["thread_id"])
+        if thread_id not in questions:
+            try:
+                seen = await view(caller, thread_id)
+            except ThreadNotFound:
+                questions[thread_id] = None
+            else:
+                waiting = seen.status == "waiting"
+                questions[thread_id] = {p["interrupt_id"]: p["request"] for p in seen.pending}
+                if not waiting:
+                    questions[thread_id] = {}
+        asked = questions[thread_id]
+        if asked is None or str(row["handoff_id"]) not in asked:
+            continue  # another user's thread, or answered since
+        item = inbox_item(row, asked[str(row["handoff_id"])], row["node"], now)
+        items.append(item.as_json())
+    return JSONResponse({"items": items})
+
+
+async def metrics_text(graph: str | None) -> str:
+    """The KPIs as `waypoint kpis --format prometheus` prints them.
+
+    Computed on a thread of its own, as the command line computes them: opening the database
+    checks files, which an event loop of a server must not wait for.
+    """
+    from waypoint.audit import workflow_kpis
+    from waypoint.metrics import prometheus_text
+
+    kpis = await asyncio.to_thread(asyncio.run, workflow_kpis(graph=graph))
+    return prometheus_text(kpis)
+
+
+class MetricsMiddleware:
+    """Answers `GET /metrics` with Waypoint's KPIs, ahead of any route of the server's own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap the rest of the app."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve `/metrics`; pass everything else on."""
+        if scope["type"] != "http" or scope["path"] != METRICS_PATH:
+            await self.app(scope, receive, send)
+            return
+        response = await self._metrics(scope)
+        await response(scope, receive, send)
+
+    async def _metrics(self, scope: Scope) -> Response:
+        if scope.get("method") != "GET":
+            return JSONResponse({"detail": "method not allowed: GET /metrics"}, 405)
+        caller = await _caller(scope)
+        if isinstance(caller, JSONResponse):
+            return caller
+        query = Request(scope).query_params
+        unknown = sorted(set(query) - {"graph"})
+        if unknown:
+            return _bad(unknown[0], f"{unknown[0]}: unknown parameter (expected graph)")
+        graph = query.get("graph")
+        if graph is not None and graph not in workflow_names():
+            return _bad("graph", _no_graph(graph))
+        try:
+            text = await metrics_text(graph)
+        except BadInput as bad:
+            return _bad(bad.field or "graph", str(bad))
+        return PlainTextResponse(text, media_type=PROMETHEUS_TYPE)
+
+
+class _McpEndpoint:
+    """The MCP transport behind the same tokens: 401 before MCP sees the request."""
+
+    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
+        self.manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        caller = await _caller(scope)
+        if isinstance(caller, JSONResponse):
+            await caller(scope, receive, send)
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+
+def create_app() -> FastAPI:
+    """The app both servers mount (`http.app` in langgraph.json)."""
+    manager = StreamableHTTPSessionManager(app=mcp_server(), json_response=True, stateless=True)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with manager.run():
+            yield
+
+    app = FastAPI(title="Waypoint", lifespan=lifespan)
+    app.router.routes.extend(
+        [
+            Route("/a2a/{graph}/.well-known/agent-card.json", a2a_card, methods=["GET"]),
+            Route("/a2a/{graph}", a2a_rpc, methods=["POST"]),
+            Route("/mcp", _McpEndpoint(manager), methods=["GET", "POST", "DELETE"]),
+            Route("/inbox", inbox, methods=["GET"]),
+        ]
+    )
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+app = create_app()
+"""The app `langgraph.json` names (`"http": {"app": "waypoint.server.app:app"}`)."""
