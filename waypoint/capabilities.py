@@ -80,6 +80,10 @@ class Capability(Generic[InT, OutT]):
     description: str
     input_model: type[InT]
     output_model: type[OutT]
+    replayed: bool = False
+    """Eval replay serves this capability's recorded answers even though it has no model
+    prompt (its answers depend on the world outside the run: a search index, a memory Store).
+    Capabilities with a prompt are always replayed; others run live by default."""
 
     async def call(self, request: InT, *, model: str | None = None) -> OutT:
         """The validated output for `request`, typed as the capability's output model.

@@ -5,7 +5,9 @@ provider errors; the registry waits out Retry-After before calling a rate-limite
 again), timeout (`TimeoutPolicy`; async nodes), fallback to the next provider of the node's
 capability (done by the capability registry), escalate to a human (an interrupt in the HITL
 shape carrying the error: approve = retry the node, edit = skip it with a value, reject = abort),
-and last, halt with the reason recorded (exit 4) or fail (exit 1). The error handler is the
+and last, halt with the reason recorded (exit 4), fail (exit 1), or degrade: record the failure
+in the state through the ladder's `degrade` function and go on (a `Send` task whose failure
+must not stop its siblings, e.g. a sub-question marked unanswered). The error handler is the
 node's `error_handler`; a guard's `GuardHalt` always goes straight to a halt, and a run whose
 thread another writer took over (`ThreadTakenOver`) stops at once, past every rung.
 """
@@ -83,7 +85,18 @@ class Ladder:
     """The capability whose next provider takes over when one fails (None: no provider)."""
 
     escalate: Escalation | None = None
-    last: Literal["halt", "fail"] = "fail"
+    last: Literal["halt", "fail", "degrade"] = "fail"
+    degrade: Callable[[Any, dict[str, str]], dict[str, Any]] | None = None
+    """With `last="degrade"`: the state update recording the failure (given the node's input
+    and the failure's `node`, `error_type`, `message`); the run then goes on to `degrade_to`."""
+
+    degrade_to: str = END
+    """The node that runs after a degraded failure (default: the end of this graph)."""
+
+    def __post_init__(self) -> None:
+        """A degrading ladder needs its `degrade` function."""
+        if (self.last == "degrade") != (self.degrade is not None):
+            raise ValueError("Ladder: last='degrade' and a degrade function go together")
 
     def rows(self) -> dict[str, str]:
         """The rungs as text."""
@@ -102,7 +115,11 @@ class Ladder:
                 if self.escalate.skip_to
                 else "human: retry / abort"
             ),
-            "last": "halt (exit 4)" if self.last == "halt" else "fail (exit 1)",
+            "last": {
+                "halt": "halt (exit 4)",
+                "fail": "fail (exit 1)",
+                "degrade": f"record the failure, go on to {self.degrade_to}",
+            }[self.last],
         }
 
 
@@ -154,6 +171,8 @@ def ladder_handler(ladder: Ladder) -> Any:
                 node=error.node,
             )
             return Command(update={"halt": halt.model_dump(mode="json")}, goto=END)
+        if ladder.degrade is not None:
+            return Command(update=ladder.degrade(state, failure), goto=ladder.degrade_to)
         if ladder.last == "halt":
             halt = Halt(
                 kind="failure",

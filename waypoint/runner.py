@@ -70,6 +70,7 @@ from waypoint.persistence.writer_fence import (
 from waypoint.policy import admit_context
 from waypoint.roles import ROLES_ENV, RoleConfigError, may_review
 from waypoint.state_versions import bring_up_to_date
+from waypoint.streaming import current_sink, forward
 from waypoint.thread_index import index_thread, summary_of
 from waypoint.tracing import node_spans
 from waypoint.workflows import Workflow, load_workflow, workflow_names
@@ -521,13 +522,26 @@ async def execute(
         )
         async with _database_guard(thread_id, stores.url.redacted):
             with acting_as(recorder.actor):
-                await graph.ainvoke(
-                    graph_input,
-                    run_config,
-                    context=context,
-                    durability=durability,
-                    interrupt_before=stop_before,
-                )
+                sink = current_sink()
+                if sink is None:
+                    await graph.ainvoke(
+                        graph_input,
+                        run_config,
+                        context=context,
+                        durability=durability,
+                        interrupt_before=stop_before,
+                    )
+                else:  # `--stream`: the same run, driven for its model tokens
+                    async for part in graph.astream(
+                        graph_input,
+                        run_config,
+                        context=context,
+                        durability=durability,
+                        interrupt_before=stop_before,
+                        stream_mode="messages",
+                        subgraphs=True,
+                    ):
+                        forward(sink, part)
     except Exception as exc:
         error = exc
     finally:
@@ -556,7 +570,7 @@ async def execute(
 
 
 async def _compiled(workflow: Workflow, stores: Stores) -> CompiledStateGraph[Any, Any, Any, Any]:
-    return workflow.compile(stores.checkpointer)
+    return workflow.compile(stores.checkpointer, stores.store)
 
 
 async def start_run(

@@ -676,10 +676,44 @@ async def show_checkpoint(
     )
 
 
+async def _nested_diff(
+    stores: Stores, graph_name: str, thread_id: str, before_id: str, after_id: str
+) -> StateDiff | None:
+    """The diff of two checkpoints of one subgraph run (named by full id), else None.
+
+    A subgraph's checkpoints hold its own state (a `Send` task's, a subgraph node's), so two of
+    them compare as saved; a thread's checkpoint and a subgraph's do not compare.
+    """
+    before = await _nested_at(stores, thread_id, before_id)
+    after = await _nested_at(stores, thread_id, after_id)
+    if before is None or after is None:
+        return None
+    namespaces = {str(s.config["configurable"]["checkpoint_ns"]) for s in (before, after)}
+    if len(namespaces) != 1:
+        raise BadInput(
+            f"checkpoint: {before_id} and {after_id} belong to different subgraph runs "
+            f"({', '.join(sorted(namespaces))}); diff compares checkpoints of one run",
+            field="checkpoint",
+        )
+    return StateDiff(
+        thread_id=thread_id,
+        graph=graph_name,
+        before=_nested_row(before),
+        after=_nested_row(after),
+        changes=diff_states(
+            to_jsonable_python(_nested_values(before), fallback=str),
+            to_jsonable_python(_nested_values(after), fallback=str),
+        ),
+    )
+
+
 async def diff_checkpoints(
     thread_id: str, before_id: str, after_id: str, *, db_url: str | None = None
 ) -> StateDiff:
     """Field-by-field changes from checkpoint `before_id` to `after_id` (any two, any branch).
+
+    Two checkpoints of one subgraph run (as `history --subgraphs` lists them, by full id)
+    compare too.
 
     Raises:
         BadInput: no such thread or checkpoint.
@@ -692,6 +726,9 @@ async def diff_checkpoints(
             after_id = await _resolve(stores, graph, thread_id, after_id)
             before_row, after_row = await _rows_at(stores, graph, thread_id, [before_id, after_id])
         except BadInput as unknown:
+            nested = await _nested_diff(stores, workflow.name, thread_id, before_id, after_id)
+            if nested is not None:
+                return nested
             for checkpoint_id in (before_id, after_id):
                 refusal = await _refuse_nested(stores, thread_id, checkpoint_id, unknown, "diff")
                 if refusal is not unknown:

@@ -6,9 +6,11 @@ guard or a kill, 5 thread busy.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Coroutine, Mapping
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -71,6 +73,40 @@ DbOption = Annotated[
     typer.Option("--db", help="Database URL (default: WAYPOINT_DB_URL, else SQLite in .waypoint/)"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+StreamOption = Annotated[
+    bool,
+    typer.Option(
+        "--stream",
+        help="Print the chat models' tokens as they come (to stderr with --json), then the result.",
+    ),
+]
+
+
+def _token_printer(as_json: bool) -> Callable[[str, str], None]:
+    """A token sink for `--stream`: each node's tokens under its name, flushed as they come."""
+    out = sys.stderr if as_json else sys.stdout
+    last: list[str] = []
+
+    def show(node: str, text: str) -> None:
+        if last != [node]:
+            out.write(f"{chr(10) if last else ''}[{node}] ")
+            last[:] = [node]
+        out.write(text)
+        out.flush()
+
+    return show
+
+
+@contextlib.contextmanager
+def _streaming(on: bool, as_json: bool) -> Iterator[None]:
+    if not on:
+        yield
+        return
+    from waypoint.streaming import stream_tokens
+
+    with stream_tokens(_token_printer(as_json)):
+        yield
+    (sys.stderr if as_json else sys.stdout).write("\n")
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -144,6 +180,7 @@ def run(
     record: Annotated[
         Path | None, typer.Option("--record", help="Also write the run's trace (JSONL) here.")
     ] = None,
+    stream: StreamOption = False,
 ) -> None:
     """Start a new thread and run it until it ends or waits for a human."""
 
@@ -163,7 +200,8 @@ def run(
         if record is not None:  # checked before the run: a run's effects cannot be undone
             check_output_file(record, "record")
         start = functools.partial(run_recorded, record) if record else start_run  # waypoint.evals
-        result = await start(graph, raw, thread_id=thread, db_url=db, context=ctx)
+        with _streaming(stream, as_json):
+            result = await start(graph, raw, thread_id=thread, db_url=db, context=ctx)
         render.emit_json(result.as_json()) if as_json else render.report(result)
         return result.exit_code
 
@@ -203,6 +241,7 @@ def resume(
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
+    stream: StreamOption = False,
 ) -> None:
     """Answer the pending human step, or continue a thread that stopped without finishing."""
 
@@ -230,7 +269,8 @@ def resume(
                 raise BadInput("override: --override takes no decision", field="override")
             if not (reason or "").strip():
                 raise BadInput("reason: --override needs --reason TEXT", field="reason")
-            result = await resume_thread(thread, db_url=db, override=reason, as_user=as_user)
+            with _streaming(stream, as_json):
+                result = await resume_thread(thread, db_url=db, override=reason, as_user=as_user)
             render.emit_json(result.as_json()) if as_json else render.report(result)
             return result.exit_code
         if reason is not None and not reject:
@@ -249,9 +289,10 @@ def resume(
                 return edit_answer(pending.value, args)  # the action is named in the request
 
             answer = edited
-        result = await resume_thread(
-            thread, answer, db_url=db, interrupt_id=interrupt, as_user=as_user
-        )
+        with _streaming(stream, as_json):
+            result = await resume_thread(
+                thread, answer, db_url=db, interrupt_id=interrupt, as_user=as_user
+            )
         render.emit_json(result.as_json()) if as_json else render.report(result)
         return result.exit_code
 

@@ -177,7 +177,9 @@ class TracedCalls:
         """Trace the call as a child run of the current node; answer it live or from the trace."""
         prompt = registry.prompt(name, request)
         key = call_key(name, request, prompt)
-        replayed = self.replay is not None and prompt is not None
+        replayed = self.replay is not None and (
+            prompt is not None or registry.capability(name).replayed
+        )
         provider = REPLAY_PROVIDER if replayed else registry.provider_name(name, model)
         config = var_child_runnable_config.get() or {}
         node = str((config.get("metadata") or {}).get("langgraph_node", "?"))

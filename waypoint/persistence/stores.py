@@ -1,8 +1,12 @@
-"""Open everything one database URL decides: the checkpoint saver and Waypoint's own tables."""
+"""Open everything one database URL decides: the saver, the Store and Waypoint's own tables.
+
+The Store is LangGraph's long-term memory (`runtime.store` in a node).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -14,6 +18,9 @@ import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.store.base import BaseStore
+from langgraph.store.postgres.aio import AsyncPostgresStore
+from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from waypoint.errors import DatabaseUnavailable
 from waypoint.persistence.at_rest import checkpoint_serializer
@@ -42,6 +49,8 @@ class Stores:
     db: Database
     migrated: int = 0
     """How many registered migrations were known when the tables were last brought up to date."""
+    store: BaseStore | None = None
+    """LangGraph's Store on the same database (`AsyncSqliteStore` / `AsyncPostgresStore`)."""
 
 
 async def _sqlite_saver(
@@ -67,8 +76,40 @@ async def _postgres_schema_current(db: PostgresDatabase) -> bool:
         return False
     if row is None or row["saver"] != len(AsyncPostgresSaver.MIGRATIONS) - 1:
         return False
+    try:
+        store = await db.fetchone("SELECT max(v) AS v FROM store_migrations")
+    except psycopg.errors.UndefinedTable:
+        return False
+    if store is None or store["v"] != len(AsyncPostgresStore.MIGRATIONS) - 1:
+        return False
     applied = set(str(row["waypoint"] or "").split(","))
     return {f"{m.component}:{m.version}" for m in registered_migrations()} <= applied
+
+
+async def _stop_store(store: BaseStore | None) -> None:
+    """Stop the Store's batching task before its connection closes.
+
+    LangGraph's async stores batch operations in a task of their own (`AsyncBatchedBaseStore`,
+    attribute `_task`) that only `__del__` cancels; left running it is reported as "Task was
+    destroyed but it is pending" when the event loop ends.
+    """
+    task = getattr(store, "_task", None)
+    if isinstance(task, asyncio.Task) and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _sqlite_store(path: str) -> tuple[AsyncSqliteStore, aiosqlite.Connection]:
+    conn = await aiosqlite.connect(path, timeout=30, isolation_level=None)
+    try:
+        await conn.execute("PRAGMA busy_timeout=30000")
+        store = AsyncSqliteStore(conn)
+        await store.setup()
+    except BaseException:
+        await conn.close()
+        raise
+    return store, conn
 
 
 @asynccontextmanager
@@ -81,7 +122,9 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
     shows them applied. SQLite: WAL mode, one connection for the saver and one for Waypoint's
     tables. Both savers get `checkpoint_serializer()`: strict, and encrypted when a key is set.
     Either way the saver's setup runs before Waypoint's migrations, which install the writer
-    fence on its `checkpoints` table (`waypoint.persistence.writer_fence`).
+    fence on its `checkpoints` table (`waypoint.persistence.writer_fence`). The LangGraph Store
+    (`Stores.store`) lives in the same database: on Postgres it shares the pool, on SQLite it
+    has a connection of its own; its tables are set up with the saver's.
 
     Inside an open `open_stores` for the same URL, this reuses those stores instead of opening
     new ones: a long-lived process (a service, a batch, the demo) opens them once around many
@@ -107,25 +150,33 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         private_file(parsed.sqlite_path)  # 0600 in a 0700 folder when Waypoint creates them
         path = str(parsed.sqlite_path)
         db = await SqliteDatabase.open(path)
-        saver_conn = None
+        saver_conn = store_conn = None
         try:
             # the saver's tables first: Waypoint's migrations fence its `checkpoints`
             saver, saver_conn = await _sqlite_saver(path, serde)
+            store, store_conn = await _sqlite_store(path)
             await migrate(db)
         except BaseException:
-            if saver_conn is not None:
-                await saver_conn.close()
+            for conn in (saver_conn, store_conn):
+                if conn is not None:
+                    await conn.close()
             await db.close()
             raise
         stores = Stores(
-            url=parsed, checkpointer=saver, db=db, migrated=len(registered_migrations())
+            url=parsed,
+            checkpointer=saver,
+            db=db,
+            migrated=len(registered_migrations()),
+            store=store,
         )
         token = _current_stores.set(stores)
         try:
             yield stores
         finally:
             _current_stores.reset(token)
+            await _stop_store(store)
             await saver_conn.close()
+            await store_conn.close()
             await db.close()
         return
 
@@ -139,19 +190,26 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
     try:
         pg = PostgresDatabase(pool)
         pg_saver = ObservedPostgresSaver(pool, serde=serde)
+        pg_store = AsyncPostgresStore(pool)
         if not await _postgres_schema_current(pg):
             async with pg.session_lock("waypoint_saver_setup"):
                 if not await _postgres_schema_current(pg):  # another process may have done it
                     await pg_saver.setup()
+                    await pg_store.setup()
                     await migrate(pg)
         stores = Stores(
-            url=parsed, checkpointer=pg_saver, db=pg, migrated=len(registered_migrations())
+            url=parsed,
+            checkpointer=pg_saver,
+            db=pg,
+            migrated=len(registered_migrations()),
+            store=pg_store,
         )
         token = _current_stores.set(stores)
         try:
             yield stores
         finally:
             _current_stores.reset(token)
+            await _stop_store(pg_store)
             await pg.close()
     finally:
         await pool.close()

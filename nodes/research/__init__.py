@@ -1,0 +1,1 @@
+"""Nodes of the `research` workflow: plan, research tasks, synthesise, gate, review."""
