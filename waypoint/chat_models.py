@@ -24,6 +24,11 @@ ChatModelFactory = Callable[[str], BaseChatModel]
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
+CAPABILITY_TAG = "waypoint:capability"
+"""Tag of the model calls a `Capability` makes: it guards and counts them itself, so the
+kit's direct-call guard (`waypoint.model_guard`) leaves them alone."""
+
+
 class StructuredOutputError(ValueError):
     """The model answered, but not with a parsable structured answer."""
 
@@ -100,7 +105,8 @@ async def ask_for_structured(
     """
     tool_name = output_model.__name__
     bound = model.bind_tools([output_model], tool_choice=tool_name)
-    answer = await bound.ainvoke(messages)
+    # tagged: the capability guards and counts this call itself (`waypoint.model_guard`)
+    answer = await bound.ainvoke(messages, config={"tags": [CAPABILITY_TAG]})
     if not isinstance(answer, AIMessage):
         raise StructuredOutputError(f"expected an AIMessage, got {type(answer).__name__}")
     usage = usage_of(dict(answer.usage_metadata) if answer.usage_metadata else None)

@@ -57,6 +57,7 @@ from waypoint.ledger import (
     set_recorder,
     set_recorder_reset,
 )
+from waypoint.model_guard import ModelCallGuard
 from waypoint.persistence.observed_savers import reset_observer, set_observer
 from waypoint.persistence.sql import Database
 from waypoint.persistence.stores import Stores, open_stores
@@ -499,6 +500,7 @@ async def execute(
     existing = config.get("callbacks")
     callbacks: list[Any] = [*existing, recorder] if isinstance(existing, list) else [recorder]
     callbacks += node_spans(workflow.name)  # OpenTelemetry, when an OTLP endpoint is set
+    callbacks.append(ModelCallGuard())  # chat models a node calls itself
     run_config: RunnableConfig = {
         **config,
         "callbacks": callbacks,

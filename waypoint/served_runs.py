@@ -31,6 +31,7 @@ from waypoint.guarded_graph import ACTOR_KEY, BUDGETS_KEY, GuardedGraph, guarded
 from waypoint.guards import Budgets, RunGuard, set_guard
 from waypoint.handoffs import Pending
 from waypoint.ledger import HALTING_HANDLERS, LedgerRecorder, current_recorder, set_recorder
+from waypoint.model_guard import ModelCallGuard
 from waypoint.persistence.stores import database_for_run
 from waypoint.thread_index import index_thread, summary_of
 from waypoint.tracing import NodeSpans, node_spans
@@ -184,7 +185,8 @@ def serve(graph: CompiledStateGraph[Any, Any, Any, Any]) -> GuardedGraph:
     served = ServedRuns(
         graph.name, state_schema, budgets if isinstance(budgets, Budgets) else Budgets()
     )
-    return guarded(graph).with_config(callbacks=[served, *node_spans(graph.name)])
+    spans = node_spans(graph.name)
+    return guarded(graph).with_config(callbacks=[served, ModelCallGuard(), *spans])
 
 
 def without_served_runs(graph: Graph) -> dict[str, Any]:
@@ -193,5 +195,7 @@ def without_served_runs(graph: Graph) -> dict[str, Any]:
     callbacks = config.get("callbacks")
     if isinstance(callbacks, list):
         # the runner attaches its own recorder and spans
-        config["callbacks"] = [c for c in callbacks if not isinstance(c, ServedRuns | NodeSpans)]
+        config["callbacks"] = [
+            c for c in callbacks if not isinstance(c, ServedRuns | NodeSpans | ModelCallGuard)
+        ]
     return config

@@ -28,6 +28,7 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -117,6 +118,13 @@ class OfflineResearchModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "waypoint-offline-research"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """Named `offline:research` to the kit, which counts its calls and prices them at 0."""
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "offline"
+        params["ls_model_name"] = "research"
+        return params
 
     def bind_tools(
         self,
