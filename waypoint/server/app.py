@@ -15,6 +15,8 @@ Every route takes the same tokens as the rest of the API (`waypoint.server.auth`
 a wrong one is 401. A2A tasks and MCP threads are the caller's own threads; another user's is
 "not found". `/metrics` is aggregate (every graph, every user): any valid token reads it.
 
+Its lifespan also runs the outbox relay and webhook delivery (`waypoint.server.workers`).
+
 `langgraph dev` serves its own `/metrics` on a route a custom app cannot shadow; Waypoint's is
 answered by a middleware of this app instead, on both servers, so one scrape config fits both.
 """
@@ -42,6 +44,7 @@ from waypoint.errors import BadInput
 from waypoint.server.a2a_agents import CALLER_STATE, WorkflowAgent, agent_card
 from waypoint.server.caller import Caller, NotAuthenticated, authenticate_scope, self_url
 from waypoint.server.mcp_tools import mcp_server
+from waypoint.server.workers import background_workers
 from waypoint.workflows import workflow_names
 
 METRICS_PATH = "/metrics"
@@ -237,7 +240,7 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with manager.run():
+        async with manager.run(), background_workers():
             yield
 
     app = FastAPI(title="Waypoint", lifespan=lifespan)

@@ -1,0 +1,99 @@
+"""Background work the servers run beside the API: the outbox relay and webhook delivery.
+
+Started by the served app's lifespan (`waypoint.server.app`) on both servers, on the
+database of `WAYPOINT_DB_URL`, unless `WAYPOINT_SERVER_WORKERS` says otherwise
+(comma-separated, default `relay,notify`; empty: none):
+
+- `relay`: `waypoint relay` as a worker: effects left pending in the outbox are delivered with
+  backoff. Several instances may each run one: a relay claims each effect for a lease and the
+  provider applies a key once.
+- `notify`: `waypoint notify` every `WAYPOINT_NOTIFY_SECONDS` (default 10), one instance at a
+  time (a lock in the database), when webhook endpoints are configured.
+
+`waypoint sweep` stays a command (cron): applying a default answer resumes a thread, which a
+server must do through its own run queue, not beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+logger = logging.getLogger("waypoint.server.workers")
+
+WORKERS_ENV = "WAYPOINT_SERVER_WORKERS"
+KNOWN = ("relay", "notify")
+
+
+def enabled_workers(environ: dict[str, str] | None = None) -> list[str]:
+    """The workers this server runs (unknown names are logged and skipped)."""
+    env = dict(os.environ) if environ is None else environ
+    raw = env.get(WORKERS_ENV, ",".join(KNOWN))
+    chosen = [name.strip() for name in raw.split(",") if name.strip()]
+    for name in chosen:
+        if name not in KNOWN:
+            logger.error("%s: unknown worker %r (expected %s)", WORKERS_ENV, name, ", ".join(KNOWN))
+    return [name for name in KNOWN if name in chosen]
+
+
+async def _relay(stop: asyncio.Event) -> None:
+    from waypoint.outbox import relay
+    from waypoint.persistence.stores import open_stores
+
+    async with open_stores(None) as stores:
+        await relay(stores.db, once=False, stop=stop)
+
+
+async def _notify(stop: asyncio.Event) -> None:
+    from waypoint.notifications import deliver, endpoints
+    from waypoint.persistence.sql import PostgresDatabase
+    from waypoint.persistence.stores import open_stores
+
+    every = float(os.environ.get("WAYPOINT_NOTIFY_SECONDS") or 10)
+    async with open_stores(None) as stores:
+        while not stop.is_set():
+            if endpoints():
+                if isinstance(stores.db, PostgresDatabase):
+                    async with stores.db.session_lock("waypoint_notify"):
+                        await deliver(stores.db, rounds=1)
+                else:
+                    await deliver(stores.db, rounds=1)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+
+async def _guarded(name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+                   stop: asyncio.Event) -> None:  # fmt: skip
+    """Run a worker until stopped; a failure is logged and the worker starts again."""
+    while not stop.is_set():
+        try:
+            await work(stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("worker %s failed; starting it again in 5 s", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
+
+
+@asynccontextmanager
+async def background_workers() -> AsyncIterator[list[str]]:
+    """Run the enabled workers while the server runs; stop them with it."""
+    stop = asyncio.Event()
+    names = enabled_workers()
+    jobs = {"relay": _relay, "notify": _notify}
+    tasks = [asyncio.create_task(_guarded(n, jobs[n], stop), name=f"waypoint-{n}") for n in names]
+    if names:
+        logger.info("waypoint workers started: %s", ", ".join(names))
+    try:
+        yield names
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
