@@ -6,6 +6,7 @@ Redis mode on Aegra polls every 2 s.
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
 import pytest
@@ -289,11 +290,16 @@ def reviewer_answers_and_does_nothing_else(server: Server, users: Users, db_url:
     done = values(alice.threads.get_state(thread_id))
     assert done["resolution"]["kind"] == "refunded", done
     assert done["human"]["answered_by"] == users.carol.name
-    answered = [
-        r["human_decision"]
-        for r in rows(db_url, "waypoint_ledger", thread_id)
-        if r.get("human_decision")
-    ]
+    answered: list[str] = []
+    for _ in range(50):  # the server settles the run's ledger rows as the run ends
+        answered = [
+            r["human_decision"]
+            for r in rows(db_url, "waypoint_ledger", thread_id)
+            if r.get("human_decision")
+        ]
+        if answered:
+            break
+        time.sleep(0.1)
     assert len(answered) == 1 and '"answered_as": "reviewer"' in answered[0], answered
     # Bob reviews nothing: Alice's threads stay out of his sight
     assert thread_id not in {t["thread_id"] for t in server.client(users.bob).threads.search()}

@@ -93,7 +93,7 @@ def test_unknown_graph_and_blank_thread_are_refused(db_url: str) -> None:
     with pytest.raises(BadInput) as unknown:
         run(start_run("billing", ticket(), db_url=db_url))
     assert unknown.value.field == "graph"
-    assert "expected one of support" in str(unknown.value)
+    assert "expected one of research, support" in str(unknown.value)
     with pytest.raises(BadInput) as blank:
         run(start_run("support", ticket(), thread_id="   ", db_url=db_url))
     assert blank.value.field == "thread"

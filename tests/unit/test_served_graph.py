@@ -12,6 +12,7 @@ from langgraph_cli.config import validate_config_file
 import graphs.support
 from state.support import SupportContext, SupportOutput, TicketInput
 from tests.helpers import PROJECT_ROOT
+from waypoint.model_guard import ModelCallGuard
 from waypoint.served_runs import ServedRuns
 from waypoint.workflows import SERVING_MODULE, load_workflow, workflow_names
 
@@ -102,5 +103,8 @@ def test_the_graph_module_imports_on_its_own() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    # admitted entry points, the served-runs recorder attached, no checkpointer of its own
-    assert done.stdout.split() == ["GuardedGraph", "None", ServedRuns.__name__]
+    # admitted entry points, the served-runs recorder and the direct-model-call guard attached,
+    # no checkpointer of its own (no OTLP endpoint here: no span handler)
+    assert done.stdout.split() == [
+        "GuardedGraph", "None", ServedRuns.__name__, ModelCallGuard.__name__,
+    ]  # fmt: skip

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,19 +82,46 @@ async def _guarded(name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any
                 await asyncio.wait_for(stop.wait(), 5)
 
 
+def _run_in_thread(names: list[str], stop: threading.Event) -> None:
+    """The workers' own event loop, in a thread of its own.
+
+    Apart from the server's loop: their database calls never block a request (nor trip
+    `langgraph dev`'s blocking-call check), and their connections are theirs alone.
+    """
+    from waypoint.persistence.urls import check_sqlite_location, parse_db_url
+    from waypoint.private_files import private_file
+
+    parsed = parse_db_url()
+    if parsed.sqlite_path is not None:  # file checks before the loop: no blocking call in it
+        check_sqlite_location(parsed.sqlite_path)
+        private_file(parsed.sqlite_path)
+
+    async def main() -> None:
+        done = asyncio.Event()
+        jobs = {"relay": _relay, "notify": _notify}
+        tasks = [asyncio.create_task(_guarded(n, jobs[n], done)) for n in names]
+        await asyncio.to_thread(stop.wait)
+        done.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
 @asynccontextmanager
 async def background_workers() -> AsyncIterator[list[str]]:
-    """Run the enabled workers while the server runs; stop them with it."""
-    stop = asyncio.Event()
+    """Run the enabled workers while the server runs (in a thread); stop them with it."""
     names = enabled_workers()
-    jobs = {"relay": _relay, "notify": _notify}
-    tasks = [asyncio.create_task(_guarded(n, jobs[n], stop), name=f"waypoint-{n}") for n in names]
-    if names:
-        logger.info("waypoint workers started: %s", ", ".join(names))
+    if not names:
+        yield names
+        return
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_run_in_thread, args=(names, stop), name="waypoint-workers", daemon=True
+    )
+    thread.start()
+    logger.info("waypoint workers started: %s", ", ".join(names))
     try:
         yield names
     finally:
         stop.set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(thread.join, 30)
