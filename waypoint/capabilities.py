@@ -14,9 +14,11 @@ can enter the state.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -37,6 +39,7 @@ from waypoint.chat_models import (
 from waypoint.config import load_config
 from waypoint.errors import BadInput
 from waypoint.guards import GuardHalt, current_guard
+from waypoint.kill_watch import current_stop
 from waypoint.pricing import price, worst_case
 from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
 from waypoint.routing import Router
@@ -45,6 +48,7 @@ from waypoint.routing import now as routing_now
 MAX_RETRY_AFTER_WAIT = 30.0
 """Longest Retry-After honoured by waiting in-process; longer ones fail the attempt."""
 
+T = TypeVar("T")
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
 
@@ -89,6 +93,69 @@ class Capability(Generic[InT, OutT]):
         result = await registry.call(self.name, request, model=model)
         assert isinstance(result, self.output_model)
         return result
+
+    def call_sync(self, request: InT, *, model: str | None = None) -> OutT:
+        """`call` for a sync node (LangGraph runs its body in a worker thread).
+
+        The call is served on the run's event loop, as `call` is. A kill that lands while it
+        waits cancels it, and the node is halted here (`waypoint.kill_watch`).
+
+        Raises:
+            GuardHalt: the run was killed before, during or after the call.
+            RuntimeError: called from async code (await `call` there).
+        """
+        result = call_from_thread(self.call(request, model=model))
+        assert isinstance(result, self.output_model)
+        return result
+
+
+def call_from_thread(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on the run's event loop from a sync node's thread, in the node's context.
+
+    Raises:
+        GuardHalt: a kill landed before the call, while it waited, or before it returned.
+        RuntimeError: called on a thread that runs an event loop.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        work.close()
+        raise RuntimeError("call_sync is for sync nodes; in async code, await call(...)")
+    stop = current_stop()
+    loop = stop.loop if stop is not None else None
+    if stop is None or loop is None or loop.is_closed():
+        return asyncio.run(work)  # no runner's loop (a script, a test): a loop of its own
+    node = _node_name()
+    try:
+        stop.check(node)
+    except GuardHalt:
+        work.close()
+        raise
+    context = contextvars.copy_context()
+
+    async def in_node_context() -> T:
+        return await asyncio.get_running_loop().create_task(work, context=context)
+
+    call = asyncio.run_coroutine_threadsafe(in_node_context(), loop)
+    stop.call_started(call)
+    try:
+        result = call.result()
+    except concurrent.futures.CancelledError:
+        stop.check(node)  # the kill cancelled it
+        raise
+    finally:
+        stop.call_ended(call)
+    stop.check(node)
+    return result
+
+
+def _node_name() -> str:
+    try:
+        return str(get_config().get("metadata", {}).get("langgraph_node", "?"))
+    except RuntimeError:  # outside a graph run
+        return "?"
 
 
 @dataclass(frozen=True)
@@ -294,6 +361,15 @@ class CapabilityRegistry:
         cap = entry.capability
         if not isinstance(request, cap.input_model):
             raise TypeError(f"{name} expects {cap.input_model.__name__}, got {type(request)}")
+        stop = current_stop()
+        if stop is not None:  # a kill that landed stops the node at its next call, and after it
+            stop.check(_node_name())
+            result = await self._call_hooked(name, request, model)
+            stop.check(_node_name())
+            return result
+        return await self._call_hooked(name, request, model)
+
+    async def _call_hooked(self, name: str, request: BaseModel, model: str | None) -> Any:
         hook = current_hook()  # eval recording and replay; see waypoint/capability_hooks.py
         if hook is not None:
             return await hook(

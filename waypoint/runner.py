@@ -6,6 +6,7 @@ before the database is touched, so bad input writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import getpass
@@ -51,6 +52,7 @@ from waypoint.input_checks import (
     shown,
 )
 from waypoint.kill import record_override, refuse_if_killed
+from waypoint.kill_watch import RunStop, reset_stop, set_stop, sync_nodes
 from waypoint.ledger import (
     RUN_KEY,
     LedgerRecorder,
@@ -485,6 +487,7 @@ async def execute(
     if lift_guards or not isinstance(budgets, Budgets):
         budgets = Budgets()
     guard = RunGuard(budgets)
+    stop = RunStop(thread_id=thread_id, graph=workflow.name, sync_nodes=sync_nodes(graph))
     recorder = LedgerRecorder(
         stores.db,
         thread_id=thread_id,
@@ -492,6 +495,7 @@ async def execute(
         guard=guard,
         actor=actor(),
         state_schema=workflow.state_schema,
+        stop=stop,
     )
     existing = config.get("callbacks")
     callbacks: list[Any] = [*existing, recorder] if isinstance(existing, list) else [recorder]
@@ -508,6 +512,7 @@ async def execute(
     }
     guard_token, recorder_token = set_guard(guard), set_recorder(recorder)
     observer_token = set_observer(recorder)  # the saver reports each checkpoint it saves
+    stop_token = set_stop(stop)
     error: Exception | None = None
     still_held = True
     try:
@@ -516,18 +521,28 @@ async def execute(
             if only is not None
             else None
         )
+        invoke = functools.partial(
+            graph.ainvoke, context=context, durability=durability, interrupt_before=stop_before
+        )
         async with _database_guard(thread_id, stores.url.redacted):
             with acting_as(recorder.actor):
-                await graph.ainvoke(
-                    graph_input,
-                    run_config,
-                    context=context,
-                    durability=durability,
-                    interrupt_before=stop_before,
-                )
+                try:
+                    await stop.run(invoke(graph_input, run_config), stores.db)
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if not stop.cancelled or (current is not None and current.cancelling()):
+                        raise  # not (only) the kill: the caller was cancelled
+                    # The kill cancelled the node in flight. Its halt is recorded as a kill
+                    # before a node is: run again from the run's newest checkpoint, where the
+                    # cancelled node is halted before its body (the state says why, exit 4).
+                    if recorder.last_saved is not None:
+                        graph_input = None
+                        run_config = {**run_config, "configurable": {"thread_id": thread_id}}
+                    await invoke(graph_input, run_config)
     except Exception as exc:
         error = exc
     finally:
+        reset_stop(stop_token)
         reset_observer(observer_token)
         set_guard_reset(guard_token)
         set_recorder_reset(recorder_token)

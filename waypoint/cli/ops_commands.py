@@ -38,7 +38,7 @@ def kill_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Halt threads before their next node (a waiting one when answered: its effects never run)."""
+    """Halt threads: a running node is cancelled, a waiting one halts when answered."""
 
     async def go() -> int:
         from waypoint.audit import requester
@@ -63,8 +63,9 @@ def kill_command(
                     counts = ", ".join(f"{n} {status}" for status, n in killed.counts().items())
                     what = f"graph {graph}" if graph is not None else "every graph"
                     render.console.print(
-                        f"killed {what}: reached {counts}; each halts before its next node "
-                        f"(a waiting one when answered); new runs refused until "
+                        f"killed {what}: reached {counts}; a running node is cancelled (a "
+                        "sync one at its next capability call), a waiting thread halts when "
+                        f"answered; new runs refused until "
                         f"`waypoint unkill {'--graph ' + graph if graph else '--all'} "
                         "--reason TEXT`"
                     )
@@ -83,8 +84,9 @@ def kill_command(
             render.emit_json({"killed": [thread], "reason": reason, "status": row["status"]})
         else:
             render.console.print(
-                f"kill requested for thread {thread} ({row['status']}); it halts before its "
-                "next node"
+                f"kill requested for thread {thread} ({row['status']}); a running node is "
+                "cancelled (a sync one at its next capability call), else it halts before "
+                "its next node"
             )
         return 0
 
