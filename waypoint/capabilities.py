@@ -36,11 +36,12 @@ from waypoint.chat_models import (
     check_chat_model_spec,
     default_chat_model_factory,
 )
-from waypoint.config import load_config
+from waypoint.config import DailyBudget, load_config
+from waypoint.daily_budgets import OverBudget, Reservation, reserve
 from waypoint.errors import BadInput
-from waypoint.guards import GuardHalt, current_guard
+from waypoint.guards import GuardHalt, Halt, current_guard
 from waypoint.kill_watch import current_stop
-from waypoint.pricing import price, worst_case
+from waypoint.pricing import WorstCase, price, worst_case
 from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
 from waypoint.routing import Router
 from waypoint.routing import now as routing_now
@@ -149,6 +150,32 @@ def call_from_thread(work: Coroutine[Any, Any, T]) -> T:
         stop.call_ended(call)
     stop.check(node)
     return result
+
+
+def _daily_budget() -> tuple[Any, DailyBudget] | None:
+    """The run's recorder and its workflow's daily limits, when the run has any."""
+    from waypoint.ledger import current_recorder
+
+    recorder = current_recorder()
+    if recorder is None:
+        return None
+    budget = load_config().daily_budgets.get(recorder.graph)
+    return None if budget is None else (recorder, budget)
+
+
+async def _reserve_daily(
+    node: str, daily: tuple[Any, DailyBudget], worst: WorstCase
+) -> Reservation | None:
+    """Hold the call's worst case against the workflow's and the user's daily limits.
+
+    Raises:
+        GuardHalt: a limit would be passed.
+    """
+    recorder, budget = daily
+    try:
+        return await reserve(recorder.db, recorder.graph, recorder.actor, budget, worst)
+    except OverBudget as refused:
+        raise GuardHalt(Halt(kind="budget", reason=refused.reason, node=node)) from None
 
 
 def _node_name() -> str:
@@ -391,15 +418,27 @@ class CapabilityRegistry:
             chat: BaseChatModel = self.chat_model_factory(spec)
             messages = entry.prompt(request)
             guard = current_guard()
-            if guard is not None:  # the worst case first: a call that may cross a budget waits
+            daily = _daily_budget()
+            reservation: Reservation | None = None
+            if guard is not None or daily is not None:
+                # the worst case first: a call that may cross a budget waits
                 texts = [m.text if isinstance(m.text, str) else str(m.content) for m in messages]
                 worst = worst_case(spec, chat, texts, self.usd_per_1k_tokens)
-                node = str(get_config().get("metadata", {}).get("langgraph_node", "?"))
-                halt = guard.before_model_call(node, worst)
+                node = _node_name()
+                halt = guard.before_model_call(node, worst) if guard is not None else None
                 if halt is not None:
                     raise GuardHalt(halt)
-            raw, usage = await ask_for_structured(chat, messages, entry.capability.output_model)
+                if daily is not None:
+                    reservation = await _reserve_daily(node, daily, worst)
+            try:
+                raw, usage = await ask_for_structured(chat, messages, entry.capability.output_model)
+            except Exception:
+                if reservation is not None:  # it failed: nothing to charge (a kill keeps it)
+                    await reservation.settle(None, 0)
+                raise
             cost = price(spec, usage, self.usd_per_1k_tokens)
+            if reservation is not None:
+                await reservation.settle(cost or Decimal("0"), usage.total)
             return raw, usage.total, spec, Decimal("0") if cost is None else cost
         chosen = entry.providers()[provider]
         answer: Any = chosen.fn(request)

@@ -15,6 +15,10 @@ url = "http://127.0.0.1:8765"                 # WAYPOINT_PROVIDER_PAYMENTS_URL o
 approval_threshold = "100.00"                 # (waypoint.policy)
 [policy.support.budgets]
 steps = 60
+
+[daily_budgets.support]                       # across runs and processes, per UTC day
+cost_usd = "20.00"                            # (waypoint.daily_budgets)
+user_cost_usd = "2.00"
 ```
 
 `WAYPOINT_CONFIG` points at another file; `WAYPOINT_ROUTE_<CAPABILITY>` and `WAYPOINT_PLUGINS`
@@ -26,6 +30,7 @@ from __future__ import annotations
 import importlib
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +77,25 @@ class ProviderEndpoint(BaseModel):
     timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for one answer.")
 
 
+class DailyBudget(BaseModel):
+    """A workflow's spending limits across runs (`waypoint.daily_budgets`); unset: no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cost_usd: Decimal | None = Field(
+        default=None, ge=0, description="The workflow's model spend per UTC day (USD)."
+    )
+    tokens: int | None = Field(
+        default=None, ge=0, description="The workflow's model tokens per UTC day."
+    )
+    user_cost_usd: Decimal | None = Field(
+        default=None, ge=0, description="Each user's model spend in the workflow per UTC day."
+    )
+    user_tokens: int | None = Field(
+        default=None, ge=0, description="Each user's model tokens in the workflow per UTC day."
+    )
+
+
 class WaypointConfig(BaseModel):
     """The whole file."""
 
@@ -91,6 +115,11 @@ class WaypointConfig(BaseModel):
         default_factory=dict,
         description="Other systems effects call through the outbox, by name "
         "(WAYPOINT_PROVIDER_<NAME>_URL / _TIMEOUT override them).",
+    )
+    daily_budgets: dict[str, DailyBudget] = Field(
+        default_factory=dict,
+        description="Per workflow: model spend and tokens per UTC day, for the workflow and "
+        "for each user, shared by every process on the database (waypoint.daily_budgets).",
     )
 
 

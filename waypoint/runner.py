@@ -33,7 +33,7 @@ from pydantic_core import to_jsonable_python
 
 from waypoint.actors import acting_as, runner_actor
 from waypoint.capabilities import registry
-from waypoint.config import load_plugins
+from waypoint.config import load_config, load_plugins
 from waypoint.contract import Status, status_of
 from waypoint.effect_plan import PlannedEffect
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
@@ -303,9 +303,17 @@ def check_configuration() -> None:
     capabilities of all of them, not only of the graph being run.
     """
     load_plugins()
-    for name in workflow_names():
+    names = workflow_names()
+    for name in names:
         load_workflow(name)
     registry.validate_config()
+    for name in load_config().daily_budgets:
+        if name not in names:
+            raise BadInput(
+                f"config: daily_budgets.{name}: unknown workflow; expected one of "
+                f"{', '.join(sorted(names))}",
+                field=f"daily_budgets.{name}",
+            )
 
 
 def actor() -> str:

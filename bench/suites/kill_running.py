@@ -43,12 +43,13 @@ class _SlowCalls:
 
     def __init__(self) -> None:
         self.inside = 0
-        self.changed = asyncio.Event()
 
     async def wait_for(self, count: int) -> None:
+        deadline = time.monotonic() + 120
         while self.inside < count:
-            self.changed.clear()
-            await asyncio.wait_for(self.changed.wait(), 60)
+            if time.monotonic() > deadline:
+                raise BenchError(f"only {self.inside} of {count} runs reached the slow call")
+            await asyncio.sleep(0.005)
 
 
 @asynccontextmanager
@@ -59,7 +60,6 @@ async def _slow_lookup() -> AsyncIterator[_SlowCalls]:
 
     async def slow(request: LookupRequest) -> LookupResult:
         calls.inside += 1
-        calls.changed.set()
         try:
             await asyncio.sleep(SLOW_SECONDS)
         finally:
@@ -182,10 +182,10 @@ async def kill_graph(ctx: BenchContext) -> Section:
             "halts when answered (tests/kit/test_kill_scopes.py).",
         ],
     )
-    async with _slow_lookup() as calls:
-        for name in cast(list[BackendName], ctx.backends()):
-            async with open_backend(ctx, name) as backend:
-                await _waiting(backend, total - running)
+    for name in cast(list[BackendName], ctx.backends()):
+        async with open_backend(ctx, name) as backend:
+            await _waiting(backend, total - running)  # before the slow route: they pass lookup
+            async with _slow_lookup() as calls:
                 runs = [
                     asyncio.ensure_future(start_run("support", auto_refund(), db_url=backend.url))
                     for _ in range(running)
@@ -193,18 +193,19 @@ async def kill_graph(ctx: BenchContext) -> Section:
                 await calls.wait_for(running)
                 started = time.perf_counter()
                 try:
-                    killed = await request_scope_kill(backend.stores.db, "support", "bench",
-                                                      "bench")  # fmt: skip
+                    killed = await request_scope_kill(
+                        backend.stores.db, "support", "bench", "bench"
+                    )
                     written = time.perf_counter()
                     reports = await asyncio.gather(*runs)
                     halted = time.perf_counter()
                 finally:
                     await lift_scope_kill(backend.stores.db, "support", "bench over", "bench")
-                for report in reports:
-                    _check_killed(report, "kill-graph")
-                counts = killed.counts()
-                if counts["running"] < running or counts["waiting"] < total - running:
-                    raise BenchError(f"kill-graph: reached {counts}, expected {total} threads")
+            for report in reports:
+                _check_killed(report, "kill-graph")
+            counts = killed.counts()
+            if counts["running"] < running or counts["waiting"] < total - running:
+                raise BenchError(f"kill-graph: reached {counts}, expected {total} threads")
             section.rows.append(
                 {
                     "saver": name,
