@@ -41,9 +41,11 @@ from waypoint.daily_budgets import OverBudget, Reservation, reserve
 from waypoint.errors import BadInput
 from waypoint.guards import GuardHalt, Halt, current_guard
 from waypoint.kill_watch import current_stop
+from waypoint.persistence.sql import Database
 from waypoint.pricing import WorstCase, price, worst_case
 from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
-from waypoint.routing import Router
+from waypoint.provider_health import health_of
+from waypoint.routing import Ranking, Router
 from waypoint.routing import now as routing_now
 
 MAX_RETRY_AFTER_WAIT = 30.0
@@ -454,6 +456,10 @@ class CapabilityRegistry:
                 ) from exc
         return answer, 0, chosen.version, chosen.usd_per_call
 
+    def _slo_ms(self, name: str) -> dict[str, float]:
+        """The latency SLO each registered provider of `name` declares."""
+        return {p.name: p.slo_latency_ms for p in self._entries[name].providers().values()}
+
     async def _routed(self, name: str, request: BaseModel, model: str | None) -> Any:
         cap = self._entries[name].capability
         breakers = await shared_breakers()
@@ -483,8 +489,17 @@ class CapabilityRegistry:
                     "no provider may be called: "
                     + "; ".join(f"{p}: {why}" for p, why in skipped.items()),
                 )
+        health = health_of(breakers.db) if breakers is not None else None
+        ranking: Ranking | None = None
+        order = healthy
+        if len(healthy) > 1:  # a choice to make: on what every process saw, SLOs enforced
+            shared = await health.others() if health is not None else None
+            ranking = self.router.choose(healthy, shared, self._slo_ms(name))
+            order = ranking.order
+        if health is not None and health.due():
+            await health.flush(self.router)
         last_error: BaseException | None = None
-        for provider in self.router.rank(healthy):
+        for provider in order:
             signals = self.router.of(provider)
             signals.in_flight += 1
             started = time.monotonic()
@@ -512,9 +527,8 @@ class CapabilityRegistry:
             signals.record((time.monotonic() - started) * 1000, failed=False)
             if breakers is not None:
                 await breakers.record_success(f"{name}/{provider}")
-            report_call(
-                name, provider, version, self.router.explain(provider, skipped), tokens, cost
-            )
+            reason = self.router.explain(provider, skipped, ranking)
+            report_call(name, provider, version, reason, tokens, cost)
             return result
         assert last_error is not None
         raise last_error
@@ -551,6 +565,13 @@ def validate_output(capability: Capability[Any, OutT], provider: str, raw: Any) 
         return capability.output_model.model_validate(raw)
     except ValidationError as exc:
         raise CapabilityContractError(capability.name, provider, str(exc)) from exc
+
+
+async def flush_health(db: Database, *, force: bool = False) -> None:
+    """Write this process's provider signals to `db` if due (`waypoint.provider_health`)."""
+    health = health_of(db)
+    if force or health.due():
+        await health.flush(registry.router, force=force)
 
 
 registry = CapabilityRegistry()

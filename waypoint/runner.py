@@ -32,7 +32,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from waypoint.actors import acting_as, runner_actor
-from waypoint.capabilities import registry
+from waypoint.capabilities import flush_health, registry
 from waypoint.config import load_config, load_plugins
 from waypoint.contract import Status, status_of
 from waypoint.effect_plan import PlannedEffect
@@ -556,6 +556,8 @@ async def execute(
         set_recorder_reset(recorder_token)
         with contextlib.suppress(Exception):  # a lost database is already being reported
             still_held = await recorder.finish(stores, fence=fence)
+        with contextlib.suppress(Exception):  # what this process saw of its providers
+            await flush_health(stores.db)
     if fence is not None and (not still_held or (error is not None and is_fence_refusal(error))):
         # Refused at a checkpoint or a side effect, or (a run that only reached an interrupt,
         # which saves no checkpoint) found at the end: either way another writer has the thread.
