@@ -392,9 +392,11 @@ class CapabilityRegistry:
             raise TypeError(f"{name} expects {cap.input_model.__name__}, got {type(request)}")
         stop = current_stop()
         if stop is not None:  # a kill that landed stops the node at its next call, and after it
-            stop.check(_node_name())
-            result = await self._call_hooked(name, request, model)
-            stop.check(_node_name())
+            node = _node_name()
+            stop.check(node)
+            work = self._call_hooked(name, request, model)
+            result = await (stop.cancellable(work, node) if stop.cancel_calls else work)
+            stop.check(node)
             return result
         return await self._call_hooked(name, request, model)
 

@@ -7,7 +7,8 @@ kill reaches a watched run (its thread's own, its graph's, or a global one):
 - the run's `RunStop` is flagged: the ledger halts the next node before its body without asking
   the database, and the capability layer refuses the next capability call (`check`);
 - a capability call a sync node is waiting on is cancelled (`Capability.call_sync`), so the sync
-  node is stopped at that call;
+  node is stopped at that call; so is any capability call of a run a server started
+  (`waypoint.served_runs`: the server owns the run's task, so its node is halted at the call);
 - with no sync node running, the run's task is cancelled: the async node in flight stops at its
   current `await`; an effect transaction it had open rolls back (a transaction commits whole or
   not at all). The runner then records the halt (`waypoint.runner.execute`).
@@ -66,10 +67,13 @@ class RunStop:
     """Whether the watcher cancelled the run's task (the runner then records the halt)."""
     landed_at: float | None = None
     """`time.monotonic()` when the watcher saw the kill."""
+    cancel_calls: bool = False
+    """Whether each capability call runs as a task a kill cancels (a server's runs, whose task
+    belongs to the server: the node is halted at its call instead)."""
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     sync_running: int = 0
     _task: asyncio.Future[Any] | None = None
-    _calls: set[Future[Any]] = field(default_factory=set)
+    _calls: set[Future[Any] | asyncio.Future[Any]] = field(default_factory=set)
 
     def halt(self, node: str) -> Halt | None:
         """The halt for `node` if a kill has landed."""
@@ -99,6 +103,25 @@ class RunStop:
         if task is not None and not task.done() and not self.cancelled and not self.sync_running:
             self.cancelled = True
             task.cancel("waypoint kill")
+
+    async def cancellable(self, work: Coroutine[Any, Any, T], node: str) -> T:
+        """Await `work` as a task a kill cancels; a kill that cancels it halts the node.
+
+        Raises:
+            GuardHalt: the kill landed while the call ran.
+        """
+        call = asyncio.ensure_future(work)
+        self._calls.add(call)
+        try:
+            return await call
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self.kill is None or (current is not None and current.cancelling()):
+                raise  # not the kill's doing
+            self.check(node)
+            raise
+        finally:
+            self._calls.discard(call)
 
     def call_started(self, call: Future[Any]) -> None:
         """A sync node waits on `call` (cancelled if a kill lands)."""
@@ -196,11 +219,8 @@ class KillWatcher:
             self._task = asyncio.get_running_loop().create_task(self._poll())
 
     def remove(self, stop: RunStop) -> None:
-        """Stop watching a run (the poll ends with the last one)."""
+        """Stop watching a run (the poll ends by itself after the last one, within a poll)."""
         self.runs.discard(stop)
-        if not self.runs and self._task is not None:
-            self._task.cancel()
-            self._task = None
 
     async def _poll(self) -> None:
         interval = poll_seconds()

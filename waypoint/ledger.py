@@ -335,9 +335,15 @@ class LedgerRecorder(AsyncCallbackHandler):
         self._observed = False
         """Whether the saver reported this run's checkpoints (then the run settles its rows)."""
         self.stop = stop
+        self._halted_inside: Halt | None = None
         self.last_saved: RunnableConfig | None = None
         """The newest checkpoint of the run's own graph this run saved (where a killed run's
         halt is recorded from)."""
+
+    @property
+    def halted_by(self) -> Halt | None:
+        """Why this run was halted (a guard or a kill, before a node or inside one), if it was."""
+        return self._halted[1] if self._halted is not None else self._halted_inside
 
     def _new_row(self, node: str, step: int, task: TaskKey | None = None) -> _Row:
         row = _Row(
@@ -528,6 +534,8 @@ class LedgerRecorder(AsyncCallbackHandler):
         """The node raised (an interrupt is a human step, not an error)."""
         if run_id not in self._open:
             return
+        if isinstance(error, GuardHalt) and self._halted_inside is None:
+            self._halted_inside = error.halt  # a guard or a kill stopped the node's body
         kill = self.stop.kill if self.stop is not None else None
         if isinstance(error, asyncio.CancelledError) and kill is not None:
             self._finish(

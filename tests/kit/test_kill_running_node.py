@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import PROJECT_ROOT, waypoint_cli
-from tests.helpers import is_sqlite, query
+from tests.helpers import is_sqlite, query, run
+from tests.kit.graphs.napper import NAP_CAP
+from waypoint.runner import resume_thread, thread_status
 
 HALT_BOUND_SECONDS = 3.0
 """From the kill's commit to the run's exit (the sleep it cuts short is 10 s)."""
@@ -62,7 +64,9 @@ def _kill_and_time(db_url: str, thread: str, proc: subprocess.Popen[str]) -> flo
 
 
 @pytest.mark.parametrize(("mode", "node"), [("async", "nap"), ("sync", "sync_nap")])
-def test_a_kill_cancels_the_node_inside_a_slow_call(db_url: str, mode: str, node: str) -> None:
+def test_a_kill_cancels_the_node_inside_a_slow_call(
+    db_url: str, mode: str, node: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     thread = f"nap-{uuid.uuid4().hex[:8]}"
     proc = _start(db_url, thread, mode)
     _wait_running(db_url, thread, node, proc)
@@ -72,12 +76,12 @@ def test_a_kill_cancels_the_node_inside_a_slow_call(db_url: str, mode: str, node
     assert proc.returncode == 4, (out, err)
     assert took < HALT_BOUND_SECONDS, f"the kill took {took:.2f} s to land"
 
-    shown = json.loads(waypoint_cli("status", thread, "--db", db_url, "--json").stdout)
-    assert shown["status"] == "halted"
-    assert shown["values"]["halt"] == {
-        "kind": "kill", "reason": "too slow", "node": node, "by": shown["values"]["halt"]["by"],
+    shown = run(thread_status(thread, db_url=db_url))
+    assert shown.status == "halted"
+    assert shown.values["halt"] == {
+        "kind": "kill", "reason": "too slow", "node": node, "by": shown.values["halt"]["by"],
     }  # fmt: skip
-    assert shown["values"].get("log", []) == []  # neither the node nor `after` wrote
+    assert shown.values.get("log", []) == []  # neither the node nor `after` wrote
     ledger = query(
         db_url,
         "SELECT node, status, error_class, error_message FROM waypoint_ledger "
@@ -94,16 +98,14 @@ def test_a_kill_cancels_the_node_inside_a_slow_call(db_url: str, mode: str, node
         assert [(r["node"], r["error_class"]) for r in ledger] == [(node, "GuardHalt")]
     assert all("too slow" in r["error_message"] for r in ledger)
 
-    resumed = waypoint_cli(
-        "resume", thread, "--override", "--reason", "checked", "--db", db_url,
-        env={"KIT_NAP_CAP_SECONDS": "0"},
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    done = json.loads(waypoint_cli("status", thread, "--db", db_url, "--json").stdout)
-    assert done["status"] == "completed" and done["values"]["log"][-1] == "after"
+    monkeypatch.setenv(NAP_CAP, "0")  # the node runs again, without the sleep
+    done = run(resume_thread(thread, db_url=db_url, override="checked"))
+    assert done.status == "completed" and done.values["log"][-1] == "after"
 
 
-def test_an_effect_transaction_cut_by_a_kill_leaves_nothing(pg_url: str) -> None:
+def test_an_effect_transaction_cut_by_a_kill_leaves_nothing(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On Postgres the kill lands inside the open transaction, which rolls back whole.
 
     (On SQLite an open effect transaction holds the file's write lock, so a kill is written
@@ -121,10 +123,8 @@ def test_an_effect_transaction_cut_by_a_kill_leaves_nothing(pg_url: str) -> None
     assert query(pg_url, parts, (thread,)) == []  # the first write rolled back with the kill
     assert query(pg_url, effects, (thread,)) == []
 
-    resumed = waypoint_cli(
-        "resume", thread, "--override", "--reason", "checked", "--db", pg_url,
-        env={"KIT_NAP_CAP_SECONDS": "0"},
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
+    monkeypatch.setenv(NAP_CAP, "0")
+    done = run(resume_thread(thread, db_url=pg_url, override="checked"))
+    assert done.status == "completed"
     assert sorted(r["part"] for r in query(pg_url, parts, (thread,))) == [1, 2]
     assert len(query(pg_url, effects, (thread,))) == 1
