@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,20 @@ def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     dev.stop()
 
 
+def _landed(db_url: str, thread_id: str) -> float:
+    """Seconds from the kill's commit to the end of the node it stopped (ledger timestamps)."""
+    [kill] = query(
+        db_url, "SELECT requested_at FROM waypoint_kills WHERE thread_id = ?", (thread_id,)
+    )
+    [row] = query(
+        db_url,
+        "SELECT ended_at FROM waypoint_ledger WHERE thread_id = ? AND error_class = 'GuardHalt'",
+        (thread_id,),
+    )
+    ended = datetime.fromisoformat(str(row["ended_at"]))
+    return (ended - datetime.fromisoformat(str(kill["requested_at"]))).total_seconds()
+
+
 def _cli(*args: str) -> Any:
     return waypoint_cli(*args, env=KIT_ENV)
 
@@ -77,6 +92,9 @@ def test_a_kill_through_the_server_counts_and_halts(server: Server, db_url: str)
         client.runs.join(running, run["run_id"])
         took = time.monotonic() - started
         print(f"kill -> end of the server's run inside a 10 s call: {took:.3f} s")
+        landed = _landed(db_url, running)
+        print(f"kill committed -> node stopped (ledger): {landed:.3f} s")
+        assert landed < HALT_BOUND_SECONDS
         assert took < HALT_BOUND_SECONDS, server.log_tail()
         values: Any = client.threads.get_state(running)["values"]
         assert values["halt"]["kind"] == "kill" and values["halt"]["reason"] == reason

@@ -84,7 +84,7 @@ def test_a_kill_cancels_the_node_inside_a_slow_call(
     assert shown.values.get("log", []) == []  # neither the node nor `after` wrote
     ledger = query(
         db_url,
-        "SELECT node, status, error_class, error_message FROM waypoint_ledger "
+        "SELECT node, status, error_class, error_message, ended_at FROM waypoint_ledger "
         "WHERE thread_id = ? ORDER BY started_at",
         (thread,),
     )
@@ -97,6 +97,11 @@ def test_a_kill_cancels_the_node_inside_a_slow_call(
     else:  # the sync node was stopped inside its call, by the kill
         assert [(r["node"], r["error_class"]) for r in ledger] == [(node, "GuardHalt")]
     assert all("too slow" in r["error_message"] for r in ledger)
+    [kill] = query(db_url, "SELECT requested_at FROM waypoint_kills WHERE thread_id = ?", (thread,))
+    stopped = min(datetime.fromisoformat(str(r["ended_at"])) for r in ledger if r["ended_at"])
+    landed = (stopped - datetime.fromisoformat(str(kill["requested_at"]))).total_seconds()
+    print(f"kill committed -> {mode} node stopped (ledger): {landed:.3f} s")
+    assert landed < HALT_BOUND_SECONDS
 
     monkeypatch.setenv(NAP_CAP, "0")  # the node runs again, without the sleep
     done = run(resume_thread(thread, db_url=db_url, override="checked"))
