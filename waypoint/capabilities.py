@@ -458,9 +458,12 @@ class CapabilityRegistry:
                 ) from exc
         return answer, 0, chosen.version, chosen.usd_per_call
 
-    def _slo_ms(self, name: str) -> dict[str, float]:
-        """The latency SLO each registered provider of `name` declares."""
-        return {p.name: p.slo_latency_ms for p in self._entries[name].providers().values()}
+    def _slos(self, name: str) -> tuple[dict[str, float], dict[str, float]]:
+        """The latency and error-rate SLOs each registered provider of `name` declares."""
+        providers = self._entries[name].providers().values()
+        return {p.name: p.slo_latency_ms for p in providers}, {
+            p.name: p.slo_error_rate for p in providers
+        }
 
     async def _routed(self, name: str, request: BaseModel, model: str | None) -> Any:
         cap = self._entries[name].capability
@@ -496,7 +499,7 @@ class CapabilityRegistry:
         order = healthy
         if len(healthy) > 1:  # a choice to make: on what every process saw, SLOs enforced
             shared = await health.others() if health is not None else None
-            ranking = self.router.choose(healthy, shared, self._slo_ms(name))
+            ranking = self.router.choose(healthy, shared, *self._slos(name))
             order = ranking.order
         if health is not None and health.due():
             await health.flush(self.router)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from waypoint.config import DailyBudget
 from waypoint.persistence.migrations import Migration, register
@@ -55,9 +55,9 @@ register(
 )
 
 
-def micros(usd: Decimal) -> int:
-    """USD as whole millionths (how spend is stored: exact on both backends)."""
-    return int((usd / MICRO).to_integral_value())
+def micros(usd: Decimal, *, up: bool = False) -> int:
+    """USD as whole millionths (how spend is stored: exact on both backends); `up` rounds up."""
+    return int((usd / MICRO).to_integral_value(ROUND_CEILING if up else ROUND_HALF_EVEN))
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ async def reserve(
             f"daily budget of {workflow}: no price is known for {worst.model}, so the budget "
             "could not be kept; name its price in the capability registry"
         )
-    held = micros(worst.cost_usd or Decimal("0"))
+    held = micros(worst.cost_usd or Decimal("0"), up=True)  # never less than the worst case
     day = datetime.now(UTC).date().isoformat()
     async with db.transaction(lock_key=f"daily-spend:{workflow}:{day}") as tx:
         for limit in limits:

@@ -4,9 +4,9 @@ Signals per provider: a moving average of latency, a moving error rate, and call
 kept per process and shared through the database (`waypoint.provider_health`: a fresh process
 ranks on what others saw); from the shared breakers: open/half-open state and rate limits.
 Healthy providers are ranked by `latency * (1 + in-flight) * (1 + 10 * error rate)`; providers
-with too few samples keep their configured order. A provider whose latency is above the SLO its
-registry card declares is ranked after every provider within theirs. The reason for the choice
-(and for each provider ranked down) is recorded in the ledger.
+with too few samples keep their configured order. A provider whose latency or error rate is
+above the SLO its registry card declares is ranked after every provider within theirs. The
+reason for the choice (and for each provider ranked down) is recorded in the ledger.
 """
 
 from __future__ import annotations
@@ -96,20 +96,30 @@ class Router:
         healthy: list[str],
         shared: Mapping[str, ProviderSignals] | None = None,
         slo_ms: Mapping[str, float] | None = None,
+        slo_error_rate: Mapping[str, float] | None = None,
     ) -> Ranking:
         """`rank` on this process's signals merged with `shared`, then SLOs enforced.
 
-        A provider with enough samples whose latency is above its `slo_ms` goes after every
-        provider within its own (their order kept); why is in `Ranking.demoted`.
+        A provider with enough samples whose latency is above its `slo_ms`, or whose error rate
+        is above its `slo_error_rate`, goes after every provider within its own (their order
+        kept); why is in `Ranking.demoted`.
         """
         view = {name: merged(self.of(name), (shared or {}).get(name)) for name in healthy}
         position = {name: i for i, name in enumerate(healthy)}
         demoted: dict[str, str] = {}
         for name, signals in view.items():
+            if signals.samples < MIN_SAMPLES:
+                continue
             slo = (slo_ms or {}).get(name)
-            if slo is not None and signals.samples >= MIN_SAMPLES and signals.latency_ms > slo:
+            errors = (slo_error_rate or {}).get(name)
+            if slo is not None and signals.latency_ms > slo:
                 demoted[name] = (
                     f"latency {signals.latency_ms:.1f} ms above its SLO {slo:g} ms "
+                    f"({signals.samples} samples)"
+                )
+            elif errors is not None and signals.error_rate > errors:
+                demoted[name] = (
+                    f"error rate {signals.error_rate:.1%} above its SLO {errors:.1%} "
                     f"({signals.samples} samples)"
                 )
 

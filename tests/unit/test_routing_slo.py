@@ -31,3 +31,11 @@ def test_own_and_shared_signals_are_weighted_by_samples() -> None:
     assert both.samples == 4
     assert both.latency_ms == (10 * 1 + 40 * 3) / 4
     assert both.error_rate == 0.25
+
+
+def test_a_provider_above_its_error_rate_slo_is_ranked_down() -> None:
+    router = Router()
+    shared = {"a": _signals(10, MIN_SAMPLES, errors=0.2), "b": _signals(30, MIN_SAMPLES)}
+    ranked = router.choose(["a", "b"], shared, {"a": 50, "b": 50}, {"a": 0.01, "b": 0.01})
+    assert ranked.order == ["b", "a"]
+    assert ranked.demoted == {"a": "error rate 20.0% above its SLO 1.0% (5 samples)"}
