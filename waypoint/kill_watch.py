@@ -38,6 +38,10 @@ T = TypeVar("T")
 POLL_SECONDS_ENV = "WAYPOINT_KILL_POLL_SECONDS"
 """How often a process reads the kill tables while it runs a graph (seconds, default 0.2)."""
 
+FORGET_AFTER = timedelta(days=1)
+"""A watched run older than this is dropped (a server run whose end was never reported would
+keep the poll going for ever); its next node still reads the kill tables itself."""
+
 SINCE_MARGIN = timedelta(minutes=10)
 """Open thread kills older than the oldest watched run by more than this are not read (a run
 already halts at its first node on a kill that was open when it started)."""
@@ -235,6 +239,13 @@ class KillWatcher:
 
     async def read_once(self) -> None:
         """Read the open kills once and land each on the runs it reaches."""
+        now = datetime.now(UTC)
+        for stop in [
+            s for s in self.runs if now - datetime.fromisoformat(s.started) > FORGET_AFTER
+        ]:
+            self.runs.discard(stop)
+        if not self.runs:
+            return
         since = (
             min(datetime.fromisoformat(stop.started) for stop in self.runs) - SINCE_MARGIN
         ).isoformat()
