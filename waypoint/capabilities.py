@@ -437,8 +437,12 @@ class CapabilityRegistry:
             try:
                 raw, usage = await ask_for_structured(chat, messages, entry.capability.output_model)
             except Exception:
-                if reservation is not None:  # it failed: nothing to charge (a kill keeps it)
+                if reservation is not None:  # it failed: nothing to charge
                     await reservation.settle(None, 0)
+                raise
+            except BaseException:
+                if reservation is not None:  # cut short (a kill): it may have been charged
+                    await reservation.settle_worst()
                 raise
             cost = price(spec, usage, self.usd_per_1k_tokens)
             if reservation is not None:

@@ -13,8 +13,9 @@ limit that applies, in one transaction: a conditional update per limit that succ
 what was spent, what others have reserved and this worst case fit; if any does not, nothing is
 reserved and the call is refused (a `budget` halt). After the call the reservation is settled
 with what it cost. So processes sharing the database share the limits, and their total spend
-never passes them. A call that failed releases its reservation; a call cut short by a kill or a
-crash keeps it (the provider may have charged: the limit errs on the safe side).
+never passes them. A call that failed releases its reservation; a call cut short by a kill is
+charged its worst case (the provider may have charged); a process that dies mid-call leaves
+its reservation held for the rest of that UTC day (the limit errs on the safe side).
 
 `DailyBudget` (in `waypoint.config`) is the table's model.
 """
@@ -78,11 +79,18 @@ class Reservation:
     micros: int
     tokens: int
 
+    async def settle_worst(self) -> None:
+        """The call was cut short (a kill): charge what was held, the call's worst case."""
+        await self._settle(self.micros, self.tokens, 1)
+
     async def settle(self, cost_usd: Decimal | None, tokens: int) -> None:
         """The call ended: what it cost replaces what was held (`None`: it failed, release)."""
-        spent = 0 if cost_usd is None else micros(cost_usd)
-        used = 0 if cost_usd is None else tokens
-        calls = 0 if cost_usd is None else 1
+        if cost_usd is None:
+            await self._settle(0, 0, 0)
+        else:
+            await self._settle(micros(cost_usd), tokens, 1)
+
+    async def _settle(self, spent: int, used: int, calls: int) -> None:
         change = {"held": self.micros, "held_tokens": self.tokens, "spent": spent, "used": used}
         statements = [
             (

@@ -8,11 +8,13 @@ case is its prompt and 1,000 output tokens (about USD 0.010).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.tool import tool_call
+from langchain_core.outputs import ChatResult
 
 from tests.helpers import ToolCallingFakeModel
 from waypoint.capabilities import registry
@@ -26,6 +28,18 @@ class PricedFakeModel(ToolCallingFakeModel):
     """langchain-core's fake chat model with an output limit, like a configured real model."""
 
     max_tokens: int = 1000
+    delay: float = 0.0
+    """Seconds each answer takes (a slow model call)."""
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        await asyncio.sleep(self.delay)
+        return self._generate(messages, stop=stop, **kwargs)
 
 
 def answer() -> AIMessage:
@@ -37,6 +51,11 @@ def answer() -> AIMessage:
 def factory(spec: str) -> Any:
     """Every `provider:model` gets a fake that answers as `answer` does, for ever."""
     return PricedFakeModel(messages=(answer() for _ in itertools.count()))
+
+
+def slow_factory(spec: str) -> Any:
+    """As `factory`, each answer 10 s late."""
+    return PricedFakeModel(messages=(answer() for _ in itertools.count()), delay=10.0)
 
 
 registry.chat_model_factory = factory

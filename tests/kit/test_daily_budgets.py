@@ -6,6 +6,7 @@ costs USD 0.0075 and may cost up to about USD 0.010 (its worst case, reserved be
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -18,8 +19,10 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, waypoint_cli
 from tests.helpers import is_sqlite, query, run, thread_row
-from tests.kit.priced_model import COST_MICROS, factory
+from tests.kit.priced_model import COST_MICROS, factory, slow_factory
 from waypoint.capabilities import registry
+from waypoint.kill import request_kill
+from waypoint.persistence.stores import open_stores
 from waypoint.runner import start_run
 
 PRICED = {"model": "openai:gpt-4o"}
@@ -117,6 +120,34 @@ def test_each_user_has_a_daily_budget_of_their_own(
     assert unpriced.status == "halted" and "no price is known" in unpriced.values["halt"]["reason"]
     offline = run(start_run("spender", {"calls": 3}, db_url=sqlite_url))
     assert offline.status == "completed"  # offline providers cost nothing and are not held
+
+
+def test_a_call_cut_by_a_kill_is_charged_its_worst_case(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider may have charged for a call the kill cut short: what was held is spent."""
+    _config(tmp_path, monkeypatch, '[daily_budgets.spender]\ncost_usd = "1.00"\n')
+    monkeypatch.setattr(registry, "chat_model_factory", slow_factory)
+    thread = f"spend-{uuid.uuid4().hex[:8]}"
+
+    async def kill_inside_the_call() -> tuple[str, dict[str, int]]:
+        started = asyncio.ensure_future(
+            start_run("spender", {"calls": 1}, thread_id=thread, db_url=sqlite_url, context=PRICED)
+        )
+        while not _spend(sqlite_url, "workflow:spender").get("reserved_micros"):
+            assert not started.done(), started.result()
+            await asyncio.sleep(0.02)
+        held = _spend(sqlite_url, "workflow:spender")["reserved_micros"]
+        async with open_stores(sqlite_url) as stores:
+            await request_kill(stores.db, thread, "too slow", "test")
+        report = await started
+        return report.status, {"held": held, **_spend(sqlite_url, "workflow:spender")}
+
+    status, spend = run(kill_inside_the_call())
+    assert status == "halted"
+    assert spend["reserved_micros"] == 0
+    assert spend["spent_micros"] == spend["held"] > COST_MICROS  # the worst case, not the usage
+    assert spend["calls"] == 1
 
 
 @pytest.mark.parametrize(
