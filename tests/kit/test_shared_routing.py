@@ -8,6 +8,7 @@ calls `kit-spend-fast`, and the ledger says why.
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 
 import psycopg
@@ -79,3 +80,8 @@ def test_a_fresh_process_ranks_down_a_provider_others_saw_above_its_slo(
     assert f"ranked down {SLOW}: latency" in reason and "above its SLO 50 ms" in reason
     # the fresh process wrote what it saw: the fast provider now has a row of its own
     assert query(db_url, "SELECT 1 FROM waypoint_provider_health WHERE provider = ?", (FAST,))
+    listed = waypoint_cli("registry", "--db", db_url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    cards = {c["name"]: c for c in json.loads(listed.stdout)}
+    assert cards[SLOW]["seen"]["calls"] >= 5 and cards[SLOW]["seen"]["within_slo"] is False
+    assert cards[FAST]["seen"]["calls"] >= 1
