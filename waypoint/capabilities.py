@@ -14,9 +14,11 @@ can enter the state.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -34,17 +36,22 @@ from waypoint.chat_models import (
     check_chat_model_spec,
     default_chat_model_factory,
 )
-from waypoint.config import load_config
+from waypoint.config import DailyBudget, load_config
+from waypoint.daily_budgets import OverBudget, Reservation, reserve
 from waypoint.errors import BadInput
-from waypoint.guards import GuardHalt, current_guard
-from waypoint.pricing import price, worst_case
+from waypoint.guards import GuardHalt, Halt, current_guard
+from waypoint.kill_watch import current_stop
+from waypoint.persistence.sql import Database
+from waypoint.pricing import WorstCase, price, worst_case
 from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
-from waypoint.routing import Router
+from waypoint.provider_health import health_of
+from waypoint.routing import Ranking, Router
 from waypoint.routing import now as routing_now
 
 MAX_RETRY_AFTER_WAIT = 30.0
 """Longest Retry-After honoured by waiting in-process; longer ones fail the attempt."""
 
+T = TypeVar("T")
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
 
@@ -93,6 +100,95 @@ class Capability(Generic[InT, OutT]):
         result = await registry.call(self.name, request, model=model)
         assert isinstance(result, self.output_model)
         return result
+
+    def call_sync(self, request: InT, *, model: str | None = None) -> OutT:
+        """`call` for a sync node (LangGraph runs its body in a worker thread).
+
+        The call is served on the run's event loop, as `call` is. A kill that lands while it
+        waits cancels it, and the node is halted here (`waypoint.kill_watch`).
+
+        Raises:
+            GuardHalt: the run was killed before, during or after the call.
+            RuntimeError: called from async code (await `call` there).
+        """
+        result = call_from_thread(self.call(request, model=model))
+        assert isinstance(result, self.output_model)
+        return result
+
+
+def call_from_thread(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on the run's event loop from a sync node's thread, in the node's context.
+
+    Raises:
+        GuardHalt: a kill landed before the call, while it waited, or before it returned.
+        RuntimeError: called on a thread that runs an event loop.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        work.close()
+        raise RuntimeError("call_sync is for sync nodes; in async code, await call(...)")
+    stop = current_stop()
+    loop = stop.loop if stop is not None else None
+    if stop is None or loop is None or loop.is_closed():
+        return asyncio.run(work)  # no runner's loop (a script, a test): a loop of its own
+    node = _node_name()
+    try:
+        stop.check(node)
+    except GuardHalt:
+        work.close()
+        raise
+    context = contextvars.copy_context()
+
+    async def in_node_context() -> T:
+        return await asyncio.get_running_loop().create_task(work, context=context)
+
+    call = asyncio.run_coroutine_threadsafe(in_node_context(), loop)
+    stop.call_started(call)
+    try:
+        result = call.result()
+    except concurrent.futures.CancelledError:
+        stop.check(node)  # the kill cancelled it
+        raise
+    finally:
+        stop.call_ended(call)
+    stop.check(node)
+    return result
+
+
+def _daily_budget() -> tuple[Any, DailyBudget] | None:
+    """The run's recorder and its workflow's daily limits, when the run has any."""
+    from waypoint.ledger import current_recorder
+
+    recorder = current_recorder()
+    if recorder is None:
+        return None
+    budget = load_config().daily_budgets.get(recorder.graph)
+    return None if budget is None else (recorder, budget)
+
+
+async def _reserve_daily(
+    node: str, daily: tuple[Any, DailyBudget], worst: WorstCase
+) -> Reservation | None:
+    """Hold the call's worst case against the workflow's and the user's daily limits.
+
+    Raises:
+        GuardHalt: a limit would be passed.
+    """
+    recorder, budget = daily
+    try:
+        return await reserve(recorder.db, recorder.graph, recorder.actor, budget, worst)
+    except OverBudget as refused:
+        raise GuardHalt(Halt(kind="budget", reason=refused.reason, node=node)) from None
+
+
+def _node_name() -> str:
+    try:
+        return str(get_config().get("metadata", {}).get("langgraph_node", "?"))
+    except RuntimeError:  # outside a graph run
+        return "?"
 
 
 @dataclass(frozen=True)
@@ -325,6 +421,17 @@ class CapabilityRegistry:
         cap = entry.capability
         if not isinstance(request, cap.input_model):
             raise TypeError(f"{name} expects {cap.input_model.__name__}, got {type(request)}")
+        stop = current_stop()
+        if stop is not None:  # a kill that landed stops the node at its next call, and after it
+            node = _node_name()
+            stop.check(node)
+            work = self._call_hooked(name, request, model)
+            result = await (stop.cancellable(work, node) if stop.cancel_calls else work)
+            stop.check(node)
+            return result
+        return await self._call_hooked(name, request, model)
+
+    async def _call_hooked(self, name: str, request: BaseModel, model: str | None) -> Any:
         hook = current_hook()  # eval recording and replay; see waypoint/capability_hooks.py
         if hook is not None:
             return await hook(
@@ -346,15 +453,31 @@ class CapabilityRegistry:
             chat: BaseChatModel = self.chat_model_factory(spec)
             messages = entry.prompt(request)
             guard = current_guard()
-            if guard is not None:  # the worst case first: a call that may cross a budget waits
+            daily = _daily_budget()
+            reservation: Reservation | None = None
+            if guard is not None or daily is not None:
+                # the worst case first: a call that may cross a budget waits
                 texts = [m.text if isinstance(m.text, str) else str(m.content) for m in messages]
                 worst = worst_case(spec, chat, texts, self.usd_per_1k_tokens)
-                node = str(get_config().get("metadata", {}).get("langgraph_node", "?"))
-                halt = guard.before_model_call(node, worst)
+                node = _node_name()
+                halt = guard.before_model_call(node, worst) if guard is not None else None
                 if halt is not None:
                     raise GuardHalt(halt)
-            raw, usage = await ask_for_structured(chat, messages, entry.capability.output_model)
+                if daily is not None:
+                    reservation = await _reserve_daily(node, daily, worst)
+            try:
+                raw, usage = await ask_for_structured(chat, messages, entry.capability.output_model)
+            except Exception:
+                if reservation is not None:  # it failed: nothing to charge
+                    await reservation.settle(None, 0)
+                raise
+            except BaseException:
+                if reservation is not None:  # cut short (a kill): it may have been charged
+                    await reservation.settle_worst()
+                raise
             cost = price(spec, usage, self.usd_per_1k_tokens)
+            if reservation is not None:
+                await reservation.settle(cost or Decimal("0"), usage.total)
             return raw, usage.total, spec, Decimal("0") if cost is None else cost
         chosen = entry.providers()[provider]
         answer: Any = chosen.fn(request)
@@ -369,6 +492,13 @@ class CapabilityRegistry:
                     provider, f"no answer within {chosen.timeout_seconds:g}s"
                 ) from exc
         return answer, 0, chosen.version, chosen.usd_per_call
+
+    def _slos(self, name: str) -> tuple[dict[str, float], dict[str, float]]:
+        """The latency and error-rate SLOs each registered provider of `name` declares."""
+        providers = self._entries[name].providers().values()
+        return {p.name: p.slo_latency_ms for p in providers}, {
+            p.name: p.slo_error_rate for p in providers
+        }
 
     async def _routed(self, name: str, request: BaseModel, model: str | None) -> Any:
         cap = self._entries[name].capability
@@ -399,8 +529,17 @@ class CapabilityRegistry:
                     "no provider may be called: "
                     + "; ".join(f"{p}: {why}" for p, why in skipped.items()),
                 )
+        health = health_of(breakers.db) if breakers is not None else None
+        ranking: Ranking | None = None
+        order = healthy
+        if len(healthy) > 1:  # a choice to make: on what every process saw, SLOs enforced
+            shared = await health.others() if health is not None else None
+            ranking = self.router.choose(healthy, shared, *self._slos(name))
+            order = ranking.order
+        if health is not None and health.due():
+            await health.flush(self.router)
         last_error: BaseException | None = None
-        for provider in self.router.rank(healthy):
+        for provider in order:
             signals = self.router.of(provider)
             signals.in_flight += 1
             started = time.monotonic()
@@ -428,9 +567,8 @@ class CapabilityRegistry:
             signals.record((time.monotonic() - started) * 1000, failed=False)
             if breakers is not None:
                 await breakers.record_success(f"{name}/{provider}")
-            report_call(
-                name, provider, version, self.router.explain(provider, skipped), tokens, cost
-            )
+            reason = self.router.explain(provider, skipped, ranking)
+            report_call(name, provider, version, reason, tokens, cost)
             return result
         assert last_error is not None
         raise last_error
@@ -467,6 +605,13 @@ def validate_output(capability: Capability[Any, OutT], provider: str, raw: Any) 
         return capability.output_model.model_validate(raw)
     except ValidationError as exc:
         raise CapabilityContractError(capability.name, provider, str(exc)) from exc
+
+
+async def flush_health(db: Database, *, force: bool = False) -> None:
+    """Write this process's provider signals to `db` if due (`waypoint.provider_health`)."""
+    health = health_of(db)
+    if force or health.due():
+        await health.flush(registry.router, force=force)
 
 
 registry = CapabilityRegistry()

@@ -21,6 +21,10 @@ url = "http://127.0.0.1:8765"                 # WAYPOINT_PROVIDER_PAYMENTS_URL o
 approval_threshold = "100.00"                 # (waypoint.policy)
 [policy.support.budgets]
 steps = 60
+
+[daily_budgets.support]                       # across runs and processes, per UTC day
+cost_usd = "20.00"                            # (waypoint.daily_budgets)
+user_cost_usd = "2.00"
 ```
 
 `WAYPOINT_CONFIG` points at another file; `WAYPOINT_ROUTE_<CAPABILITY>` and `WAYPOINT_PLUGINS`
@@ -99,6 +103,25 @@ class McpProviderConfig(BaseModel):
     slo_error_rate: float = Field(default=0.01, ge=0, le=1)
 
 
+class DailyBudget(BaseModel):
+    """A workflow's spending limits across runs (`waypoint.daily_budgets`); unset: no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cost_usd: Decimal | None = Field(
+        default=None, ge=0, description="The workflow's model spend per UTC day (USD)."
+    )
+    tokens: int | None = Field(
+        default=None, ge=0, description="The workflow's model tokens per UTC day."
+    )
+    user_cost_usd: Decimal | None = Field(
+        default=None, ge=0, description="Each user's model spend in the workflow per UTC day."
+    )
+    user_tokens: int | None = Field(
+        default=None, ge=0, description="Each user's model tokens in the workflow per UTC day."
+    )
+
+
 class WaypointConfig(BaseModel):
     """The whole file."""
 
@@ -123,6 +146,11 @@ class WaypointConfig(BaseModel):
         default_factory=dict,
         description="Capability providers that are tools on MCP servers, by provider name "
         "(name them in `[capabilities.NAME] providers` like any other).",
+    )
+    daily_budgets: dict[str, DailyBudget] = Field(
+        default_factory=dict,
+        description="Per workflow: model spend and tokens per UTC day, for the workflow and "
+        "for each user, shared by every process on the database (waypoint.daily_budgets).",
     )
 
 

@@ -38,6 +38,7 @@ from pydantic import BaseModel
 from waypoint.checkpoint_tables import tables_for, tables_in
 from waypoint.guards import GuardHalt, Halt, RunGuard, canonical_json, digest_of, fingerprint
 from waypoint.kill import pending_kill_query
+from waypoint.kill_watch import RunStop
 from waypoint.persistence.sql import Database, Row, Statement
 from waypoint.persistence.stores import Stores
 from waypoint.sensitive import sensitive_field_names, without_keys
@@ -155,6 +156,8 @@ class _Row:
     """`time.monotonic()` when the node's body started (for the latency; not a column)."""
     written: bool = False
     """Whether the database has it: an insert of it succeeded (not a column)."""
+    sync: bool = False
+    """Whether the node's body runs in a worker thread (not a column; `waypoint.kill_watch`)."""
 
 
 @functools.cache
@@ -306,8 +309,13 @@ class LedgerRecorder(AsyncCallbackHandler):
         actor: str,
         state_schema: Any,
         run_id: str | None = None,
+        stop: RunStop | None = None,
     ) -> None:
-        """One recorder per run; `run_id` names the run (a new one if None)."""
+        """One recorder per run; `run_id` names the run (a new one if None).
+
+        `stop` is the run's kill watch (`waypoint.kill_watch`): a kill it saw halts the next
+        node without a query, and it is told which sync nodes are running.
+        """
         self.db = db
         self.thread_id = thread_id
         self.graph = graph
@@ -328,6 +336,16 @@ class LedgerRecorder(AsyncCallbackHandler):
         """The super-step where this run was first halted, and why."""
         self._observed = False
         """Whether the saver reported this run's checkpoints (then the run settles its rows)."""
+        self.stop = stop
+        self._halted_inside: Halt | None = None
+        self.last_saved: RunnableConfig | None = None
+        """The newest checkpoint of the run's own graph this run saved (where a killed run's
+        halt is recorded from)."""
+
+    @property
+    def halted_by(self) -> Halt | None:
+        """Why this run was halted (a guard or a kill, before a node or inside one), if it was."""
+        return self._halted[1] if self._halted is not None else self._halted_inside
 
     def _new_row(self, node: str, step: int, task: TaskKey | None = None) -> _Row:
         row = _Row(
@@ -353,11 +371,19 @@ class LedgerRecorder(AsyncCallbackHandler):
         """Write every changed row, then run `query`: one relaxed round trip."""
         rows = list(self._dirty.values())
         self._dirty.clear()
+        write = asyncio.ensure_future(self.db.batch(row_writes(rows), query, relaxed=True))
         try:
-            result = await self.db.batch(row_writes(rows), query, relaxed=True)
+            # a kill cancels the run, not this write: it finishes, so whether its rows are in
+            # the database stays known (a row inserted twice would fail the run's last write)
+            result = await asyncio.shield(write)
         except BaseException:
-            for row in rows:  # written with the next write instead
-                self._dirty.setdefault(row.ledger_id, row)
+            await asyncio.wait([write])
+            if write.cancelled() or write.exception() is not None:
+                for row in rows:  # written with the next write instead
+                    self._dirty.setdefault(row.ledger_id, row)
+            else:
+                for row in rows:
+                    row.written = True
             raise
         for row in rows:
             row.written = True
@@ -431,6 +457,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         checkpoint_ns = str(config["configurable"].get("checkpoint_ns") or "")
         if not checkpoint_ns:
             self._observed = True
+            self.last_saved = saved
         step = int(metadata.get("step", -1))
         checkpoint_id = str(saved["configurable"]["checkpoint_id"])
         for row in self._rows:  # a subgraph's rows are committed by its own checkpoints
@@ -465,6 +492,8 @@ class LedgerRecorder(AsyncCallbackHandler):
             halt = self._halted[1].model_copy(update={"node": node})
         row = self._new_row(node, step, task)
         row.attempt, row.input_digest = attempt, digest
+        if halt is None and self._kill is None and self.stop is not None:
+            self._kill = self.stop.kill  # a kill the watcher saw: no need to ask
         if halt is None and self._kill is None:
             kills = await self._rows_and_kill_check()
             self._kill = kills[0] if kills else None
@@ -479,6 +508,9 @@ class LedgerRecorder(AsyncCallbackHandler):
             self._dirty[row.ledger_id] = row
             raise GuardHalt(halt)
         row.started = time.monotonic()
+        if self.stop is not None and node in self.stop.sync_nodes:
+            row.sync = True
+            self.stop.sync_running += 1
         self._open[run_id] = row
         self._by_node[(node, step)] = row
         row.key = key
@@ -493,6 +525,8 @@ class LedgerRecorder(AsyncCallbackHandler):
             del self._by_node[(row.node, row.step)]
         if self._by_task.get(row.key) is row:
             del self._by_task[row.key]
+        if row.sync and self.stop is not None:
+            self.stop.sync_running -= 1
         row.status = status
         row.ended_at = _now()
         row.latency_ms = round((time.monotonic() - row.started) * 1000, 3)
@@ -519,6 +553,19 @@ class LedgerRecorder(AsyncCallbackHandler):
     async def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """The node raised (an interrupt is a human step, not an error)."""
         if run_id not in self._open:
+            return
+        if isinstance(error, GuardHalt) and self._halted_inside is None:
+            self._halted_inside = error.halt  # a guard or a kill stopped the node's body
+        kill = self.stop.kill if self.stop is not None else None
+        if isinstance(error, asyncio.CancelledError) and kill is not None:
+            self._finish(
+                run_id,
+                "error",
+                error_class="Killed",
+                error_message=f"cancelled by a kill ({kill['requested_by']}): {kill['reason']}"[
+                    :500
+                ],
+            )
             return
         if isinstance(error, GraphInterrupt):
             # LangGraph keeps no checkpoint for an interrupted step: the node runs again on resume

@@ -6,6 +6,7 @@ before the database is touched, so bad input writes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import getpass
@@ -31,8 +32,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from waypoint.actors import acting_as, answering_as, runner_actor
-from waypoint.capabilities import registry
-from waypoint.config import load_plugins
+from waypoint.capabilities import flush_health, registry
+from waypoint.config import load_config, load_plugins
 from waypoint.contract import Status, status_of
 from waypoint.effect_plan import PlannedEffect
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
@@ -51,6 +52,7 @@ from waypoint.input_checks import (
     shown,
 )
 from waypoint.kill import record_override, refuse_if_killed
+from waypoint.kill_watch import RunStop, reset_stop, set_stop, sync_nodes
 from waypoint.ledger import (
     RUN_KEY,
     LedgerRecorder,
@@ -305,9 +307,17 @@ def check_configuration() -> None:
     capabilities of all of them, not only of the graph being run.
     """
     load_plugins()
-    for name in workflow_names():
+    names = workflow_names()
+    for name in names:
         load_workflow(name)
     registry.validate_config()
+    for name in load_config().daily_budgets:
+        if name not in names:
+            raise BadInput(
+                f"config: daily_budgets.{name}: unknown workflow; expected one of "
+                f"{', '.join(sorted(names))}",
+                field=f"daily_budgets.{name}",
+            )
 
 
 def actor() -> str:
@@ -489,6 +499,7 @@ async def execute(
     if lift_guards or not isinstance(budgets, Budgets):
         budgets = Budgets()
     guard = RunGuard(budgets)
+    stop = RunStop(thread_id=thread_id, graph=workflow.name, sync_nodes=sync_nodes(graph))
     recorder = LedgerRecorder(
         stores.db,
         thread_id=thread_id,
@@ -496,6 +507,7 @@ async def execute(
         guard=guard,
         actor=actor(),
         state_schema=workflow.state_schema,
+        stop=stop,
     )
     existing = config.get("callbacks")
     callbacks: list[Any] = [*existing, recorder] if isinstance(existing, list) else [recorder]
@@ -514,6 +526,7 @@ async def execute(
     }
     guard_token, recorder_token = set_guard(guard), set_recorder(recorder)
     observer_token = set_observer(recorder)  # the saver reports each checkpoint it saves
+    stop_token = set_stop(stop)
     error: Exception | None = None
     still_held = True
     try:
@@ -522,36 +535,56 @@ async def execute(
             if only is not None
             else None
         )
+
+        async def drive(graph_input: Any, run_config: RunnableConfig) -> None:
+            """Run the graph; with `--stream`, the same run driven for its model tokens."""
+            sink = current_sink()
+            if sink is None:
+                await graph.ainvoke(
+                    graph_input,
+                    run_config,
+                    context=context,
+                    durability=durability,
+                    interrupt_before=stop_before,
+                )
+                return
+            async for part in graph.astream(
+                graph_input,
+                run_config,
+                context=context,
+                durability=durability,
+                interrupt_before=stop_before,
+                stream_mode="messages",
+                subgraphs=True,
+            ):
+                forward(sink, part)
+
         async with _database_guard(thread_id, stores.url.redacted):
             with acting_as(recorder.actor):
-                sink = current_sink()
-                if sink is None:
-                    await graph.ainvoke(
-                        graph_input,
-                        run_config,
-                        context=context,
-                        durability=durability,
-                        interrupt_before=stop_before,
-                    )
-                else:  # `--stream`: the same run, driven for its model tokens
-                    async for part in graph.astream(
-                        graph_input,
-                        run_config,
-                        context=context,
-                        durability=durability,
-                        interrupt_before=stop_before,
-                        stream_mode="messages",
-                        subgraphs=True,
-                    ):
-                        forward(sink, part)
+                try:
+                    await stop.run(drive(graph_input, run_config), stores.db)
+                except asyncio.CancelledError:
+                    current = asyncio.current_task()
+                    if not stop.cancelled or (current is not None and current.cancelling()):
+                        raise  # not (only) the kill: the caller was cancelled
+                    # The kill cancelled the node in flight. Its halt is recorded as a kill
+                    # before a node is: run again from the run's newest checkpoint, where the
+                    # cancelled node is halted before its body (the state says why, exit 4).
+                    if recorder.last_saved is not None:
+                        graph_input = None
+                        run_config = {**run_config, "configurable": {"thread_id": thread_id}}
+                    await drive(graph_input, run_config)
     except Exception as exc:
         error = exc
     finally:
+        reset_stop(stop_token)
         reset_observer(observer_token)
         set_guard_reset(guard_token)
         set_recorder_reset(recorder_token)
         with contextlib.suppress(Exception):  # a lost database is already being reported
             still_held = await recorder.finish(stores, fence=fence)
+        with contextlib.suppress(Exception):  # what this process saw of its providers
+            await flush_health(stores.db)
     if fence is not None and (not still_held or (error is not None and is_fence_refusal(error))):
         # Refused at a checkpoint or a side effect, or (a run that only reached an interrupt,
         # which saves no checkpoint) found at the end: either way another writer has the thread.

@@ -18,6 +18,7 @@ row, the kill switch and the guards, as under the runner, with two differences:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, TypeVar
 from uuid import UUID
@@ -30,6 +31,7 @@ from waypoint.contract import status_of
 from waypoint.guarded_graph import ACTOR_KEY, BUDGETS_KEY, GuardedGraph, guarded
 from waypoint.guards import Budgets, RunGuard, set_guard
 from waypoint.handoffs import Pending
+from waypoint.kill_watch import RunStop, set_stop, watcher_of
 from waypoint.ledger import HALTING_HANDLERS, LedgerRecorder, current_recorder, set_recorder
 from waypoint.model_guard import ModelCallGuard
 from waypoint.persistence.stores import database_for_run
@@ -85,6 +87,15 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
             await index_thread(db, thread_id=str(thread_id), graph=self.graph, status="running")
             asked = metadata.get(BUDGETS_KEY)  # the run's admitted budgets (GuardedGraph)
             budgets = Budgets.model_validate(asked) if isinstance(asked, dict) else self.budgets
+            # the kill watcher sees a kill while the run goes on: it cancels the node's
+            # capability call in flight (the server owns the run's task)
+            stop = RunStop(
+                thread_id=str(thread_id),
+                graph=self.graph,
+                loop=asyncio.get_running_loop(),
+                cancel_calls=True,
+            )
+            watcher_of(db).add(stop)
             self._runs[run_id] = ServedRunRecorder(
                 db,
                 thread_id=str(thread_id),
@@ -93,6 +104,7 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
                 actor=str(metadata.get(ACTOR_KEY) or "server"),
                 state_schema=self.state_schema,
                 run_id=str(metadata.get("run_id") or run_id),
+                stop=stop,
             )
             return
         recorder = self._runs.get(parent_run_id)
@@ -102,6 +114,7 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
         # (cleared when the node ends: LangGraph may run a lone task in the run's own context)
         set_guard(recorder.guard)
         set_recorder(recorder)
+        set_stop(recorder.stop)
         self._nodes[run_id] = recorder
         try:
             await recorder.on_chain_start(serialized, inputs, run_id=run_id, **kwargs)
@@ -115,6 +128,7 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
         if recorder is not None:
             set_guard(None)
             set_recorder(None)
+            set_stop(None)
         return recorder
 
     async def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -125,6 +139,8 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
             values: dict[str, Any] = outputs if isinstance(outputs, dict) else {}
             waiting = run_id in self._waiting
             status = status_of(values, waiting=waiting, pending=False, cut_off=False, started=True)
+            if status == "completed" and recorder.halted_by is not None:
+                status = "halted"  # a graph whose output schema leaves `halt` out of its output
             await self._finish(run_id, recorder, status, values)
 
     async def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -150,6 +166,8 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
         not raised into the server's run (a later run of the thread settles the rows).
         """
         pending = self._waiting.pop(run_id, [])
+        if recorder.stop is not None:
+            watcher_of(recorder.db).remove(recorder.stop)
         try:
             await recorder.finish_served()
             await index_thread(

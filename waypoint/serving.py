@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from waypoint.config import load_plugins
 from waypoint.workflows import load_workflow, served_here, workflow_names
 
 
@@ -25,3 +26,5 @@ def __getattr__(name: str) -> Any:
 # `langgraph dev` looks for the graph among the module's own names (not through `__getattr__`):
 # every workflow `langgraph.json` serves from here is one, loaded when a server imports this.
 globals().update({name: load_workflow(name).served for name in served_here()})
+# the providers plugins add (`[waypoint] plugins`, `WAYPOINT_PLUGINS`), as the command line has them
+load_plugins()

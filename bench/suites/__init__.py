@@ -9,6 +9,7 @@ import bench.suites.concurrency
 import bench.suites.eval_throughput
 import bench.suites.fanout
 import bench.suites.history
+import bench.suites.kill_running
 import bench.suites.ledger_and_kill
 import bench.suites.processes
 import bench.suites.relay_throughput

@@ -169,14 +169,20 @@ class Server:
 
 
 def launch(
-    name: str, command: list[str], *, env: Mapping[str, str], port: int, log_dir: Path
+    name: str,
+    command: list[str],
+    *,
+    env: Mapping[str, str],
+    port: int,
+    log_dir: Path,
+    cwd: Path = PROJECT_ROOT,
 ) -> Server:
     """Start `command` in its own session (so it and its children can be stopped together)."""
     log = log_dir / f"{name}.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
             command,
-            cwd=PROJECT_ROOT,
+            cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -205,8 +211,13 @@ def wait_ready(server: Server, timeout: float = 120) -> Server:
     )
 
 
-def start_langgraph_dev(*, env: Mapping[str, str], log_dir: Path) -> Server:
-    """`langgraph dev` on a free loopback port: no reload, no browser, in-memory threads."""
+def start_langgraph_dev(
+    *, env: Mapping[str, str], log_dir: Path, config: Path | None = None
+) -> Server:
+    """`langgraph dev` on a free loopback port: no reload, no browser, in-memory threads.
+
+    `config` is another `langgraph.json` (default: the project's).
+    """
     port = free_port()
     langgraph = Path(sys.executable).parent / "langgraph"
     command = [
@@ -218,9 +229,13 @@ def start_langgraph_dev(*, env: Mapping[str, str], log_dir: Path) -> Server:
         str(port),
         "--no-browser",
         "--no-reload",
+        *(("--config", str(config)) if config is not None else ()),
     ]
     full_env = server_env({"LANGGRAPH_DISABLE_FILE_PERSISTENCE": "true", **env})
-    return wait_ready(launch("langgraph-dev", command, env=full_env, port=port, log_dir=log_dir))
+    cwd = config.parent if config is not None else PROJECT_ROOT  # its paths are relative to it
+    return wait_ready(
+        launch("langgraph-dev", command, env=full_env, port=port, log_dir=log_dir, cwd=cwd)
+    )
 
 
 def aegra_python() -> str:

@@ -35,15 +35,19 @@ def _clean(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _reset_breakers(db_url: str) -> None:
-    sql = "DELETE FROM waypoint_breakers WHERE provider LIKE 'classify_ticket/%'"
-    # the table does not exist before the first run on a fresh database
-    with contextlib.suppress(sqlite3.OperationalError, psycopg.errors.UndefinedTable):
-        if db_url.startswith("sqlite:///"):
-            with closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as lite, lite:
-                lite.execute(sql)
-        else:
-            with psycopg.connect(db_url, autocommit=True) as pg:
-                pg.execute(sql)
+    """Breakers and the provider health processes shared (routing signals start fresh)."""
+    for sql in (
+        "DELETE FROM waypoint_breakers WHERE provider LIKE 'classify_ticket/%'",
+        "DELETE FROM waypoint_provider_health WHERE provider LIKE '%classifier'",
+    ):
+        # the table does not exist before the first run on a fresh database
+        with contextlib.suppress(sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+            if db_url.startswith("sqlite:///"):
+                with closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as lite, lite:
+                    lite.execute(sql)
+            else:
+                with psycopg.connect(db_url, autocommit=True) as pg:
+                    pg.execute(sql)
 
 
 def _route(monkeypatch: pytest.MonkeyPatch, *providers: str) -> None:

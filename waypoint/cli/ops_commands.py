@@ -38,7 +38,7 @@ def kill_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Halt threads before their next node (a waiting one when answered: its effects never run)."""
+    """Halt threads: a running node is cancelled, a waiting one halts when answered."""
 
     async def go() -> int:
         from waypoint.audit import requester
@@ -63,8 +63,9 @@ def kill_command(
                     counts = ", ".join(f"{n} {status}" for status, n in killed.counts().items())
                     what = f"graph {graph}" if graph is not None else "every graph"
                     render.console.print(
-                        f"killed {what}: reached {counts}; each halts before its next node "
-                        f"(a waiting one when answered); new runs refused until "
+                        f"killed {what}: reached {counts}; a running node is cancelled (a "
+                        "sync one at its next capability call), a waiting thread halts when "
+                        f"answered; new runs refused until "
                         f"`waypoint unkill {'--graph ' + graph if graph else '--all'} "
                         "--reason TEXT`"
                     )
@@ -83,8 +84,9 @@ def kill_command(
             render.emit_json({"killed": [thread], "reason": reason, "status": row["status"]})
         else:
             render.console.print(
-                f"kill requested for thread {thread} ({row['status']}); it halts before its "
-                "next node"
+                f"kill requested for thread {thread} ({row['status']}); a running node is "
+                "cancelled (a sync one at its next capability call), else it halts before "
+                "its next node"
             )
         return 0
 
@@ -414,13 +416,14 @@ def kpis_command(
 
 @app.command("registry")
 def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Capabilities and their providers: owner, version, cost model, SLO and live breaker health."""
+    """Capabilities and providers: owner, version, cost, SLO, what processes saw, breakers."""
 
     async def go() -> int:
         from waypoint.breakers import Breakers
         from waypoint.capabilities import registry
         from waypoint.config import load_plugins
         from waypoint.persistence.stores import open_stores
+        from waypoint.provider_health import health_of
         from waypoint.workflows import load_workflow, workflow_names
 
         for name in workflow_names():
@@ -430,8 +433,10 @@ def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         rows: list[dict[str, Any]] = []
         async with open_stores(db) as stores:
             breakers = Breakers(stores.db)
+            seen_by_all = await health_of(stores.db).others()  # what every process saw
             for card in registry.cards():
                 view = await breakers.view(f"{card.capability}/{card.name}")
+                seen = seen_by_all.get(card.name)
                 rows.append(
                     {
                         "capability": card.capability,
@@ -444,14 +449,27 @@ def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
                         "slo_error_rate": card.slo_error_rate,
                         "health": view.state,
                         "failures": view.failures,
+                        "seen": None
+                        if seen is None
+                        else {
+                            "latency_ms": round(seen.latency_ms, 3),
+                            "error_rate": round(seen.error_rate, 4),
+                            "calls": seen.samples,
+                            "in_flight": seen.in_flight,
+                            "within_slo": seen.latency_ms <= card.slo_latency_ms
+                            and seen.error_rate <= card.slo_error_rate,
+                        },
                         "description": card.description,
                     }
                 )
         if as_json:
             render.emit_json(rows)
             return 0
-        table = Table("capability", "provider", "version", "owner", "routed", "SLO", "health")
+        table = Table(
+            "capability", "provider", "version", "owner", "routed", "SLO", "seen", "health"
+        )
         for r in rows:
+            seen = r["seen"]
             table.add_row(
                 r["capability"],
                 r["name"],
@@ -459,6 +477,10 @@ def registry_command(db: DbOption = None, as_json: JsonOption = False) -> None:
                 r["owner"],
                 "yes" if r["routed"] else "",
                 f"{r['slo_latency_ms']:g} ms, {r['slo_error_rate']:.1%} errors",
+                ""
+                if seen is None
+                else f"{seen['latency_ms']:.1f} ms, {seen['error_rate']:.1%} errors, "
+                f"{seen['calls']} calls" + ("" if seen["within_slo"] else " (above SLO)"),
                 r["health"],
             )
         render.print_table(table)

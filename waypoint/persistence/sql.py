@@ -111,6 +111,11 @@ def _sqlite_batch(
     return rows[-1] if rows else []
 
 
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 class SqliteDatabase:
     """Waypoint tables in an SQLite file (WAL, busy timeout, autocommit outside transactions).
 
@@ -206,13 +211,16 @@ class SqliteDatabase:
         """`BEGIN IMMEDIATE` takes SQLite's write lock, which serialises every writer."""
         del lock_key  # the file-wide write lock already serialises everything
         async with self._turn():
-            await self._call(self.conn.execute, "BEGIN IMMEDIATE")
+            # Shielded: a cancelled task (a kill) must not drop a queued BEGIN, COMMIT or
+            # ROLLBACK from the worker's queue, which would leave the connection inside a
+            # transaction; the worker runs them in order, so the next caller finds it clean.
             try:
+                await asyncio.shield(self._call(self.conn.execute, "BEGIN IMMEDIATE"))
                 yield self
             except BaseException:
-                await self._call(self.conn.execute, "ROLLBACK")
+                await asyncio.shield(self._call(_rollback_if_open, self.conn))
                 raise
-            await self._call(self.conn.execute, "COMMIT")
+            await asyncio.shield(self._call(self.conn.execute, "COMMIT"))
 
     async def close(self) -> None:
         """Close the connection and its worker thread."""

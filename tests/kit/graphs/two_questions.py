@@ -12,6 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from waypoint import Halt, Ladder, add_node, ask_human, build_request
 
 
+def _first(current: Any, new: Any) -> Any:
+    """Reducer of `halt` and `failure`: the first value written wins; `None` clears it."""
+    return new if current is None or new is None else current
+
+
 class QuestionsInput(BaseModel):
     """What the two questions are about."""
 
@@ -25,8 +30,9 @@ class QuestionsState(QuestionsInput):
 
     answers: Annotated[list[str], operator.add] = Field(default_factory=list)
     summary: str | None = None
-    failure: dict[str, Any] | None = None
-    halt: Halt | None = None
+    # both branches may stop in one step (a kill halts each): the first reason wins (pitfall 25)
+    failure: Annotated[dict[str, Any] | None, _first] = None
+    halt: Annotated[Halt | None, _first] = None
 
 
 def _asker(name: str) -> Any:
