@@ -17,6 +17,7 @@ from state.support import SupportContext
 from tests.conftest import waypoint_cli
 from tests.helpers import demo_input, query, run
 from waypoint.guards import Budgets
+from waypoint.model_guard import ModelCallGuard
 from waypoint.persistence.stores import open_stores
 from waypoint.served_runs import ServedRuns
 from waypoint.workflows import load_workflow
@@ -131,7 +132,7 @@ def test_budgets_halt_a_served_run(db_url: str) -> None:
 def test_the_runner_records_its_own_runs_once() -> None:
     """The served graph carries the server's recorder; the runner's copy does not."""
     served = (load_workflow("support").served.config or {}).get("callbacks")
-    assert isinstance(served, list) and [type(c) for c in served] == [ServedRuns]
+    assert isinstance(served, list) and [type(c) for c in served] == [ServedRuns, ModelCallGuard]
     compiled = (load_workflow("support").compile(None).config or {}).get("callbacks")
     assert isinstance(compiled, list) and not [c for c in compiled if isinstance(c, ServedRuns)]
 

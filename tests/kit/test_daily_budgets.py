@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, waypoint_cli
 from tests.helpers import is_sqlite, query, run, thread_row
-from tests.kit.priced_model import COST_MICROS, factory, slow_factory
+from tests.kit.priced_fakes import COST_MICROS, factory, slow_factory
 from waypoint.capabilities import registry
 from waypoint.kill import request_kill
 from waypoint.persistence.stores import open_stores

@@ -73,13 +73,22 @@ def test_a_kill_during_the_fan_out_halts_every_task(
     assert status["values"]["halt"]["kind"] == "kill"
     assert "wrong question" in status["values"]["halt"]["reason"]
     assert "brief" not in status["values"] or status["values"]["brief"] is None
-    rows = query(db_url, "SELECT node, status FROM waypoint_ledger WHERE thread_id = ?", (thread,))
-    done = [r["node"] for r in rows if r["status"] == "committed"]
-    halted = [r["node"] for r in rows if r["status"] == "halted"]
+    rows = query(
+        db_url,
+        "SELECT node, status, error_class, error_message FROM waypoint_ledger WHERE thread_id = ?",
+        (thread,),
+    )
+    done = [r["node"] for r in rows if r["status"] == "committed" and not r["error_class"]]
     assert done.count("agent") == 3  # each task's first turn, before the kill
-    assert halted == ["agent", "agent", "agent", "synthesise"]  # every task stopped at its next
+    # the three searches in flight were stopped by the kill where they stood (each task's tool
+    # call refused at its capability call), and nothing after them ran
+    stopped = [r for r in rows if r["node"] == "tools"]
+    assert len(stopped) == 3
+    assert all(r["error_class"] == "GuardHalt" for r in stopped), stopped
+    assert all(r["error_message"] == "kill: wrong question" for r in stopped), stopped
+    assert [r["node"] for r in rows if r["status"] == "halted"] == ["synthesise"]
     assert "write_findings" not in done and "synthesise" not in done
-    assert len(calls(log)) == 3
+    assert len(calls(log)) == 3  # no search ran again
 
 
 def _task_writes(db_url: str, thread: str) -> int:

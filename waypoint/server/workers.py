@@ -23,7 +23,10 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from waypoint.persistence.sql import Database
 
 logger = logging.getLogger("waypoint.server.workers")
 
@@ -42,38 +45,36 @@ def enabled_workers(environ: dict[str, str] | None = None) -> list[str]:
     return [name for name in KNOWN if name in chosen]
 
 
-async def _relay(stop: asyncio.Event) -> None:
+async def _relay(db: Database, stop: asyncio.Event) -> None:
     from waypoint.outbox import relay
-    from waypoint.persistence.stores import open_stores
 
-    async with open_stores(None) as stores:
-        await relay(stores.db, once=False, stop=stop)
+    await relay(db, once=False, stop=stop)
 
 
-async def _notify(stop: asyncio.Event) -> None:
+async def _notify(db: Database, stop: asyncio.Event) -> None:
     from waypoint.notifications import deliver, endpoints
     from waypoint.persistence.sql import PostgresDatabase
-    from waypoint.persistence.stores import open_stores
 
     every = float(os.environ.get("WAYPOINT_NOTIFY_SECONDS") or 10)
-    async with open_stores(None) as stores:
-        while not stop.is_set():
-            if endpoints():
-                if isinstance(stores.db, PostgresDatabase):
-                    async with stores.db.session_lock("waypoint_notify"):
-                        await deliver(stores.db, rounds=1)
-                else:
-                    await deliver(stores.db, rounds=1)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
+    while not stop.is_set():
+        if endpoints():
+            if isinstance(db, PostgresDatabase):
+                async with db.session_lock("waypoint_notify"):
+                    await deliver(db, rounds=1)
+            else:
+                await deliver(db, rounds=1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
-async def _guarded(name: str, work: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
-                   stop: asyncio.Event) -> None:  # fmt: skip
+Work = Callable[["Database", asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def _guarded(name: str, work: Work, db: Database, stop: asyncio.Event) -> None:
     """Run a worker until stopped; a failure is logged and the worker starts again."""
     while not stop.is_set():
         try:
-            await work(stop)
+            await work(db, stop)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -97,12 +98,15 @@ def _run_in_thread(names: list[str], stop: threading.Event) -> None:
         private_file(parsed.sqlite_path)
 
     async def main() -> None:
+        from waypoint.persistence.stores import open_stores
+
         done = asyncio.Event()
-        jobs = {"relay": _relay, "notify": _notify}
-        tasks = [asyncio.create_task(_guarded(n, jobs[n], done)) for n in names]
-        await asyncio.to_thread(stop.wait)
-        done.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        jobs: dict[str, Work] = {"relay": _relay, "notify": _notify}
+        async with open_stores(None) as stores:  # one connection for every worker
+            tasks = [asyncio.create_task(_guarded(n, jobs[n], stores.db, done)) for n in names]
+            await asyncio.to_thread(stop.wait)
+            done.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
 
