@@ -46,13 +46,28 @@ def handoff_kind(value: Any) -> str:
     return PLAIN_QUESTION
 
 
+ESCALATE = "escalate:"
+"""`on_timeout` of a question that goes to another user at its deadline (`escalate:USER`)."""
+
+ESCALATED = "escalated:"
+"""`on_timeout` once the sweeper escalated it (`escalated:USER`): it has no deadline left."""
+
+
 def deadline_of(value: Any) -> tuple[float, str] | None:
-    """A question's deadline (seconds after it was asked) and default outcome, if it has one."""
+    """A question's deadline (seconds after it was asked) and default outcome, if it has one.
+
+    The outcome is `reject`, `approve`, or `escalate:USER`.
+    """
     if isinstance(value, Mapping) and isinstance(value.get("deadline"), Mapping):
         deadline = value["deadline"]
         seconds, outcome = deadline.get("seconds"), deadline.get("on_timeout")
-        if isinstance(seconds, int | float) and seconds > 0 and outcome in ("reject", "approve"):
+        if not (isinstance(seconds, int | float) and seconds > 0):
+            return None
+        if outcome in ("reject", "approve"):
             return float(seconds), str(outcome)
+        target = deadline.get("escalate_to")
+        if outcome == "escalate" and isinstance(target, str) and target:
+            return float(seconds), f"{ESCALATE}{target[:128]}"
     return None
 
 

@@ -45,13 +45,17 @@ def build_request(
     allowed: list[DecisionType],
     args_schema: dict[str, Any] | None = None,
     deadline_seconds: float | None = None,
-    on_timeout: Literal["reject", "approve"] = "reject",
+    on_timeout: Literal["reject", "approve", "escalate"] = "reject",
+    escalate_to: str | None = None,
 ) -> HITLRequest:
     """One action request with its review config.
 
     With `deadline_seconds`, the question carries a deadline (`"deadline"`: seconds and the
     default outcome): `waypoint sweep` answers it with `on_timeout` once it has passed, exactly
     once, as the `sweeper` (a default that proceeds runs the node's checks like any approval).
+    `on_timeout="escalate"` answers nothing: the question goes to the user `escalate_to`
+    (who may then answer it, `resume --as USER`, and finds it in `inbox --as USER`), once,
+    announced as `escalated` to the webhooks.
     """
     review: ReviewConfig = {"action_name": action, "allowed_decisions": list(allowed)}
     if args_schema is not None:
@@ -59,9 +63,14 @@ def build_request(
     request: ActionRequest = {"name": action, "args": args, "description": description}
     built: dict[str, Any] = {"action_requests": [request], "review_configs": [review]}
     if deadline_seconds is not None:
-        if not deadline_seconds > 0 or on_timeout not in allowed:
+        escalates = on_timeout == "escalate"
+        if not deadline_seconds > 0 or not (escalates or on_timeout in allowed):
             raise ValueError("a deadline needs seconds > 0 and an allowed default outcome")
+        if escalates != bool(escalate_to):
+            raise ValueError("escalate_to names who an escalated question goes to (and only then)")
         built["deadline"] = {"seconds": float(deadline_seconds), "on_timeout": on_timeout}
+        if escalates:
+            built["deadline"]["escalate_to"] = escalate_to
     return cast(HITLRequest, built)
 
 

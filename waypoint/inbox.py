@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from waypoint.errors import BadInput
+from waypoint.handoffs import ESCALATED
 from waypoint.input_checks import check_id
 from waypoint.persistence.sql import Database, Row
 from waypoint.persistence.stores import open_stores
@@ -35,6 +36,8 @@ class InboxItem:
     allowed: list[str]
     request: Any
     """The whole question as the workflow asked it (an HITL request, or a plain value)."""
+    escalated_to: str | None = None
+    """Who the question was handed to when its deadline passed (`on_timeout="escalate"`)."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready record (for `--json`)."""
@@ -51,6 +54,7 @@ class InboxItem:
             "description": self.description,
             "allowed_decisions": self.allowed,
             "request": self.request,
+            "escalated_to": self.escalated_to,
         }
 
 
@@ -88,19 +92,26 @@ async def waiting_handoffs(
 
     A row says where and when a question was asked (`thread_id`, `handoff_id` = the interrupt
     id, `graph`, `node`, `kind`, `asked_at`) and who started the thread (`started_by`, from its
-    first ledger row); the question itself lives in the checkpoint.
+    first ledger row), and its default at the deadline (`on_timeout`); the question itself
+    lives in the checkpoint.
     """
     if graph is not None:
         check_id(graph, "graph", what="graph name")
     where, params = _where(graph, older_than, datetime.now(UTC))
     return await db.fetchall(
-        "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at, "
+        "SELECT h.thread_id, h.handoff_id, h.graph, h.node, h.kind, h.asked_at, h.on_timeout, "
         "(SELECT l.actor FROM waypoint_ledger l WHERE l.thread_id = h.thread_id "
         "ORDER BY l.started_at LIMIT 1) AS started_by "
         "FROM waypoint_handoffs h JOIN waypoint_threads t ON t.thread_id = h.thread_id "
         f"WHERE {where} ORDER BY h.asked_at, h.thread_id",
         params,
     )
+
+
+def escalated_to(row: Row) -> str | None:
+    """The user a question past its deadline was handed to (`waypoint.sweeper`), if any."""
+    outcome = str(row.get("on_timeout") or "")
+    return outcome.removeprefix(ESCALATED) if outcome.startswith(ESCALATED) else None
 
 
 def inbox_item(row: Row, value: Any, node: str | None, now: datetime) -> InboxItem:
@@ -120,6 +131,7 @@ def inbox_item(row: Row, value: Any, node: str | None, now: datetime) -> InboxIt
         description=description,
         allowed=allowed,
         request=value,
+        escalated_to=escalated_to(row),
     )
 
 
@@ -132,8 +144,8 @@ async def waiting_questions(
 ) -> list[InboxItem]:
     """Every question waiting for a human, oldest first (optionally of one graph, or older).
 
-    With `as_user`, only those that user may answer: of the threads it started, and of the
-    workflows it reviews (`waypoint.roles`).
+    With `as_user`, only those that user may answer: of the threads it started, of the
+    workflows it reviews (`waypoint.roles`), and those escalated to it.
     """
     from waypoint.roles import RoleConfigError, reviewed_graphs
     from waypoint.runner import _compiled, current_report
@@ -153,7 +165,7 @@ async def waiting_questions(
         pending: dict[str, dict[str, Any] | None] = {}
         for row in rows:
             thread_id = str(row["thread_id"])
-            mine = as_user is None or row["started_by"] == as_user
+            mine = as_user is None or as_user in (row["started_by"], escalated_to(row))
             if not (mine or "*" in reviewed or row["graph"] in reviewed):
                 continue
             if thread_id not in pending:

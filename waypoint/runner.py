@@ -39,7 +39,7 @@ from waypoint.effect_plan import PlannedEffect
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, GuardHalt, RunGuard, set_guard, set_guard_reset
-from waypoint.handoffs import Pending
+from waypoint.handoffs import ESCALATED, Pending
 from waypoint.hitl import is_hitl_request, parse_response
 from waypoint.input_checks import (
     MAX_JSON_DEPTH,
@@ -931,7 +931,7 @@ async def resume_thread(
 
 
 async def _role_of(db: Database, thread_id: str, graph: str, user: str, answers: bool) -> str:
-    """`owner` or `reviewer`: under which role `user` may act on the thread.
+    """`owner`, `reviewer` or `escalation`: under which role `user` may act on the thread.
 
     Raises:
         BadInput: neither (field `as`; nothing is written).
@@ -948,6 +948,13 @@ async def _role_of(db: Database, thread_id: str, graph: str, user: str, answers:
         raise BadInput(f"as: {exc}", field="as") from None
     if reviews:
         return "reviewer"
+    escalated = await db.fetchone(
+        "SELECT handoff_id FROM waypoint_handoffs WHERE thread_id = :t AND answered_at IS NULL "
+        "AND on_timeout = :to",
+        {"t": thread_id, "to": f"{ESCALATED}{user}"},
+    )
+    if answers and escalated is not None:
+        return "escalation"  # a question past its deadline was handed to this user
     started_by = first["actor"] if first is not None else "nobody recorded"
     raise BadInput(
         f"as: {user} may not {'answer' if answers else 'continue'} {thread_id}: it was started "

@@ -71,3 +71,34 @@ def test_a_passed_deadline_applies_the_default_once(db_url: str) -> None:
     [decision] = [json.loads(r["human_decision"]) for r in ledger]
     assert decision["decision"] == "reject" and decision["answered_by"] == "sweeper"
     assert "the default (reject) applied" in str(decision)
+
+
+def test_an_escalating_deadline_hands_the_question_to_its_user_once(sqlite_url: str) -> None:
+    db = sqlite_url
+    thread = _start(db, on_timeout="escalate", escalate_to="boss", seconds=0.2)
+    before = waypoint_cli("resume", thread, "--approve", "--as", "boss", "--db", db)
+    assert before.returncode == 2 and "as: boss may not answer" in before.stderr  # not yet
+    time.sleep(0.4)
+
+    swept = _sweep(db)
+    assert [e for e in swept["escalated"] if e["thread_id"] == thread] == [
+        {"thread_id": thread, "interrupt_id": swept["escalated"][0]["interrupt_id"], "to": "boss"}
+    ]
+    assert not [a for a in swept["applied"] if a["thread_id"] == thread]  # nothing answered
+    again = _sweep(db)  # exactly once
+    assert not [e for e in again["escalated"] if e["thread_id"] == thread]
+
+    inbox = waypoint_cli("inbox", "--as", "boss", "--db", db, "--json")
+    [item] = [i for i in json.loads(inbox.stdout)["waiting"] if i["thread_id"] == thread]
+    assert item["escalated_to"] == "boss"
+    answered = waypoint_cli("resume", thread, "--approve", "--as", "boss", "--db", db, "--json")
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout)["values"]["acted"] is True
+    ledger = query(
+        db,
+        "SELECT human_decision FROM waypoint_ledger WHERE thread_id = ? "
+        "AND human_decision IS NOT NULL",
+        (thread,),
+    )
+    [decision] = [json.loads(r["human_decision"]) for r in ledger]
+    assert (decision["answered_by"], decision["answered_as"]) == ("boss", "escalation")

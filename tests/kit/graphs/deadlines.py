@@ -19,8 +19,9 @@ class DeadlineInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    on_timeout: Literal["reject", "approve"] = "reject"
+    on_timeout: Literal["reject", "approve", "escalate"] = "reject"
     seconds: float = 0.3
+    escalate_to: str | None = None
 
 
 class DeadlineState(DeadlineInput):
@@ -41,6 +42,7 @@ async def ask(state: DeadlineState) -> dict[str, Any]:
         allowed=["approve", "reject"],
         deadline_seconds=state.seconds,
         on_timeout=state.on_timeout,
+        escalate_to=state.escalate_to,
     )
     return {"outcome": ask_human(request).type}
 
