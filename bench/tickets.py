@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from waypoint import Executor
+from waypoint.persistence.sql import Database
 
 AUTO_REFUND = {
     "customer_id": "C-100",
@@ -65,11 +65,14 @@ _POSTGRES_TRIGGER = (
 )
 
 
-async def keep_orders_refundable(db: Executor) -> None:
+async def keep_orders_refundable(db: Database) -> None:
     """Install the bench-only trigger that keeps the demo orders refundable run after run.
 
     Bench databases only: a real CRM must never forget a refund.
     """
     statements = (_SQLITE_TRIGGER,) if db.kind == "sqlite" else _POSTGRES_TRIGGER
-    for statement in statements:
-        await db.execute(statement)
+    # one installer at a time: bench worker processes start together, and Postgres refuses two
+    # concurrent CREATE OR REPLACE of one function ("tuple concurrently updated")
+    async with db.transaction(lock_key="bench:keep_orders_refundable") as tx:
+        for statement in statements:
+            await tx.execute(statement)
