@@ -240,8 +240,15 @@ async def kill_latency(ctx: BenchContext) -> Section:
                 ended = time.perf_counter()
                 state = await backend.graph(GRAPH).aget_state(_config(thread_id))
                 halt = (state.values or {}).get("halt") or {}
-                # the kill refuses NEXT_NODE in its start callback, before its body runs
-                if halt.get("kind") != "kill" or halt.get("node") != NEXT_NODE:
+                # the kill refuses NEXT_NODE in its start callback, before its body runs; or the
+                # kill watch cancels the run while KILLED_NODE is still returning (halt there)
+                stopped_at = halt.get("node")
+                decided = (state.values or {}).get("decision") is not None
+                if (
+                    halt.get("kind") != "kill"
+                    or stopped_at not in (KILLED_NODE, NEXT_NODE)
+                    or decided
+                ):
                     raise BenchError(
                         f"kill-latency: run {thread_id} did not halt before {NEXT_NODE}: "
                         f"halt={halt!r}"
