@@ -24,7 +24,8 @@ def _settings(dockerfile: str) -> dict[str, object]:
     for name in SETTINGS:
         match = re.search(rf"^ENV {name}='(.*)'$", dockerfile, flags=re.M)
         assert match, f"{name} missing"
-        found[name] = json.loads(match.group(1))
+        # the CLI names the image's copy of the project after its folder (`/deps/main/`)
+        found[name] = json.loads(re.sub(r"/deps/[^/\"]+/", "/deps/PROJECT/", match.group(1)))
     return found
 
 
