@@ -14,9 +14,10 @@ thread another writer took over (`ThreadTakenOver`) stops at once, past every ru
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import NodeError
@@ -25,7 +26,7 @@ from langgraph.types import Command, RetryPolicy, TimeoutPolicy
 
 from waypoint.effect_plan import effects_metadata
 from waypoint.errors import ThreadTakenOver
-from waypoint.guards import GuardHalt, Halt
+from waypoint.guards import GuardHalt, Halt, HaltKind
 from waypoint.hitl import ask_human, build_request
 from waypoint.provider_errors import NoProviderAvailable, ProviderUnavailable, RateLimited
 
@@ -131,6 +132,25 @@ def _failure(error: NodeError) -> dict[str, str]:
     }
 
 
+_RESTORED_HALT = re.compile(r"^GuardHalt\((['\"])(\w+): (.*)\1\)$", re.S)
+
+
+def restored_halt(error: NodeError) -> Halt | None:
+    """The halt of a `GuardHalt` that LangGraph handed back as text.
+
+    A task's error saved with its checkpoint comes back as its `repr` when the run goes on from
+    that checkpoint (a run the kill watch cancelled and ran again): a kill or a budget must
+    still read as one, never as the node's failure.
+    """
+    if not isinstance(error.error, str):
+        return None
+    found = _RESTORED_HALT.match(error.error)
+    if found is None or found.group(2) not in get_args(HaltKind):
+        return None
+    kind = cast(HaltKind, found.group(2))
+    return Halt(kind=kind, reason=found.group(3), node=error.node)
+
+
 def ladder_handler(ladder: Ladder) -> Any:
     """The `error_handler` implementing the escalate and last rungs of `ladder`."""
 
@@ -140,6 +160,9 @@ def ladder_handler(ladder: Ladder) -> Any:
             raise error.error  # the run lost its thread: nothing of it may be written any more
         if isinstance(error.error, GuardHalt):
             return Command(update={"halt": error.error.halt.model_dump(mode="json")}, goto=END)
+        restored = restored_halt(error)
+        if restored is not None:
+            return Command(update={"halt": restored.model_dump(mode="json")}, goto=END)
         failure = _failure(error)
         escalation = ladder.escalate
         if escalation is not None:
