@@ -74,7 +74,8 @@ async def plain_seconds(suite: Suite) -> float:
                     case.record.input,
                     thread_id=thread,
                     db_url=db_url,
-                    context=case.record.context,
+                    # offline: a recorded case's real-model setting is served by the replay only
+                    context={k: v for k, v in (case.record.context or {}).items() if k != "model"},
                 )
                 for answer in case.record.answers:
                     if report.status != "waiting":
