@@ -11,10 +11,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from tests.conftest import ADMIN_URL
 from tests.e2e import interop_flows as flows
 from tests.e2e.server_flows import fail_if_dead
 from tests.e2e.servers import (
@@ -26,6 +24,7 @@ from tests.e2e.servers import (
     missing,
     redis_forget,
     redis_reachable,
+    scratch_database,
     wait_ready,
 )
 from tests.e2e.test_server_aegra import REDIS_URL
@@ -41,16 +40,8 @@ def users() -> Users:
 
 @pytest.fixture(scope="module")
 def db_url() -> Iterator[str]:
-    name = f"waypoint_interop_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        missing(f"Postgres unreachable at {ADMIN_URL}: {exc}")
-    base, _, _ = ADMIN_URL.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("waypoint_interop") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from langgraph_sdk.client import SyncLangGraphClient
 
-from tests.conftest import ADMIN_URL
 from tests.e2e import server_flows as flows
 from tests.e2e.servers import (
     Server,
@@ -39,6 +37,7 @@ from tests.e2e.servers import (
     missing,
     redis_forget,
     redis_reachable,
+    scratch_database,
     wait_for_file,
     wait_ready,
 )
@@ -87,16 +86,8 @@ def users() -> Users:
 
 @pytest.fixture(scope="module")
 def aegra_db() -> Iterator[str]:
-    name = f"waypoint_aegra_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        missing(f"Postgres unreachable at {ADMIN_URL}: {exc}")
-    base, _, _ = ADMIN_URL.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("waypoint_aegra") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from tests.conftest import ADMIN_URL, waypoint_cli
+from tests.conftest import waypoint_cli
 from tests.e2e import server_flows as flows
 from tests.e2e.servers import (
     Server,
@@ -31,6 +30,7 @@ from tests.e2e.servers import (
     missing,
     redis_forget,
     redis_reachable,
+    scratch_database,
     wait_ready,
 )
 from tests.helpers import count, demo_input, query, reset_demo_crm
@@ -50,16 +50,8 @@ def users() -> Users:
 
 @pytest.fixture(scope="module")
 def aegra_db() -> Iterator[str]:
-    name = f"waypoint_aegra_kill_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        missing(f"Postgres unreachable at {ADMIN_URL}: {exc}")
-    base, _, _ = ADMIN_URL.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("waypoint_aegra_kill") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
