@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -106,3 +110,44 @@ def test_first_use_of_a_fresh_postgres_database_by_many_at_once(pg_url: str) -> 
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+_OPEN_AT = """
+import asyncio, sys, time
+from waypoint.persistence.stores import open_stores
+
+async def main() -> None:
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all processes start together
+    async with open_stores(sys.argv[1]) as stores:
+        assert await stores.checkpointer.aget_tuple({"configurable": {"thread_id": "x"}}) is None
+        assert stores.store is not None
+        await stores.store.aput(("setup",), sys.argv[3], {"ok": True})
+
+asyncio.run(main())
+"""
+
+
+def test_first_use_of_a_fresh_sqlite_file_by_many_processes_at_once(tmp_path: Path) -> None:
+    """The saver, the Store and the tables set up once though 8 processes open a new file together.
+
+    The Store's own setup applies its migrations one statement at a time; unserialised, two
+    processes both add its `ttl_minutes` column and one fails ("duplicate column name").
+    """
+    url = f"sqlite:///{tmp_path / 'fresh' / 'waypoint.sqlite'}"
+    start_at = time.time() + 3.0
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, url, str(start_at), f"p{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
+    for process in processes:
+        _out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    rows = query(url, "SELECT key FROM store WHERE prefix = 'setup' ORDER BY key")
+    assert [row["key"] for row in rows] == [f"p{i}" for i in range(8)]
+    versions = query(url, "SELECT v FROM store_migrations ORDER BY v")
+    assert [row["v"] for row in versions] == list(range(len(versions)))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -34,7 +36,7 @@ from waypoint.persistence.sql import (
     open_postgres_pool,
 )
 from waypoint.persistence.urls import DatabaseURL, check_sqlite_location, parse_db_url
-from waypoint.private_files import private_file
+from waypoint.private_files import FILE_MODE, private_file
 
 _current_stores: ContextVar[Stores | None] = ContextVar("waypoint_stores", default=None)
 _lazy_databases: dict[tuple[int, str], Database] = {}
@@ -100,6 +102,27 @@ async def _stop_store(store: BaseStore | None) -> None:
             await task
 
 
+@asynccontextmanager
+async def _sqlite_setup_lock(path: str) -> AsyncIterator[None]:
+    """Hold an exclusive lock, across processes, while the saver, Store and tables are set up.
+
+    `AsyncSqliteStore.setup()` reads its migration version and applies the rest in separate
+    statements (`executescript` commits as it goes), so two processes opening a new file at once
+    both add the same column ("duplicate column name: ttl_minutes"). The lock is `flock` on a
+    sidecar file: never on the database file itself, whose POSIX locks belong to SQLite and
+    would be dropped when another descriptor of it closes.
+    """
+    fd = os.open(f"{path}.setup-lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 async def _sqlite_store(path: str) -> tuple[AsyncSqliteStore, aiosqlite.Connection]:
     conn = await aiosqlite.connect(path, timeout=30, isolation_level=None)
     try:
@@ -152,10 +175,11 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         db = await SqliteDatabase.open(path)
         saver_conn = store_conn = None
         try:
-            # the saver's tables first: Waypoint's migrations fence its `checkpoints`
-            saver, saver_conn = await _sqlite_saver(path, serde)
-            store, store_conn = await _sqlite_store(path)
-            await migrate(db)
+            async with _sqlite_setup_lock(path):
+                # the saver's tables first: Waypoint's migrations fence its `checkpoints`
+                saver, saver_conn = await _sqlite_saver(path, serde)
+                store, store_conn = await _sqlite_store(path)
+                await migrate(db)
         except BaseException:
             for conn in (saver_conn, store_conn):
                 if conn is not None:
