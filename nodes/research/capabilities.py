@@ -12,9 +12,17 @@
 
 All three are `replayed`: eval replay serves their recorded answers (and failures), so a replay
 does not depend on this Python's docstrings, the Store's contents or a test provider's route.
+
+The corpus is an SQLite file (built on first use): its providers run in a worker thread
+(`off_loop`), so a served run never blocks the server's event loop on it (`langgraph dev`
+refuses blocking calls, and on any server they stall every other run).
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
@@ -22,6 +30,21 @@ from pydantic import BaseModel, Field
 from nodes.research import corpus, memory
 from state.research import Finding, Plan, SubQuestion, SubQuestionKind
 from waypoint import Capability, OfflineProvider, registry
+
+
+InT = TypeVar("InT", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+def off_loop(fn: Callable[[InT], OutT]) -> Callable[[InT], Awaitable[OutT]]:
+    """`fn` (blocking file or SQLite work) as an async provider that runs it in a worker thread."""
+
+    async def in_thread(request: InT) -> OutT:
+        return await asyncio.to_thread(fn, request)
+
+    in_thread.__name__ = in_thread.__qualname__ = fn.__name__
+    in_thread.__doc__ = fn.__doc__
+    return in_thread
 
 
 class PlanRequest(BaseModel):
@@ -193,7 +216,7 @@ registry.register(
         name="offline-name-planner",
         version="1",
         description="Deterministic planner over the names a question mentions; no model.",
-        fn=plan_offline,
+        fn=off_loop(plan_offline),
     ),
     prompt=plan_prompt,
 )
@@ -203,7 +226,7 @@ registry.register(
         name="stdlib-fts5",
         version="1",
         description="SQLite FTS5 (BM25) over the installed Python's stdlib docstrings; offline.",
-        fn=search_fts,
+        fn=off_loop(search_fts),
     ),
 )
 registry.add_provider(
@@ -212,7 +235,7 @@ registry.add_provider(
         name="stdlib-scan",
         version="1",
         description="Keyword scan of the same passages without the FTS index; offline fallback.",
-        fn=search_scan,
+        fn=off_loop(search_scan),
     ),
 )
 
@@ -234,7 +257,7 @@ registry.register(
     OfflineProvider(
         name="langgraph-store",
         version="1",
-        description="Reads the run's LangGraph Store (namespace research/<user>/findings).",
+        description="Reads the run's LangGraph Store (namespace <user>/research/findings).",
         fn=recall_store,
     ),
 )
@@ -244,6 +267,6 @@ registry.register(
         name="stdlib-passages",
         version="1",
         description="Reads one passage of the offline stdlib corpus by id.",
-        fn=read_offline,
+        fn=off_loop(read_offline),
     ),
 )

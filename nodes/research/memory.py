@@ -1,10 +1,17 @@
 """Findings kept in the LangGraph Store, per user, for later threads to reuse.
 
-Namespace `("research", <user>, "findings")`; key: a hash of the normalised sub-question, so a
-later thread whose plan has the same sub-question finds it. Each item carries its expiry
-(`expires_at`) and is written with the Store's own TTL where the Store supports one, so an
-expired finding is never reused even before a sweeper removes it. Without a Store (a graph
-compiled without one) memory is off.
+Namespace `(<user>, "research", "findings")`, where the user is the acting user of the run (on
+a server, the caller it authenticated; never a value the caller sends). It starts with the
+user's identity, as every Store namespace a server's caller may reach does
+(`waypoint.server.auth`), so the owner can read their findings through the Store API and
+nobody else can. Key: a hash of the normalised sub-question, so a later thread whose plan has
+the same sub-question finds it.
+
+Each item carries its expiry (`expires_at`) and is written with the Store's own TTL where the
+Store supports one (SQLite, Postgres: Aegra's and the command line's), so an expired finding is
+never reused, even before a sweep removes it and on a Store without TTL (`langgraph dev`'s
+in-memory one). Reading a finding does not extend its life. Without a Store (a graph compiled
+without one) memory is off.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ NAMESPACE = "research"
 
 def namespace(user: str | None) -> tuple[str, ...]:
     """The Store namespace of a user's findings."""
-    return (NAMESPACE, user or "anonymous", "findings")
+    return (user or "anonymous", NAMESPACE, "findings")
 
 
 def key(question: str) -> str:
@@ -35,7 +42,7 @@ def key(question: str) -> str:
 
 async def recall(store: BaseStore, user: str | None, question: str) -> dict[str, Any] | None:
     """The kept finding for `question` (with `thread_id`), unless missing or expired."""
-    item = await store.aget(namespace(user), key(question))
+    item = await store.aget(namespace(user), key(question), refresh_ttl=False)
     if item is None or float(item.value.get("expires_at", 0)) <= time.time():
         return None
     return dict(item.value)

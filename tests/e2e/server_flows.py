@@ -428,3 +428,67 @@ def fail_if_dead(server: Server) -> None:
     """Fail with the server's log when it died during a test."""
     if not server.alive():
         pytest.fail(f"{server.name} died:\n{server.log_tail()}")
+
+
+# --- research: long-term memory in the server's Store ------------------------------------------
+
+RESEARCH_FIRST = {"question": "What does json.dumps do?", "max_sub_questions": 2}
+RESEARCH_LATER = {"question": "How do json.dumps and pickle.dumps differ?", "max_sub_questions": 3}
+"""Two questions whose plans share sub-question q1 (`json.dumps`): the later one reuses it."""
+
+RESEARCH_SHORT_LIVED = {"question": "What does heapq.heappush do?", "max_sub_questions": 2}
+
+
+def research(
+    client: SyncLangGraphClient, raw: dict[str, Any], **kwargs: Any
+) -> tuple[str, dict[str, Any]]:
+    """A new thread whose `research` run finished (read to the end of its stream); its values."""
+    thread_id = client.threads.create()["thread_id"]
+    parts = [
+        (part.event, part.data)
+        for part in client.runs.stream(thread_id, "research", input=raw, **kwargs)
+    ]
+    errors = [data for event, data in parts if event == "error"]
+    assert not errors, errors
+    state = plain(client.threads.get_state(thread_id))
+    assert state["next"] == [], state
+    found = values(state)
+    assert found.get("outcome") == "accepted", found
+    return thread_id, found
+
+
+def reused(found: dict[str, Any]) -> dict[str, str | None]:
+    """sub-question id → the thread its finding was reused from (None: researched here)."""
+    return {f["sub_question_id"]: f["reused_from"] for f in found["findings"]}
+
+
+def research_memory_is_per_user(server: Server, users: Users) -> dict[str, str]:
+    """A later thread of the same caller reuses a kept finding and says so in its brief; another
+    caller asking the same question reuses nothing and cannot reach the first caller's findings
+    through the Store API; an expired finding is not reused.
+
+    Returns the threads it ran, by role (`first`, `later`, `other`, `expired`), for the server's
+    own checks of where the findings were kept.
+    """
+    alice, bob = server.client(users.alice), server.client(users.bob)
+    first, found = research(alice, RESEARCH_FIRST)
+    assert set(reused(found).values()) == {None}, found["findings"]
+    later, found = research(alice, RESEARCH_LATER)
+    assert reused(found) == {"q1": first, "q2": None, "q3": None}, found["findings"]
+    assert f"Reused from memory: q1 (thread {first})" in found["brief"]["text"]
+    assert found["gate_verdicts"][-1]["passed"], found["gate_verdicts"]
+
+    other, found = research(bob, RESEARCH_LATER)  # the same question, another caller
+    assert set(reused(found).values()) == {None}, found["findings"]
+    assert "from memory" not in found["brief"]["text"]
+    # the findings live under (caller, "research", "findings"): nobody else may read them
+    alices = [users.alice.name, "research", "findings"]
+    assert _refused(lambda: bob.store.search_items(alices)) == 403
+    assert _refused(lambda: bob.store.list_namespaces(prefix=alices)) == 403
+
+    # kept for about 0.1 s: a later thread researches it again
+    expired, _ = research(alice, RESEARCH_SHORT_LIVED, context={"memory_ttl_minutes": 0.002})
+    time.sleep(0.3)
+    _, found = research(alice, RESEARCH_SHORT_LIVED)
+    assert set(reused(found).values()) == {None}, found["findings"]
+    return {"first": first, "later": later, "other": other, "expired": expired}

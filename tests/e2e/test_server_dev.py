@@ -6,6 +6,7 @@ no LangSmith key; threads live in its memory, side effects go to an SQLite file.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.e2e import server_flows as flows
 from tests.e2e.servers import Server, Users, start_langgraph_dev
-from tests.helpers import reset_demo_crm
+from tests.helpers import query, reset_demo_crm
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -36,6 +37,7 @@ def server(users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory) 
             "WAYPOINT_API_KEYS": users.api_keys,
             "WAYPOINT_ROLES": users.roles,
             "WAYPOINT_DB_URL": db_url,
+            "WAYPOINT_RESEARCH_CORPUS_DIR": str(tmp_path_factory.mktemp("dev-corpus")),
         },
         log_dir=logs,
     )
@@ -89,3 +91,19 @@ def test_caller_is_never_above_the_policy(server: Server, users: Users, db_url: 
 
 def test_no_credentials_is_401(server: Server, users: Users) -> None:
     flows.no_credentials_is_401(server, users)
+
+
+def test_research_memory_lives_in_the_servers_store_per_caller(
+    server: Server, users: Users, db_url: str
+) -> None:
+    """`langgraph dev` gives runs its own in-memory Store (no TTL of its own: the expiry kept in
+    each finding is checked on every read); the caller reads its findings through the Store API."""
+    threads = flows.research_memory_is_per_user(server, users)
+    alices = [users.alice.name, "research", "findings"]
+    items = server.client(users.alice).store.search_items(alices, limit=50)["items"]
+    kept = {item["value"]["thread_id"] for item in items}
+    assert {threads["first"], threads["later"]} <= kept, kept
+    assert threads["other"] not in kept  # Bob's findings are his own
+    assert all(item["value"]["expires_at"] > time.time() for item in items)
+    # kept by the server, not in Waypoint's database (a `waypoint run` there has its own memory)
+    assert query(db_url, "SELECT key FROM store WHERE prefix LIKE ?", (f"{users.alice.name}.%",)) == []
