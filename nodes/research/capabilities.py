@@ -31,7 +31,6 @@ from nodes.research import corpus, memory
 from state.research import Finding, Plan, SubQuestion, SubQuestionKind
 from waypoint import Capability, OfflineProvider, registry
 
-
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
 

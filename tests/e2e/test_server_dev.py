@@ -106,4 +106,5 @@ def test_research_memory_lives_in_the_servers_store_per_caller(
     assert threads["other"] not in kept  # Bob's findings are his own
     assert all(item["value"]["expires_at"] > time.time() for item in items)
     # kept by the server, not in Waypoint's database (a `waypoint run` there has its own memory)
-    assert query(db_url, "SELECT key FROM store WHERE prefix LIKE ?", (f"{users.alice.name}.%",)) == []
+    alice_prefix = f"{users.alice.name}.%"
+    assert query(db_url, "SELECT key FROM store WHERE prefix LIKE ?", (alice_prefix,)) == []
