@@ -41,7 +41,7 @@ from tests.e2e.servers import (
     wait_for_file,
     wait_ready,
 )
-from tests.helpers import count, reset_demo_crm, rows
+from tests.helpers import count, query, reset_demo_crm, rows
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group(name="aegra")]
 
@@ -125,6 +125,7 @@ def cluster(
         "WAYPOINT_PAUSE_AT": PAUSE_POINT,
         "WAYPOINT_PAUSE_MARKER": str(marker),
         "WAYPOINT_PAUSE_RELEASE": str(release),
+        "WAYPOINT_RESEARCH_CORPUS_DIR": str(logs / "corpus"),
     }
     aegra_setup(env, logs)
     # One after the other: each instance registers the graphs' assistants at startup, and two
@@ -202,6 +203,31 @@ def test_second_user_cannot_touch_the_thread(cluster: Cluster, users: Users) -> 
 
 def test_caller_is_never_above_the_policy(server: Server, users: Users, cluster: Cluster) -> None:
     flows.caller_is_never_above_the_policy(server, users, cluster.db_url)
+
+
+def test_research_memory_lives_in_the_servers_store_per_caller(
+    cluster: Cluster, users: Users
+) -> None:
+    """Aegra gives runs its `AsyncPostgresStore` on its database (here also Waypoint's): each
+    finding is a row under its caller's namespace, with the Store's own TTL."""
+    threads = flows.research_memory_is_per_user(cluster.a, users)
+    kept = query(
+        cluster.db_url,
+        "SELECT prefix, value->>'thread_id' AS thread_id, ttl_minutes, "
+        "expires_at > now() + interval '6 days' AS lives_a_week FROM store "
+        "WHERE prefix LIKE ?",
+        ("%.research.findings",),
+    )
+    by_thread: dict[str, set[str]] = {}
+    for row in kept:
+        by_thread.setdefault(row["thread_id"], set()).add(row["prefix"])
+        assert row["ttl_minutes"] == 7 * 24 * 60 and row["lives_a_week"], row
+    alices, bobs = f"{users.alice.name}.research.findings", f"{users.bob.name}.research.findings"
+    assert by_thread[threads["first"]] == {alices}
+    assert by_thread[threads["later"]] == {alices}  # q2, q3 (q1 was reused, not kept again)
+    assert by_thread[threads["other"]] == {bobs}
+    # the short-lived finding was kept with its own TTL, then replaced by the later thread's
+    assert threads["expired"] not in by_thread
 
 
 def test_no_credentials_is_401(cluster: Cluster, users: Users) -> None:
