@@ -6,6 +6,11 @@ process holds, are pruned. Each keeps its newest `keep_last` checkpoints, so its
 `resume` restarts it from); the thread index row (its summary) is never removed. On
 Postgres with `keep_last=1` this is the saver's own `aprune(strategy="keep_latest")`; otherwise
 plain SQL over the saver's tables, removing blobs no kept checkpoint refers to.
+
+A prune of the whole database (no `thread_id`) also removes the LangGraph Store's expired items
+(the Store's own `sweep_ttl`: items written with a TTL, such as `research`'s findings). No
+reader ever sees them (the Store leaves expired items out), but nothing else deletes them: the
+command line runs no sweeper thread, and neither does Aegra on its Store.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.postgres.aio import AsyncPostgresStore
+from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from waypoint.errors import BadInput, ThreadBusy
 from waypoint.input_checks import check_count, check_thread_id, shown
@@ -61,6 +68,8 @@ class PruneReport:
     rows_after: int = 0
     bytes_before: int = 0
     bytes_after: int = 0
+    store_items_expired: int = 0
+    """Expired Store items removed (counted, with `dry_run`); a prune of one thread sweeps none."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -71,6 +80,7 @@ class PruneReport:
             "rows_before": self.rows_before,
             "rows_after": self.rows_after,
             "rows_reclaimed": self.rows_before - self.rows_after,
+            "store_items_expired": self.store_items_expired,
             "bytes_before": self.bytes_before,
             "bytes_after": self.bytes_after,
             "bytes_reclaimed": self.bytes_before - self.bytes_after,
@@ -258,4 +268,19 @@ async def prune(
                     report.threads.append(tid)
             except ThreadBusy:
                 report.skipped[tid] = "held by a running process"
+        if thread_id is None:
+            report.store_items_expired = await _sweep_store(stores, dry_run=dry_run)
     return report
+
+
+async def _sweep_store(stores: Stores, *, dry_run: bool) -> int:
+    """Remove (or count) the Store's items past their TTL; how many."""
+    if dry_run:
+        now = "CURRENT_TIMESTAMP" if stores.db.kind == "sqlite" else "now()"
+        row = await stores.db.fetchone(
+            f"SELECT count(*) AS n FROM store WHERE expires_at IS NOT NULL AND expires_at < {now}"
+        )
+        return int(row["n"]) if row is not None else 0
+    if isinstance(stores.store, AsyncPostgresStore | AsyncSqliteStore):
+        return await stores.store.sweep_ttl()
+    return 0

@@ -7,6 +7,8 @@ import json
 import uuid
 
 from tests.conftest import waypoint_cli
+from tests.helpers import query
+from waypoint.persistence.stores import open_stores
 from waypoint.retention import prune
 from waypoint.runner import resume_thread, start_run, thread_status
 
@@ -62,3 +64,27 @@ def test_prune_cli_reports_rows_and_bytes(sqlite_url: str) -> None:
     assert data["rows_reclaimed"] > 0 and data["bytes_reclaimed"] > 0
     bad = waypoint_cli("prune", "--older-than", "soon", "--db", sqlite_url)
     assert bad.returncode == 2 and "older-than" in bad.stderr
+
+
+def test_prune_removes_the_stores_expired_items(db_url: str) -> None:
+    """Memory kept with a TTL (research findings): readers skip it once expired, prune drops it."""
+    namespace = ("prune-test", uuid.uuid4().hex[:8])
+    prefix = ".".join(namespace)
+
+    async def scenario() -> None:
+        async with open_stores(db_url) as stores:
+            assert stores.store is not None
+            await stores.store.aput(namespace, "gone", {"v": 1}, ttl=0.001)  # 60 ms
+            await stores.store.aput(namespace, "kept", {"v": 2}, ttl=60)
+        await asyncio.sleep(1.5)  # SQLite's CURRENT_TIMESTAMP counts whole seconds
+        dry = await prune(db_url=db_url, dry_run=True)
+        assert dry.store_items_expired >= 1  # (other tests' expired items too, on Postgres)
+        assert {r["key"] for r in query(db_url, _KEYS, (prefix,))} == {"gone", "kept"}
+        swept = await prune(db_url=db_url)
+        assert swept.store_items_expired >= 1
+        assert [r["key"] for r in query(db_url, _KEYS, (prefix,))] == ["kept"]
+
+    asyncio.run(scenario())
+
+
+_KEYS = "SELECT key FROM store WHERE prefix = ?"

@@ -24,7 +24,10 @@ def prune_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove old checkpoints of finished threads; running or waiting threads are never touched."""
+    """Remove old checkpoints of finished threads; running or waiting threads are never touched.
+
+    Without --thread, also remove the Store's expired items (memory kept with a TTL).
+    """
 
     async def go() -> int:
         from waypoint.retention import parse_duration, prune
@@ -44,6 +47,9 @@ def prune_command(
         verb = "would prune" if dry_run else "pruned"
         render.console.print(f"{verb} {len(result.threads)} finished thread(s)")
         render.print_table(table)
+        if thread is None:
+            gone = "would remove" if dry_run else "removed"
+            render.console.print(f"{gone} {result.store_items_expired} expired Store item(s)")
         for tid, why in result.skipped.items():
             render.console.print(f"skipped {tid}: {why}")
         return 0
