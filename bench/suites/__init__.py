@@ -13,6 +13,7 @@ import bench.suites.kill_running
 import bench.suites.ledger_and_kill
 import bench.suites.processes
 import bench.suites.relay_throughput
+import bench.suites.research_fanout
 import bench.suites.resume
 import bench.suites.routing_overhead
 import bench.suites.runner_overhead
