@@ -180,6 +180,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
                 saver, saver_conn = await _sqlite_saver(path, serde)
                 store, store_conn = await _sqlite_store(path)
                 await migrate(db)
+            db.writers_lock = saver.lock  # the ledger and the checkpoints take turns
         except BaseException:
             for conn in (saver_conn, store_conn):
                 if conn is not None:
