@@ -299,6 +299,38 @@ class LedgerRecorder(AsyncCallbackHandler):
     run_inline = True
     raise_error = True  # a guard's GuardHalt must stop the node, not just be logged
 
+    # Only node (chain) events matter here: LangChain skips this handler for the rest (every
+    # model call, tool call and token would otherwise be dispatched to it).
+    @property
+    def ignore_llm(self) -> bool:
+        """Model events are not this handler's."""
+        return True
+
+    @property
+    def ignore_chat_model(self) -> bool:
+        """Chat model events are not this handler's."""
+        return True
+
+    @property
+    def ignore_agent(self) -> bool:
+        """Tool and agent events are not this handler's."""
+        return True
+
+    @property
+    def ignore_retriever(self) -> bool:
+        """Retriever events are not this handler's."""
+        return True
+
+    @property
+    def ignore_retry(self) -> bool:
+        """Retry events are not this handler's."""
+        return True
+
+    @property
+    def ignore_custom_event(self) -> bool:
+        """Custom events are not this handler's."""
+        return True
+
     def __init__(
         self,
         db: Database,
