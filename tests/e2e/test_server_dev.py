@@ -6,6 +6,7 @@ no LangSmith key; threads live in its memory, side effects go to an SQLite file.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import server_flows as flows
-from tests.e2e.servers import Server, Users, start_langgraph_dev
+from tests.e2e.servers import Server, User, Users, start_langgraph_dev
 from tests.helpers import query, reset_demo_crm
 
 pytestmark = pytest.mark.timeout(180)
@@ -21,7 +22,15 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def users() -> Users:
-    return Users()
+    # Names of their own: `langgraph dev` keeps its Store (and threads) in `.langgraph_api/`
+    # under the project across servers (it sets LANGGRAPH_DISABLE_FILE_PERSISTENCE itself, from
+    # langgraph.json), so an earlier session's "alice" would have research memory here.
+    suffix = secrets.token_hex(3)
+    return Users(
+        alice=User(f"alice-{suffix}", secrets.token_urlsafe(24)),
+        bob=User(f"bob-{suffix}", secrets.token_urlsafe(24)),
+        carol=User(f"carol-{suffix}", secrets.token_urlsafe(24)),
+    )
 
 
 @pytest.fixture(scope="module")
