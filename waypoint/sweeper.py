@@ -27,6 +27,7 @@ from typing import Any
 from waypoint.actors import acting_as
 from waypoint.errors import BadInput, ThreadBusy
 from waypoint.handoffs import ESCALATE, ESCALATED
+from waypoint.json_records import JsonRecord
 from waypoint.notifications import endpoints, event_statements
 from waypoint.persistence.sql import Database, Row
 from waypoint.persistence.stores import open_stores
@@ -41,7 +42,7 @@ WARN_FRACTION = 0.2
 
 
 @dataclass
-class SweepResult:
+class SweepResult(JsonRecord):
     """What one sweep did."""
 
     applied: list[dict[str, Any]] = field(default_factory=list)
@@ -52,16 +53,6 @@ class SweepResult:
     """Questions handed to their `escalate_to` user by this sweep."""
     """Interrupt ids near their deadline (`deadline_near` is queued once per question, ever:
     a later sweep lists it again but queues nothing new)."""
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record (for `--json`)."""
-        return {
-            "applied": self.applied,
-            "busy": self.busy,
-            "skipped": self.skipped,
-            "warned": self.warned,
-            "escalated": self.escalated,
-        }
 
 
 async def _warn_near(db: Database, now: datetime) -> list[str]:

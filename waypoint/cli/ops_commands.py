@@ -165,7 +165,7 @@ def inbox_command(
                 item.kind,
                 f"{item.age_s:.0f}s",
                 (item.description or str(item.args))[:120],
-                ", ".join(item.allowed) or "any answer",
+                ", ".join(item.allowed_decisions) or "any answer",
             )
         render.console.print(table)
         render.console.print(
