@@ -204,6 +204,8 @@ async def authenticate(headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict
         if (studio := studio_user(headers)) is not None:
             return _user(studio)
         raise _unauthorized("missing credentials: send Authorization: Bearer <token>")
+    if (service := _service_user(token, headers)) is not None:
+        return service
     try:
         keys = configured_keys()
     except KeyConfigError as exc:
@@ -216,6 +218,49 @@ async def authenticate(headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict
     if user is None:
         raise _unauthorized("invalid credentials")
     return _user(user)
+
+
+def _service_user(token: str, headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict | None:
+    """The server's own sweeper acting for a thread's owner, for its service token; else None.
+
+    Raises:
+        Auth.exceptions.HTTPException: the service token without a valid owner (401).
+    """
+    from waypoint.server.service import (
+        ON_BEHALF_HEADER,
+        SERVICE_ACTOR_FIELD,
+        SWEEPER,
+        is_service_token,
+    )
+
+    if not is_service_token(token):
+        return None
+    owner = (_header(headers, ON_BEHALF_HEADER) or "").strip()
+    if not _USER.match(owner):
+        raise _unauthorized(f"service requests name the thread's owner ({ON_BEHALF_HEADER})")
+    user = _user(owner)
+    user["display_name"] = SWEEPER
+    return cast(Auth.types.MinimalUserDict, {**user, SERVICE_ACTOR_FIELD: SWEEPER})
+
+
+def _service(ctx: Auth.types.AuthContext) -> str | None:
+    """The service acting (the sweeper) when the request came with the service token."""
+    from waypoint.server.service import SERVICE_ACTOR_FIELD
+
+    try:
+        acting = getattr(ctx.user, SERVICE_ACTOR_FIELD, None)
+    except Exception:  # a user proxy that raises something else for a missing field
+        acting = None
+    return acting if isinstance(acting, str) and acting else None
+
+
+def _not_for_service(ctx: Auth.types.AuthContext) -> None:
+    """A service request may read a thread and answer its question, nothing else (403)."""
+    if _service(ctx) is not None:
+        raise Auth.exceptions.HTTPException(
+            status_code=403,
+            detail=f"the server's service credential may not {ctx.resource}.{ctx.action}",
+        )
 
 
 def _user(identity: str) -> Auth.types.MinimalUserDict:
@@ -239,6 +284,7 @@ def _stamp_owner(value: Any, identity: str) -> None:
 @auth.on
 async def owner_only(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
     """Default for threads, runs and crons: stamp the owner on create, filter by it always."""
+    _not_for_service(ctx)
     _stamp_owner(value, ctx.user.identity)
     return {OWNER_KEY: ctx.user.identity}
 
@@ -268,12 +314,15 @@ def _owned_or_reviewed(identity: str, graphs: frozenset[str]) -> Auth.types.Filt
 @auth.on.threads.read
 async def read_thread(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | None:
     """Reading a thread (state, history): its owner, or a reviewer of its workflow."""
+    if _service(ctx) is not None:
+        return {OWNER_KEY: ctx.user.identity}  # the owner it acts for
     return _owned_or_reviewed(ctx.user.identity, _reviewed(ctx.user.identity))
 
 
 @auth.on.threads.search
 async def search_threads(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | None:
     """Listing threads: the caller's own, and those of the workflows it reviews."""
+    _not_for_service(ctx)
     return _owned_or_reviewed(ctx.user.identity, _reviewed(ctx.user.identity))
 
 
@@ -285,7 +334,8 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
     policy, or a malformed answer is refused here (403 / 422), before the thread is touched
     (`waypoint.server.run_requests`). A reviewer may also answer the pending question of a
     thread of a workflow it reviews (a `resume` command and nothing else); the run's metadata
-    records the role (`waypoint_role`), stamped here whatever the caller sent.
+    records the role (`waypoint_role`), stamped here whatever the caller sent. The server's
+    sweeper (`waypoint.server.service`) may only answer, for the owner it names.
     """
     from waypoint.actors import ROLE_KEY
     from waypoint.server.run_requests import RequestRefused, answers_only, check_run_request
@@ -299,6 +349,14 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
         raise Auth.exceptions.HTTPException(
             status_code=refused.status, detail=refused.detail
         ) from None
+    if _service(ctx) is not None:
+        if not answers_only(value):
+            raise Auth.exceptions.HTTPException(
+                status_code=403, detail="the server's sweeper may only answer a pending question"
+            )
+        if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
+            value["metadata"][ROLE_KEY] = "deadline"
+        return {OWNER_KEY: identity}
     graphs = _reviewed(identity) if answers_only(value) else frozenset()
     if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
         value["metadata"][ROLE_KEY] = "reviewer" if graphs else "owner"
@@ -324,6 +382,7 @@ async def change_assistant(ctx: Auth.types.AuthContext, value: Any) -> bool:
 @auth.on.store
 async def own_namespace(ctx: Auth.types.AuthContext, value: Any) -> None:
     """Store items live under `(identity, ...)`; a listing with no prefix is scoped to it."""
+    _not_for_service(ctx)
     identity = ctx.user.identity
     namespace = value.get("namespace") if isinstance(value, dict) else None
     if namespace is None and ctx.action == "list_namespaces":
