@@ -48,15 +48,17 @@ class Caller:
     user: str
     token: str
     base_url: str
+    acting_for: str | None = None
+    """For the server's own service (`waypoint.server.service`): the thread owner it acts for."""
 
     def client(self) -> LangGraphClient:
         """A `langgraph_sdk` client acting as this caller on the server's own API."""
-        return get_client(
-            url=self.base_url,
-            api_key=None,
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=120,
-        )
+        from waypoint.server.service import ON_BEHALF_HEADER
+
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.acting_for is not None:
+            headers[ON_BEHALF_HEADER] = self.acting_for
+        return get_client(url=self.base_url, api_key=None, headers=headers, timeout=120)
 
 
 def self_url(scope: Mapping[str, Any]) -> str:
@@ -65,6 +67,29 @@ def self_url(scope: Mapping[str, Any]) -> str:
         return configured.rstrip("/")
     host, port = scope.get("server") or ("127.0.0.1", 80)
     if ":" in str(host):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def own_base_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The server's own base URL outside a request (its background workers), if known.
+
+    `WAYPOINT_SELF_URL`, else the URL `langgraph dev` announces (`LANGGRAPH_API_URL`), else
+    `http://HOST:PORT` as `scripts/aegra-serve.sh` starts Aegra (a wildcard host is reached
+    on loopback); None when none is set.
+    """
+    env = os.environ if environ is None else environ
+    if configured := env.get(SELF_URL_ENV, "").strip():
+        return configured.rstrip("/")
+    if announced := env.get("LANGGRAPH_API_URL", "").strip():
+        return announced.rstrip("/")
+    port = env.get("PORT", "").strip()
+    if not port.isdigit():
+        return None
+    host = env.get("HOST", "").strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}"
 
@@ -370,6 +395,7 @@ __all__ = [
     "check_answer",
     "create",
     "kill",
+    "own_base_url",
     "run_answer",
     "run_input",
     "start",

@@ -1,0 +1,54 @@
+"""`langgraph dev` applies passed deadlines itself (`sweep` worker), once, beside a cron sweep.
+
+A real `langgraph dev` process serving the kit's `deadlines` graph behind Waypoint's auth and
+app, on a Postgres database of its own; the flow is in `tests.e2e.server_sweeps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.server_sweeps import KIT_ENV, SWEEP_SECONDS, sweep_through_the_server
+from tests.e2e.servers import (
+    Server,
+    Users,
+    scratch_database,
+    served_kit_config,
+    start_langgraph_dev,
+)
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def users() -> Users:
+    return Users()
+
+
+@pytest.fixture(scope="module")
+def db_url() -> Iterator[str]:
+    with scratch_database("waypoint_sweep_dev") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("sweep-dev")
+    env = {
+        **KIT_ENV,
+        "WAYPOINT_API_KEYS": users.api_keys,
+        "WAYPOINT_DB_URL": db_url,
+        "WAYPOINT_SWEEP_SECONDS": SWEEP_SECONDS,
+    }
+    config = served_kit_config(folder, ("deadlines",))
+    dev = start_langgraph_dev(env=env, log_dir=folder, config=config)
+    yield dev
+    dev.stop()
+
+
+def test_the_server_applies_a_passed_deadline_once(
+    server: Server, users: Users, db_url: str
+) -> None:
+    sweep_through_the_server([server], users, db_url)
