@@ -103,8 +103,13 @@ def sweep_through_the_server(servers: list[Server], users: Users, db_url: str) -
     assert asked["served"] == 1  # a server's question: its worker applies it
     alice = server.client(users.alice)
 
+    def values_of(thread: str) -> dict[str, Any]:
+        values: Any = alice.threads.get_state(thread)["values"]
+        assert isinstance(values, dict), values
+        return values
+
     def outcome() -> Any:
-        return alice.threads.get_state(due)["values"].get("outcome")
+        return values_of(due).get("outcome")
 
     with CronSweeps(db_url) as cron:
         _until(lambda: outcome() is not None, 60, server)
@@ -112,7 +117,7 @@ def sweep_through_the_server(servers: list[Server], users: Users, db_url: str) -
     assert not cron.errors, cron.errors
     assert due not in cron.applied() and later not in cron.applied()
 
-    values = alice.threads.get_state(due)["values"]
+    values = values_of(due)
     assert (values["outcome"], values["acted"]) == ("approve", True)  # the default proceeded
     [decision] = _decisions(db_url, due)  # answered once
     assert decision["decision"] == "approve"
@@ -128,7 +133,7 @@ def sweep_through_the_server(servers: list[Server], users: Users, db_url: str) -
     )
     runs = alice.runs.list(due)
     assert len(runs) == 2  # Alice's run, and the one resume the sweeper created for her thread
-    assert alice.threads.get(due)["metadata"].get("owner") == users.alice.name
+    assert (alice.threads.get(due)["metadata"] or {}).get("owner") == users.alice.name
 
     waiting = alice.threads.get_state(later)
     assert waiting["next"] == ["ask"]  # its deadline is an hour away
