@@ -1,7 +1,8 @@
 """`langgraph dev` applies passed deadlines itself (`sweep` worker), once, beside a cron sweep.
 
 A real `langgraph dev` process serving the kit's `deadlines` graph behind Waypoint's auth and
-app, on a Postgres database of its own; the flow is in `tests.e2e.server_sweeps`.
+app, with Waypoint's tables in an SQLite file or a Postgres database of its own (the threads
+are in the server's memory); the flow is in `tests.e2e.server_sweeps`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ def users() -> Users:
     return Users()
 
 
-@pytest.fixture(scope="module")
-def db_url() -> Iterator[str]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sweep-dev-db') / 'waypoint.sqlite'}"
+        return
     with scratch_database("waypoint_sweep_dev") as url:
         yield url
 

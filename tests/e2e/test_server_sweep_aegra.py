@@ -1,0 +1,91 @@
+"""Two Aegra instances apply passed deadlines themselves (`sweep` worker), once between them.
+
+Both instances run the sweep worker on one Postgres database (Aegra's threads, the checkpoints
+and Waypoint's tables) and one Redis; a cron `waypoint sweep` runs beside them. The flow is in
+`tests.e2e.server_sweeps`. Under CI=true a missing Python 3.12, Redis or Postgres fails it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.server_sweeps import KIT_ENV, SWEEP_SECONDS, sweep_through_the_server
+from tests.e2e.servers import (
+    Server,
+    Users,
+    aegra_python,
+    aegra_setup,
+    launch_aegra,
+    missing,
+    redis_forget,
+    redis_reachable,
+    scratch_database,
+    served_kit_config,
+    wait_ready,
+)
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group(name="aegra")]
+
+REDIS_URL = os.environ.get("WAYPOINT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="module")
+def users() -> Users:
+    return Users()
+
+
+@pytest.fixture(scope="module")
+def db_url() -> Iterator[str]:
+    with scratch_database("waypoint_sweep_aegra") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def servers(
+    users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Server]]:
+    if not redis_reachable(REDIS_URL):
+        missing(f"Redis unreachable at {REDIS_URL} (set WAYPOINT_TEST_REDIS)")
+    python = aegra_python()
+    folder = tmp_path_factory.mktemp("sweep-aegra")
+    prefix = f"waypoint-sweep-{uuid.uuid4().hex[:8]}"
+    env = {
+        **KIT_ENV,
+        "AEGRA_CONFIG": str(served_kit_config(folder, ("deadlines",))),
+        "DATABASE_URL": db_url,
+        "WAYPOINT_DB_URL": db_url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_BROKER_ENABLED": "true",
+        "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
+        "WORKER_QUEUE_KEY": f"{prefix}:jobs",
+        "WAYPOINT_API_KEYS": users.api_keys,
+        "WAYPOINT_SWEEP_SECONDS": SWEEP_SECONDS,
+        "BLPOP_TIMEOUT_SECONDS": "1",
+        "WORKER_COUNT": "2",
+        "N_JOBS_PER_WORKER": "4",
+        "CRON_ENABLED": "false",
+        "LANGGRAPH_MIN_POOL_SIZE": "1",
+        "LANGGRAPH_MAX_POOL_SIZE": "4",
+        "SQLALCHEMY_POOL_SIZE": "2",
+        "SQLALCHEMY_MAX_OVERFLOW": "2",
+    }
+    aegra_setup(env, folder)
+    # one after the other: each registers the graphs' assistants at startup
+    started = [wait_ready(launch_aegra("aegra-a", env=env, log_dir=folder))]
+    try:
+        started.append(wait_ready(launch_aegra("aegra-b", env=env, log_dir=folder)))
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+        redis_forget(python, REDIS_URL, prefix)
+
+
+def test_two_instances_apply_a_passed_deadline_once(
+    servers: list[Server], users: Users, db_url: str
+) -> None:
+    sweep_through_the_server(servers, users, db_url)
