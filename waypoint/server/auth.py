@@ -342,6 +342,11 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
 
     identity = ctx.user.identity
     _stamp_owner(value, identity)
+    service = _service(ctx)
+    if service is not None and not answers_only(value):
+        raise Auth.exceptions.HTTPException(
+            status_code=403, detail=f"the server's {service} may only answer a pending question"
+        )
     try:
         # off the event loop: it may read waypoint.toml and import the workflow modules
         await asyncio.to_thread(check_run_request, value)
@@ -349,11 +354,7 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
         raise Auth.exceptions.HTTPException(
             status_code=refused.status, detail=refused.detail
         ) from None
-    if _service(ctx) is not None:
-        if not answers_only(value):
-            raise Auth.exceptions.HTTPException(
-                status_code=403, detail="the server's sweeper may only answer a pending question"
-            )
+    if service is not None:
         if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
             value["metadata"][ROLE_KEY] = "deadline"
         return {OWNER_KEY: identity}
