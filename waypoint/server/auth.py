@@ -29,13 +29,17 @@ gets 404 for a thread that is not theirs and never sees it in a search. A review
 threads of the workflows it reviews and answer their pending questions (a run that is only a
 `resume` command), nothing else; the run records that it answered as a reviewer. Through
 `langgraph dev`; Aegra scopes every thread query to its creator in its own code, so there a
-reviewer reaches only its own threads. The server's own `sweep` worker (`waypoint.server.service`) presents a service token
-that exists only in the server's process and names the thread's owner it acts for
-(`x-waypoint-on-behalf-of`): it is let in as that owner, marked as the service, and may read the
-thread and answer its pending question, nothing else (403); the run records `sweeper` and role
-`deadline`. Assistants are the graphs
-in `langgraph.json`: everyone may read and search them, nobody may create, change or delete them
-through the API. Store items live under a namespace that starts with the caller's identity.
+reviewer reaches only its own threads.
+
+The server's own `sweep` worker (`waypoint.server.service`) presents a service token that
+exists only in the server's process and names the thread's owner it acts for
+(`x-waypoint-on-behalf-of`): it is let in as that owner, marked as the service, and may read
+the thread and answer its pending question, nothing else (403); the run records `sweeper` and
+role `deadline`.
+
+Assistants are the graphs in `langgraph.json`: everyone may read and search them, nobody may
+create, change or delete them through the API. Store items live under a namespace that starts
+with the caller's identity.
 """
 
 from __future__ import annotations
