@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from waypoint.server.service import SERVICE_ACTOR_FIELD
+from waypoint.server.service import SERVICE_ACTOR_FIELD, SERVICE_ROLE_FIELD
 
 _runner_actor: ContextVar[str | None] = ContextVar("waypoint_runner_actor", default=None)
 _runner_role: ContextVar[str | None] = ContextVar("waypoint_runner_role", default=None)
@@ -105,8 +105,10 @@ def acting_role(config: RunnableConfig | None) -> str:
     sweep`, else `operator` (whoever holds the database).
     """
     metadata = (config or {}).get("metadata") or {}
-    if service_of(config) is not None:
-        return "deadline"  # the server's sweeper: the only service that answers
+    if service_of(config) is not None:  # the sweeper, or a reviewer through the served app
+        user: Any = ((config or {}).get("configurable") or {}).get("langgraph_auth_user")
+        role = _user_field(user, SERVICE_ROLE_FIELD)
+        return str(role) if role in ROLES_OF_RUNS else "deadline"
     if authenticated_user(config) is not None:
         role = metadata.get(ROLE_KEY)
         return str(role) if role in ROLES_OF_RUNS else "owner"

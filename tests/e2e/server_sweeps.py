@@ -72,7 +72,7 @@ def _until(check: Any, seconds: float, server: Server) -> None:
     raise AssertionError(f"not within {seconds}s; server log:\n{server.log_tail()}")
 
 
-def _ask(server: Server, users: Users, **given: Any) -> str:
+def ask_deadline(server: Server, users: Users, **given: Any) -> str:
     client = server.client(users.alice)
     thread = str(
         client.threads.create(metadata={"test": f"sweep-{uuid.uuid4().hex[:6]}"})["thread_id"]
@@ -84,7 +84,7 @@ def _ask(server: Server, users: Users, **given: Any) -> str:
     return thread
 
 
-def _decisions(db_url: str, thread: str) -> list[dict[str, Any]]:
+def decisions_of(db_url: str, thread: str) -> list[dict[str, Any]]:
     found = query(
         db_url,
         "SELECT human_decision FROM waypoint_ledger WHERE thread_id = ? AND node = 'ask' "
@@ -97,8 +97,8 @@ def _decisions(db_url: str, thread: str) -> list[dict[str, Any]]:
 def sweep_through_the_server(servers: list[Server], users: Users, db_url: str) -> None:
     """The flow: a default applied once by the servers' sweep workers, never by the cron."""
     server = servers[0]
-    due = _ask(server, users, on_timeout="approve", seconds=2)
-    later = _ask(server, users, on_timeout="reject", seconds=3600)
+    due = ask_deadline(server, users, on_timeout="approve", seconds=2)
+    later = ask_deadline(server, users, on_timeout="reject", seconds=3600)
     [asked] = query(db_url, "SELECT served FROM waypoint_handoffs WHERE thread_id = ?", (due,))
     assert asked["served"] == 1  # a server's question: its worker applies it
     alice = server.client(users.alice)
@@ -119,7 +119,7 @@ def sweep_through_the_server(servers: list[Server], users: Users, db_url: str) -
 
     values = values_of(due)
     assert (values["outcome"], values["acted"]) == ("approve", True)  # the default proceeded
-    [decision] = _decisions(db_url, due)  # answered once
+    [decision] = decisions_of(db_url, due)  # answered once
     assert decision["decision"] == "approve"
     assert (decision["answered_by"], decision["answered_as"]) == ("sweeper", "deadline")
     [handoff] = query(
@@ -137,6 +137,6 @@ def sweep_through_the_server(servers: list[Server], users: Users, db_url: str) -
 
     waiting = alice.threads.get_state(later)
     assert waiting["next"] == ["ask"]  # its deadline is an hour away
-    assert not _decisions(db_url, later)
+    assert not decisions_of(db_url, later)
     for other in servers:  # every instance is still up
         assert other.alive(), other.log_tail()

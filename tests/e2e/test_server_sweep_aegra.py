@@ -1,8 +1,10 @@
-"""Two Aegra instances apply passed deadlines themselves (`sweep` worker), once between them.
+"""Two Aegra instances apply passed deadlines themselves (`sweep` worker), once between them;
+a reviewer answers another user's question through the served app (`POST /inbox/answer`).
 
 Both instances run the sweep worker on one Postgres database (Aegra's threads, the checkpoints
-and Waypoint's tables) and one Redis; a cron `waypoint sweep` runs beside them. The flow is in
-`tests.e2e.server_sweeps`. Under CI=true a missing Python 3.12, Redis or Postgres fails it.
+and Waypoint's tables) and one Redis; a cron `waypoint sweep` runs beside them. The flows are
+in `tests.e2e.server_sweeps` and `tests.e2e.reviewer_flows`. Under CI=true a missing Python
+3.12, Redis or Postgres fails it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.server_sweeps import KIT_ENV, SWEEP_SECONDS, sweep_through_the_server
+from tests.e2e.reviewer_flows import reviewer_answers_through_the_app, reviewer_roles
+from tests.e2e.server_sweeps import (
+    KIT_ENV,
+    SWEEP_SECONDS,
+    ask_deadline,
+    sweep_through_the_server,
+)
 from tests.e2e.servers import (
     Server,
     Users,
@@ -25,6 +33,7 @@ from tests.e2e.servers import (
     redis_reachable,
     scratch_database,
     served_kit_config,
+    status_code,
     wait_ready,
 )
 
@@ -63,6 +72,7 @@ def servers(
         "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
         "WORKER_QUEUE_KEY": f"{prefix}:jobs",
         "WAYPOINT_API_KEYS": users.api_keys,
+        "WAYPOINT_ROLES": reviewer_roles(users),
         "WAYPOINT_SWEEP_SECONDS": SWEEP_SECONDS,
         "BLPOP_TIMEOUT_SECONDS": "1",
         "WORKER_COUNT": "2",
@@ -89,3 +99,14 @@ def test_two_instances_apply_a_passed_deadline_once(
     servers: list[Server], users: Users, db_url: str
 ) -> None:
     sweep_through_the_server(servers, users, db_url)
+
+
+def test_a_reviewer_answers_another_users_question_through_the_app(
+    servers: list[Server], users: Users, db_url: str
+) -> None:
+    # the LangGraph API keeps Aegra's scoping: Carol cannot read Alice's threads there
+    thread = ask_deadline(servers[1], users, on_timeout="reject", seconds=3600)
+    with pytest.raises(Exception) as hidden:
+        servers[1].client(users.carol).threads.get_state(thread)
+    assert status_code(hidden.value) == 404
+    reviewer_answers_through_the_app(servers[1], users, db_url)

@@ -235,8 +235,10 @@ def _service_user(token: str, headers: Mapping[Any, Any]) -> Auth.types.MinimalU
         Auth.exceptions.HTTPException: the service token without a valid owner (401).
     """
     from waypoint.server.service import (
+        ACTING_HEADER,
         ON_BEHALF_HEADER,
         SERVICE_ACTOR_FIELD,
+        SERVICE_ROLE_FIELD,
         SWEEPER,
         is_service_token,
     )
@@ -246,20 +248,29 @@ def _service_user(token: str, headers: Mapping[Any, Any]) -> Auth.types.MinimalU
     owner = (_header(headers, ON_BEHALF_HEADER) or "").strip()
     if not _USER.match(owner):
         raise _unauthorized(f"service requests name the thread's owner ({ON_BEHALF_HEADER})")
+    acting = (_header(headers, ACTING_HEADER) or "").strip()
+    if acting and not _USER.match(acting):
+        raise _unauthorized(f"{ACTING_HEADER}: not a user name")
+    actor, role = (acting, "reviewer") if acting else (SWEEPER, "deadline")
     user = _user(owner)
-    user["display_name"] = SWEEPER
-    return cast(Auth.types.MinimalUserDict, {**user, SERVICE_ACTOR_FIELD: SWEEPER})
+    user["display_name"] = actor
+    fields = {SERVICE_ACTOR_FIELD: actor, SERVICE_ROLE_FIELD: role}
+    return cast(Auth.types.MinimalUserDict, {**user, **fields})
+
+
+def _user_field(ctx: Auth.types.AuthContext, name: str) -> str | None:
+    try:
+        value = getattr(ctx.user, name, None)
+    except Exception:  # a user proxy that raises something else for a missing field
+        value = None
+    return value if isinstance(value, str) and value else None
 
 
 def _service(ctx: Auth.types.AuthContext) -> str | None:
-    """The service acting (the sweeper) when the request came with the service token."""
+    """Who acts through the service token (the sweeper, or a reviewer), if it was presented."""
     from waypoint.server.service import SERVICE_ACTOR_FIELD
 
-    try:
-        acting = getattr(ctx.user, SERVICE_ACTOR_FIELD, None)
-    except Exception:  # a user proxy that raises something else for a missing field
-        acting = None
-    return acting if isinstance(acting, str) and acting else None
+    return _user_field(ctx, SERVICE_ACTOR_FIELD)
 
 
 def _not_for_service(ctx: Auth.types.AuthContext) -> None:
@@ -353,7 +364,8 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
     service = _service(ctx)
     if service is not None and not answers_only(value):
         raise Auth.exceptions.HTTPException(
-            status_code=403, detail=f"the server's {service} may only answer a pending question"
+            status_code=403,
+            detail=f"the service credential (for {service}) may only answer a pending question",
         )
     try:
         # off the event loop: it may read waypoint.toml and import the workflow modules
@@ -363,8 +375,10 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
             status_code=refused.status, detail=refused.detail
         ) from None
     if service is not None:
+        from waypoint.server.service import SERVICE_ROLE_FIELD
+
         if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
-            value["metadata"][ROLE_KEY] = "deadline"
+            value["metadata"][ROLE_KEY] = _user_field(ctx, SERVICE_ROLE_FIELD) or "deadline"
         return {OWNER_KEY: identity}
     graphs = _reviewed(identity) if answers_only(value) else frozenset()
     if isinstance(value, dict) and isinstance(value.get("metadata"), dict):

@@ -50,15 +50,48 @@ class Caller:
     base_url: str
     acting_for: str | None = None
     """For the server's own service (`waypoint.server.service`): the thread owner it acts for."""
+    acting_user: str | None = None
+    """For the service: the reviewer it lets answer (None: the sweeper)."""
 
     def client(self) -> LangGraphClient:
         """A `langgraph_sdk` client acting as this caller on the server's own API."""
-        from waypoint.server.service import ON_BEHALF_HEADER
+        from waypoint.server.service import ACTING_HEADER, ON_BEHALF_HEADER
 
         headers = {"Authorization": f"Bearer {self.token}"}
         if self.acting_for is not None:
             headers[ON_BEHALF_HEADER] = self.acting_for
+        if self.acting_user is not None:
+            headers[ACTING_HEADER] = self.acting_user
         return get_client(url=self.base_url, api_key=None, headers=headers, timeout=120)
+
+
+async def thread_owner(thread_id: str) -> str | None:
+    """Who started a thread, as its ledger says (its first row's actor), if recorded."""
+    from waypoint.persistence.stores import database_for_run
+
+    db = await database_for_run()
+    first = await db.fetchone(
+        "SELECT actor FROM waypoint_ledger WHERE thread_id = :t ORDER BY started_at LIMIT 1",
+        {"t": thread_id},
+    )
+    return str(first["actor"]) if first is not None and first["actor"] else None
+
+
+def service_caller(base_url: str, owner: str, *, acting_user: str | None = None) -> Caller:
+    """The server's service credential acting for `owner` (`waypoint.server.service`).
+
+    `acting_user`: a reviewer the caller of this function has checked (`waypoint.roles`); the
+    run records it, as `reviewer`. None: the sweeper (role `deadline`).
+    """
+    from waypoint.server.service import service_token
+
+    return Caller(
+        user=acting_user or owner,
+        token=service_token(),
+        base_url=base_url,
+        acting_for=owner,
+        acting_user=acting_user,
+    )
 
 
 def self_url(scope: Mapping[str, Any]) -> str:
@@ -398,6 +431,8 @@ __all__ = [
     "own_base_url",
     "run_answer",
     "run_input",
+    "service_caller",
     "start",
+    "thread_owner",
     "view",
 ]

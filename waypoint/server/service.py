@@ -10,9 +10,12 @@ or, where a deployment runs several processes behind one address, `WAYPOINT_SERV
 
 A service request names the thread's owner (`ON_BEHALF_HEADER`): the server scopes threads
 to their owner (Aegra does so in its own queries, see `waypoint.server.auth`), so the request
-is authenticated as that owner, with `SERVICE_ACTOR_FIELD` naming the service; the ledger,
-the handoffs and the answer record the service (`sweeper`), never the owner. The auth lets a
-service request read the thread and answer its pending question, nothing else.
+is authenticated as that owner, with `SERVICE_ACTOR_FIELD` naming who acts; the ledger, the
+handoffs and the answer record that actor, never the owner. The auth lets a service request
+read the thread and answer its pending question, nothing else. Who acts is the sweeper (role
+`deadline`), or, with `ACTING_HEADER`, a reviewer the served app's own route has checked
+(`waypoint.roles`: role `reviewer`): that is how a reviewer answers on Aegra, whose thread
+queries no auth handler can widen.
 
 Standard library only: the servers' auth file imports it.
 """
@@ -32,6 +35,12 @@ ON_BEHALF_HEADER = "x-waypoint-on-behalf-of"
 
 SERVICE_ACTOR_FIELD = "waypoint_actor"
 """Field of the authenticated user naming the service (`waypoint.actors` reads it)."""
+
+SERVICE_ROLE_FIELD = "waypoint_role"
+"""Field of the authenticated user: the role the service's actor answers under."""
+
+ACTING_HEADER = "x-waypoint-acting-user"
+"""Header of a service request: the reviewer the served app lets answer (else the sweeper)."""
 
 SWEEPER = "sweeper"
 """The service that applies deadlines' default answers (the actor the ledger records)."""

@@ -80,7 +80,7 @@ async def _notify(db: Database, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), every)
 
 
-def answer_through_server(db: Database, base_url: str) -> Apply:
+def answer_through_server(base_url: str) -> Apply:
     """The sweeper's way to apply a default answer: a `resume` run on the server's own API.
 
     As the service credential acting for the thread's owner (the first actor of its ledger,
@@ -88,23 +88,20 @@ def answer_through_server(db: Database, base_url: str) -> Apply:
     not while the thread runs (`ThreadBusy`).
     """
     from waypoint.errors import BadInput, ThreadBusy
-    from waypoint.server.caller import Caller, ThreadNotFound, run_answer, view
-    from waypoint.server.service import service_token
+    from waypoint.server.caller import (
+        ThreadNotFound,
+        run_answer,
+        service_caller,
+        thread_owner,
+        view,
+    )
 
     async def apply(row: Row, answer: dict[str, Any]) -> str:
         thread_id, interrupt_id = str(row["thread_id"]), str(row["handoff_id"])
-        first = await db.fetchone(
-            "SELECT actor FROM waypoint_ledger WHERE thread_id = :t ORDER BY started_at LIMIT 1",
-            {"t": thread_id},
-        )
-        if first is None or not first["actor"]:
+        owner = await thread_owner(thread_id)
+        if owner is None:
             raise BadInput(f"thread_id: no owner recorded for {thread_id}", field="thread_id")
-        caller = Caller(
-            user=str(first["actor"]),
-            token=service_token(),
-            base_url=base_url,
-            acting_for=str(first["actor"]),
-        )
+        caller = service_caller(base_url, owner)
         try:
             current = await view(caller, thread_id)
         except ThreadNotFound:
@@ -135,7 +132,7 @@ async def _sweep(db: Database, stop: asyncio.Event) -> None:
         )
         await stop.wait()
         return
-    apply = answer_through_server(db, base_url)
+    apply = answer_through_server(base_url)
     while not stop.is_set():
         if isinstance(db, PostgresDatabase):
             async with db.session_lock("waypoint_sweep"):
