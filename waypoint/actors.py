@@ -54,11 +54,11 @@ def _user_field(user: Any, name: str) -> Any:
 
 
 def service_of(config: RunnableConfig | None) -> str | None:
-    """The server's own service acting in this run (`sweeper`), if it is one.
+    """Who acts through the server's service credential in this run, if anyone.
 
-    Set only by `waypoint.server.auth` for the server's service credential
-    (`waypoint.server.service`): the server sees the thread's owner (it scopes threads to
-    their owner), the ledger and the answer see the service.
+    The sweeper, or a reviewer the served app checked (`waypoint.server.service`); set only by
+    `waypoint.server.auth` for the service token: the server sees the thread's owner (it scopes
+    threads to their owner), the ledger and the answer see who acted.
     """
     user: Any = ((config or {}).get("configurable") or {}).get("langgraph_auth_user")
     acting = None if user is None else _user_field(user, SERVICE_ACTOR_FIELD)
@@ -68,8 +68,8 @@ def service_of(config: RunnableConfig | None) -> str | None:
 def authenticated_user(config: RunnableConfig | None) -> str | None:
     """Who a LangGraph server authenticated for this run, if anyone.
 
-    The user's identity; for the server's own service acting for a thread's owner (the
-    sweeper), the service's name (`SERVICE_ACTOR_FIELD`).
+    The user's identity; for the server's service credential acting for a thread's owner,
+    who acts (`service_of`: the sweeper, or a reviewer).
     """
     user: Any = ((config or {}).get("configurable") or {}).get("langgraph_auth_user")
     if user is None:

@@ -28,14 +28,16 @@ gets 404 for a thread that is not theirs and never sees it in a search. A review
 (`waypoint.roles`: `WAYPOINT_ROLES=carol=reviewer:support`) may also read and search the
 threads of the workflows it reviews and answer their pending questions (a run that is only a
 `resume` command), nothing else; the run records that it answered as a reviewer. Through
-`langgraph dev`; Aegra scopes every thread query to its creator in its own code, so there a
-reviewer reaches only its own threads.
+`langgraph dev`; Aegra scopes every thread query to its creator in its own code (its SQL ANDs
+a handler's filter to `user_id == identity`), so there a reviewer answers through the served
+app's `/inbox` routes instead (`waypoint.server.app`).
 
-The server's own `sweep` worker (`waypoint.server.service`) presents a service token that
-exists only in the server's process and names the thread's owner it acts for
-(`x-waypoint-on-behalf-of`): it is let in as that owner, marked as the service, and may read
-the thread and answer its pending question, nothing else (403); the run records `sweeper` and
-role `deadline`.
+The server's own service credential (`waypoint.server.service`), used by its `sweep` worker
+and by those routes once they checked a reviewer, is a token that exists only in the server's
+process and names the thread's owner it acts for (`x-waypoint-on-behalf-of`): it is let in as
+that owner, marked as the service, and may read the thread and answer its pending question,
+nothing else (403); the run records `sweeper` and role `deadline`, or the reviewer it names
+(`x-waypoint-acting-user`) and role `reviewer`.
 
 Assistants are the graphs in `langgraph.json`: everyone may read and search them, nobody may
 create, change or delete them through the API. Store items live under a namespace that starts
