@@ -44,6 +44,7 @@ from typing import Any
 
 from waypoint.actors import acting_as, answering_as
 from waypoint.errors import BadInput, ThreadBusy
+from waypoint.faults import pause_point
 from waypoint.handoffs import ESCALATE, ESCALATED
 from waypoint.json_records import JsonRecord
 from waypoint.notifications import endpoints, event_statements
@@ -239,6 +240,7 @@ async def apply_due(db: Database, *, served: bool, apply: Apply, where: str) -> 
         if not await claim(db, row, claimer):
             result.claimed.append(thread_id)
             continue
+        pause_point("sweep:claimed")  # crash tests: a sweeper that dies holding a claim
         outcome, deadline = str(row["on_timeout"]), str(row["deadline_at"])
         try:
             status = await apply(row, default_answer(outcome, deadline))

@@ -11,10 +11,12 @@ on the same database, as a cron would: it never applies the server's question.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import waypoint_cli
@@ -30,6 +32,38 @@ KIT_ENV = {
 
 SWEEP_SECONDS = "1"
 """The servers' sweep interval in these tests."""
+
+REDIS_URL = os.environ.get("WAYPOINT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def aegra_sweep_env(users: Users, db_url: str, folder: Path, prefix: str) -> dict[str, str]:
+    """Aegra instances serving the kit's `deadlines` graph, sweeping every second.
+
+    `prefix` keeps their Redis keys apart from other tests'; Carol reviews `deadlines`.
+    """
+    from tests.e2e.servers import served_kit_config
+
+    return {
+        **KIT_ENV,
+        "AEGRA_CONFIG": str(served_kit_config(folder, ("deadlines",))),
+        "DATABASE_URL": db_url,
+        "WAYPOINT_DB_URL": db_url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_BROKER_ENABLED": "true",
+        "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
+        "WORKER_QUEUE_KEY": f"{prefix}:jobs",
+        "WAYPOINT_API_KEYS": users.api_keys,
+        "WAYPOINT_ROLES": f"{users.carol.name}=reviewer:deadlines",
+        "WAYPOINT_SWEEP_SECONDS": SWEEP_SECONDS,
+        "BLPOP_TIMEOUT_SECONDS": "1",
+        "WORKER_COUNT": "2",
+        "N_JOBS_PER_WORKER": "4",
+        "CRON_ENABLED": "false",
+        "LANGGRAPH_MIN_POOL_SIZE": "1",
+        "LANGGRAPH_MAX_POOL_SIZE": "4",
+        "SQLALCHEMY_POOL_SIZE": "2",
+        "SQLALCHEMY_MAX_OVERFLOW": "2",
+    }
 
 
 class CronSweeps:

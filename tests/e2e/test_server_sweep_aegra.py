@@ -9,16 +9,15 @@ in `tests.e2e.server_sweeps` and `tests.e2e.reviewer_flows`. Under CI=true a mis
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.reviewer_flows import reviewer_answers_through_the_app, reviewer_roles
+from tests.e2e.reviewer_flows import reviewer_answers_through_the_app
 from tests.e2e.server_sweeps import (
-    KIT_ENV,
-    SWEEP_SECONDS,
+    REDIS_URL,
+    aegra_sweep_env,
     ask_deadline,
     sweep_through_the_server,
 )
@@ -32,14 +31,11 @@ from tests.e2e.servers import (
     redis_forget,
     redis_reachable,
     scratch_database,
-    served_kit_config,
     status_code,
     wait_ready,
 )
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group(name="aegra")]
-
-REDIS_URL = os.environ.get("WAYPOINT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="module")
@@ -62,27 +58,7 @@ def servers(
     python = aegra_python()
     folder = tmp_path_factory.mktemp("sweep-aegra")
     prefix = f"waypoint-sweep-{uuid.uuid4().hex[:8]}"
-    env = {
-        **KIT_ENV,
-        "AEGRA_CONFIG": str(served_kit_config(folder, ("deadlines",))),
-        "DATABASE_URL": db_url,
-        "WAYPOINT_DB_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_BROKER_ENABLED": "true",
-        "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
-        "WORKER_QUEUE_KEY": f"{prefix}:jobs",
-        "WAYPOINT_API_KEYS": users.api_keys,
-        "WAYPOINT_ROLES": reviewer_roles(users),
-        "WAYPOINT_SWEEP_SECONDS": SWEEP_SECONDS,
-        "BLPOP_TIMEOUT_SECONDS": "1",
-        "WORKER_COUNT": "2",
-        "N_JOBS_PER_WORKER": "4",
-        "CRON_ENABLED": "false",
-        "LANGGRAPH_MIN_POOL_SIZE": "1",
-        "LANGGRAPH_MAX_POOL_SIZE": "4",
-        "SQLALCHEMY_POOL_SIZE": "2",
-        "SQLALCHEMY_MAX_OVERFLOW": "2",
-    }
+    env = aegra_sweep_env(users, db_url, folder, prefix)
     aegra_setup(env, folder)
     # one after the other: each registers the graphs' assistants at startup
     started = [wait_ready(launch_aegra("aegra-a", env=env, log_dir=folder))]
