@@ -28,11 +28,20 @@ def _seconds(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def main() -> int:
-    """Measure and print one table."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=7)
-    rounds = parser.parse_args().rounds
+COMMANDS = (
+    "python -c pass",
+    "waypoint --help",
+    "import langgraph.graph (floor)",
+    "waypoint status THREAD",
+)
+"""The commands timed, in order: the interpreter's floor, help, LangGraph's floor, a status."""
+
+
+def measure(rounds: int) -> dict[str, list[float]] | str:
+    """Wall-clock seconds of each command (`COMMANDS`), `rounds` times, interleaved.
+
+    Returns the seconds by command, or what failed when the thread to read could not be made.
+    """
     with tempfile.TemporaryDirectory() as folder:
         db = f"sqlite:///{Path(folder) / 'bench.sqlite'}"
         thread = "bench-cli-startup"
@@ -47,20 +56,37 @@ def main() -> int:
             check=False,
         )
         if ran.returncode != 0:
-            sys.stderr.write(ran.stderr.decode())
-            return 1
-        variants = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "waypoint --help": [*WAYPOINT, "--help"],
-            "import langgraph.graph (floor)": [sys.executable, "-c", "import langgraph.graph"],
-            "waypoint status THREAD": [*WAYPOINT, "status", thread, "--db", db],
-        }
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        for command in variants.values():
+            return ran.stderr.decode()
+        commands = dict(
+            zip(
+                COMMANDS,
+                (
+                    [sys.executable, "-c", "pass"],
+                    [*WAYPOINT, "--help"],
+                    [sys.executable, "-c", "import langgraph.graph"],
+                    [*WAYPOINT, "status", thread, "--db", db],
+                ),
+                strict=True,
+            )
+        )
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for command in commands.values():
             _seconds(command)  # warm-up: bytecode caches, page cache
         for _ in range(rounds):
-            for name, command in variants.items():
+            for name, command in commands.items():
                 times[name].append(_seconds(command))
+    return times
+
+
+def main() -> int:
+    """Measure and print one table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=7)
+    rounds = parser.parse_args().rounds
+    times = measure(rounds)
+    if isinstance(times, str):
+        sys.stderr.write(times)
+        return 1
     load = os.getloadavg()[0]
     sys.stdout.write(
         f"{'command':34} {'median s':>9} {'min s':>7}  ({rounds} rounds, load {load:.1f})\n"

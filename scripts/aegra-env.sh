@@ -64,7 +64,7 @@ if [ ! -x .venv-aegra/bin/python ]; then
   fi
   "$UV" venv -q .venv-aegra --python "$python312"
 fi
-"$UV" pip sync -q --python .venv-aegra/bin/python --require-hashes serve/aegra.lock
+"$UV" pip sync -q --compile-bytecode --python .venv-aegra/bin/python --require-hashes serve/aegra.lock
 echo "$want" >"$stamp"
 echo "aegra-env: .venv-aegra ready ($(.venv-aegra/bin/python -c 'import aegra_api; print("aegra-api", aegra_api.__version__)'))" >&2
 echo "$PWD/.venv-aegra/bin/python"

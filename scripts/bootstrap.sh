@@ -16,13 +16,16 @@ else
   UV="$PWD/.tools/bin/uv"
 fi
 
-want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$( (cat requirements.lock pyproject.toml; echo compile-bytecode) | sha256sum | cut -d' ' -f1)
 stamp=.venv/.waypoint-installed
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
 [ -x .venv/bin/python ] || "$UV" venv -q .venv --python 3.11
-"$UV" pip sync -q --python .venv/bin/python requirements.lock
+# bytecode compiled once here: with PYTHONDONTWRITEBYTECODE set (as on this project's machines)
+# every new process would otherwise compile LangGraph and its dependencies from source again
+# (`import langgraph.graph` ≈2.5 s instead of ≈1 s; the suite starts hundreds of processes)
+"$UV" pip sync -q --compile-bytecode --python .venv/bin/python requirements.lock
 "$UV" pip install -q --python .venv/bin/python --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"
 echo "bootstrap: .venv ready" >&2

@@ -15,6 +15,8 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from waypoint.server.service import SERVICE_ACTOR_FIELD, SERVICE_ROLE_FIELD
+
 _runner_actor: ContextVar[str | None] = ContextVar("waypoint_runner_actor", default=None)
 _runner_role: ContextVar[str | None] = ContextVar("waypoint_runner_role", default=None)
 
@@ -37,12 +39,44 @@ def runner_actor() -> str | None:
     return _runner_actor.get()
 
 
-def authenticated_user(config: RunnableConfig | None) -> str | None:
-    """The identity of the user a LangGraph server authenticated for this run, if any."""
+ROLES_OF_RUNS = ("reviewer", "deadline")
+"""Roles a server's auth may record on a run (`ROLE_KEY`) besides `owner`."""
+
+
+def _user_field(user: Any, name: str) -> Any:
+    value = user.get(name) if isinstance(user, dict) else None
+    if value is None and user is not None and not isinstance(user, dict):
+        try:
+            value = getattr(user, name, None)
+        except Exception:  # a proxy that raises something else for a missing field
+            value = None
+    return value
+
+
+def service_of(config: RunnableConfig | None) -> str | None:
+    """Who acts through the server's service credential in this run, if anyone.
+
+    The sweeper, or a reviewer the served app checked (`waypoint.server.service`); set only by
+    `waypoint.server.auth` for the service token: the server sees the thread's owner (it scopes
+    threads to their owner), the ledger and the answer see who acted.
+    """
     user: Any = ((config or {}).get("configurable") or {}).get("langgraph_auth_user")
-    identity = getattr(user, "identity", None)
-    if identity is None and isinstance(user, dict):
-        identity = user.get("identity")
+    acting = None if user is None else _user_field(user, SERVICE_ACTOR_FIELD)
+    return acting if isinstance(acting, str) and acting else None
+
+
+def authenticated_user(config: RunnableConfig | None) -> str | None:
+    """Who a LangGraph server authenticated for this run, if anyone.
+
+    The user's identity; for the server's service credential acting for a thread's owner,
+    who acts (`service_of`: the sweeper, or a reviewer).
+    """
+    user: Any = ((config or {}).get("configurable") or {}).get("langgraph_auth_user")
+    if user is None:
+        return None
+    if (service := service_of(config)) is not None:
+        return service
+    identity = _user_field(user, "identity")
     return str(identity) if identity else None
 
 
@@ -64,12 +98,23 @@ def answering_as(role: str) -> Iterator[None]:
 def acting_role(config: RunnableConfig | None) -> str:
     """Under which role this run's answer is given.
 
-    On a server: `reviewer` when the auth let a reviewer answer (`ROLE_KEY` in the run's
-    metadata, set by the server's auth, not the caller), else `owner` (the server lets no one
-    else in). On the command line: the role `resume --as USER` was checked for, else
-    `operator` (whoever holds the database).
+    On a server: `reviewer` when the auth let a reviewer answer, `deadline` when the server's
+    sweeper applied a deadline's default (`ROLE_KEY` in the run's metadata, set by the
+    server's auth, not the caller), else `owner` (the server lets no one else in). On the
+    command line: the role `resume --as USER` was checked for, `deadline` for `waypoint
+    sweep`, else `operator` (whoever holds the database).
     """
     metadata = (config or {}).get("metadata") or {}
+    if service_of(config) is not None:  # the sweeper, or a reviewer through the served app
+        user: Any = ((config or {}).get("configurable") or {}).get("langgraph_auth_user")
+        role = _user_field(user, SERVICE_ROLE_FIELD)
+        return str(role) if role in ROLES_OF_RUNS else "deadline"
     if authenticated_user(config) is not None:
-        return "reviewer" if metadata.get(ROLE_KEY) == "reviewer" else "owner"
+        role = metadata.get(ROLE_KEY)
+        return str(role) if role in ROLES_OF_RUNS else "owner"
     return _runner_role.get() or "operator"
+
+
+def runner_role() -> str | None:
+    """The role `answering_as` set for the runner's actor, if any."""
+    return _runner_role.get()

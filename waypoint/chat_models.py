@@ -1,8 +1,9 @@
-"""Ask a chat model for a structured answer: a tool call named after the output model.
+"""Ask a chat model for a structured answer: `with_structured_output`, a tool call.
 
-Real models are reached through `init_chat_model("provider:model")`. The answer is taken from
-the first tool call's arguments, or else from a JSON object in the message text, so models with
-and without native tool calling both work. Parsing failures raise `StructuredOutputError`.
+Real models are reached through `init_chat_model("provider:model")`. The answer is what the
+model's structured-output parser read from its tool call, or else the first tool call named
+after the output model, or else a JSON object in the message text, so models with and
+without native tool calling both work. Parsing failures raise `StructuredOutputError`.
 """
 
 from __future__ import annotations
@@ -98,16 +99,28 @@ def parse_structured(message: AIMessage, tool_name: str) -> dict[str, Any]:
 async def ask_for_structured(
     model: BaseChatModel, messages: list[BaseMessage], output_model: type[BaseModel]
 ) -> tuple[dict[str, Any], ModelUsage]:
-    """Bind the output model as the one tool the model must call, ask, and parse the answer.
+    """Ask through the model's own `with_structured_output` (a tool call), keep the raw answer.
+
+    The provider's integration decides how the tool call is forced. An answer its parser
+    cannot read (no tool call, arguments that do not fit the model) is read again by
+    `parse_structured` from the raw message, so a JSON object in the text still counts and
+    the capability's contract check names what is wrong.
 
     Returns:
         The parsed arguments and the tokens the model reported (zeros if it reported none).
     """
-    tool_name = output_model.__name__
-    bound = model.bind_tools([output_model], tool_choice=tool_name)
+    structured = model.with_structured_output(
+        output_model, method="function_calling", include_raw=True
+    )
     # tagged: the capability guards and counts this call itself (`waypoint.model_guard`)
-    answer = await bound.ainvoke(messages, config={"tags": [CAPABILITY_TAG]})
+    result = await structured.ainvoke(messages, config={"tags": [CAPABILITY_TAG]})
+    if not isinstance(result, dict):  # include_raw: always a dict
+        raise StructuredOutputError(f"expected the raw answer too, got {type(result).__name__}")
+    answer = result.get("raw")
     if not isinstance(answer, AIMessage):
         raise StructuredOutputError(f"expected an AIMessage, got {type(answer).__name__}")
     usage = usage_of(dict(answer.usage_metadata) if answer.usage_metadata else None)
-    return parse_structured(answer, tool_name), usage
+    parsed = result.get("parsed")
+    if isinstance(parsed, BaseModel):
+        return parsed.model_dump(mode="json"), usage
+    return parse_structured(answer, output_model.__name__), usage

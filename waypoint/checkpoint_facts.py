@@ -34,6 +34,7 @@ from langgraph.pregel._task_status import read_task_statuses
 from langgraph.types import StateSnapshot
 
 from waypoint.checkpoint_tables import StoredCheckpoint
+from waypoint.json_records import JsonRecord
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 
@@ -48,7 +49,7 @@ SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass(frozen=True)
-class InterruptInfo:
+class InterruptInfo(JsonRecord):
     """A human question raised while running a checkpoint's next tasks."""
 
     id: str
@@ -58,28 +59,15 @@ class InterruptInfo:
     answered: bool
     """Whether the node went on to finish (the question was answered) from this checkpoint."""
 
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record."""
-        return {"id": self.id, "node": self.node, "action": self.action, "answered": self.answered}
-
 
 @dataclass(frozen=True)
-class GateInfo:
+class GateInfo(JsonRecord):
     """A quality gate's verdict found in the state (the last one, for a list of verdicts)."""
 
     field: str
     gate: str
     passed: bool
     reasons: list[str]
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record."""
-        return {
-            "field": self.field,
-            "gate": self.gate,
-            "passed": self.passed,
-            "reasons": self.reasons,
-        }
 
 
 @dataclass(frozen=True)

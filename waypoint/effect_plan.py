@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from waypoint.errors import BadInput
+from waypoint.json_records import JsonRecord
 
 EFFECTS_KEY = "waypoint_effects"
 """Node metadata key: the kinds of side effect the node performs (e.g. `support.payment`)."""
@@ -35,7 +36,7 @@ def effects_metadata(*kinds: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class PlannedEffect:
+class PlannedEffect(JsonRecord):
     """An effect a replay or fork may perform.
 
     `performed_before`: the thread already performed this kind, so an effect with the same
@@ -45,10 +46,6 @@ class PlannedEffect:
     node: str
     kind: str
     performed_before: bool
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record (for `--json`)."""
-        return {"node": self.node, "kind": self.kind, "performed_before": self.performed_before}
 
     def describe(self) -> str:
         """One line: `support.payment at execute (performed before: replays by its key)`."""

@@ -72,12 +72,18 @@ def deadline_of(value: Any) -> tuple[float, str] | None:
 
 
 def handoff_statements(
-    thread_id: str, graph: str, pending: Sequence[Pending], actor: str | None
+    thread_id: str,
+    graph: str,
+    pending: Sequence[Pending],
+    actor: str | None,
+    *,
+    served: bool = False,
 ) -> list[Statement]:
     """The writes that bring the thread's handoffs up to date (for `Database.batch`).
 
     They touch different rows (answered ones are not pending; pending ones are inserted once),
-    so they may run as one statement.
+    so they may run as one statement. `served`: the question was asked in a run a server
+    started, so its default answer is the server's to apply (`waypoint.sweeper`).
     """
     moment = datetime.now(UTC)
     now = moment.isoformat()
@@ -100,8 +106,9 @@ def handoff_statements(
         statements.append(
             (
                 "INSERT INTO waypoint_handoffs (handoff_id, thread_id, graph, node, kind, "
-                "asked_at, deadline_at, on_timeout) VALUES (:id, :thread_id, :graph, :node, "
-                ":kind, :now, :due, :on_timeout) ON CONFLICT (thread_id, handoff_id) DO NOTHING",
+                "asked_at, deadline_at, on_timeout, served) VALUES (:id, :thread_id, :graph, "
+                ":node, :kind, :now, :due, :on_timeout, :served) "
+                "ON CONFLICT (thread_id, handoff_id) DO NOTHING",
                 {
                     "id": item.interrupt_id,
                     "thread_id": thread_id,
@@ -111,6 +118,7 @@ def handoff_statements(
                     "now": now,
                     "due": due,
                     "on_timeout": None if deadline is None else deadline[1],
+                    "served": 1 if served else 0,
                 },
             )
         )

@@ -15,12 +15,13 @@ from typing import Any
 from waypoint.errors import BadInput
 from waypoint.handoffs import ESCALATED
 from waypoint.input_checks import check_id
+from waypoint.json_records import JsonRecord
 from waypoint.persistence.sql import Database, Row
 from waypoint.persistence.stores import open_stores
 
 
 @dataclass
-class InboxItem:
+class InboxItem(JsonRecord):
     """One waiting question: where, since when, and what is asked."""
 
     thread_id: str
@@ -33,29 +34,11 @@ class InboxItem:
     action: str | None
     args: Any
     description: str | None
-    allowed: list[str]
+    allowed_decisions: list[str]
     request: Any
     """The whole question as the workflow asked it (an HITL request, or a plain value)."""
     escalated_to: str | None = None
     """Who the question was handed to when its deadline passed (`on_timeout="escalate"`)."""
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record (for `--json`)."""
-        return {
-            "thread_id": self.thread_id,
-            "graph": self.graph,
-            "interrupt_id": self.interrupt_id,
-            "node": self.node,
-            "kind": self.kind,
-            "asked_at": self.asked_at,
-            "age_s": self.age_s,
-            "action": self.action,
-            "args": self.args,
-            "description": self.description,
-            "allowed_decisions": self.allowed,
-            "request": self.request,
-            "escalated_to": self.escalated_to,
-        }
 
 
 def _request_parts(value: Any) -> tuple[str | None, Any, str | None, list[str]]:
@@ -129,7 +112,7 @@ def inbox_item(row: Row, value: Any, node: str | None, now: datetime) -> InboxIt
         action=action,
         args=args,
         description=description,
-        allowed=allowed,
+        allowed_decisions=allowed,
         request=value,
         escalated_to=escalated_to(row),
     )

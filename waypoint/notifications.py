@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from waypoint.json_records import JsonRecord
 from waypoint.persistence.sql import Database, Statement
 
 logger = logging.getLogger("waypoint.notifications")
@@ -72,16 +73,12 @@ def event_statements(
 
 
 @dataclass
-class Delivery:
+class Delivery(JsonRecord):
     """What one `deliver` pass did."""
 
     delivered: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     given_up: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record (for `--json`)."""
-        return {"delivered": self.delivered, "failed": self.failed, "given_up": self.given_up}
 
 
 def _post(url: str, body: bytes, event_id: str, timeout: float) -> int:

@@ -380,10 +380,15 @@ async def deliver(
     if undo is None:
         return _delivery(await record_answer(db, key, outcome, http_status, answer), replayed=False)
     hook, effect = undo
-    async with db.transaction(lock_key=f"outbox:{key}") as tx:
-        recorded, applied = await _record(tx, key, outcome, http_status, answer)
-        if applied:  # the first record of this answer puts the local state back, once
-            await hook(tx, CompensatedEffect(**{**effect, "reversal": answer}))
+    try:
+        async with db.transaction(lock_key=f"outbox:{key}") as tx:
+            recorded, applied = await _record(tx, key, outcome, http_status, answer)
+            if applied:  # the first record of this answer puts the local state back, once
+                await hook(tx, CompensatedEffect(**{**effect, "reversal": answer}))
+    except Exception as exc:  # rolled back: neither the answer nor the local part is recorded
+        reason = f"its local undo failed: {type(exc).__name__}: {exc}"[:500]
+        await record_failure(db, key, reason, failures=failures, cap=cap)
+        raise DeliveryPending(key, str(row["provider"]), reason) from exc
     return _delivery(recorded, replayed=False)
 
 

@@ -31,7 +31,7 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
-from waypoint.actors import acting_as, answering_as, runner_actor
+from waypoint.actors import acting_as, answering_as, runner_actor, runner_role
 from waypoint.capabilities import flush_health, registry
 from waypoint.config import load_config, load_plugins
 from waypoint.contract import Status, status_of
@@ -915,7 +915,7 @@ async def resume_thread(
         check_id(as_user, "as", what="user name")
     async with open_stores(db_url) as stores, _database_guard(thread_id, stores.url.redacted):
         workflow, _, _ = await _load(stores, thread_id)  # an unknown thread: refused first
-        role = "operator"
+        role = runner_role() or "operator"
         if as_user is not None:
             role = await _role_of(stores.db, thread_id, workflow.name, as_user, answer is not None)
         with acting_as(as_user or actor()), answering_as(role):

@@ -178,6 +178,7 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
                 summary=summary_of(self.state_schema, values) if values else None,
                 pending=pending,
                 actor=recorder.actor,
+                served=True,
             )
         except Exception:
             logger.warning("ledger: could not settle thread %s", recorder.thread_id, exc_info=True)

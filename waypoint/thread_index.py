@@ -68,12 +68,14 @@ async def index_thread(
     context: Mapping[str, Any] | None = None,
     pending: Sequence[Pending] | None = None,
     actor: str | None = None,
+    served: bool = False,
 ) -> None:
     """Record the thread's status (and summary, when given); create its row if it has none.
 
     With `pending` (the interrupts pending at the end of a run), the thread's handoffs are
     brought up to date in the same round trip (`waypoint.handoffs`), and webhooks are queued for
-    a new question or a halt (`waypoint.notifications`).
+    a new question or a halt (`waypoint.notifications`). `served`: a server started the run
+    (its questions' deadlines are the server's to apply).
     """
     write = index_statement(
         thread_id=thread_id, graph=graph, status=status, summary=summary, context=context
@@ -94,4 +96,5 @@ async def index_thread(
     ]
     if status == "halted":
         events += event_statements(thread_id, graph, "halted", datetime.now(UTC).isoformat())
-    await db.batch([write, *handoff_statements(thread_id, graph, pending, actor), *events])
+    handoffs = handoff_statements(thread_id, graph, pending, actor, served=served)
+    await db.batch([write, *handoffs, *events])

@@ -5,6 +5,7 @@ it below.
 """
 
 import bench.suites.checkpoint_floor
+import bench.suites.cli_startup
 import bench.suites.concurrency
 import bench.suites.eval_throughput
 import bench.suites.fanout

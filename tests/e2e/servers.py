@@ -7,6 +7,7 @@ so nothing it writes is watched). Tests drive them with the official `langgraph_
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -228,6 +229,25 @@ def wait_ready(server: Server, timeout: float = 120) -> Server:
     raise RuntimeError(
         f"{server.name} did not answer on {server.url} in {timeout}s:\n{server.log_tail()}"
     )
+
+
+def served_kit_config(folder: Path, graphs: tuple[str, ...]) -> Path:
+    """A `langgraph.json` in `folder` serving kit graphs with the project's auth and app.
+
+    The kit's own `tests/kit/langgraph.json` has neither; a server started with this one runs
+    the kit graphs named (through `waypoint.serving`, with `WAYPOINT_LANGGRAPH_JSON` pointing
+    at the kit's file) behind `waypoint/server/auth.py`, with the served app and its workers.
+    """
+    config = {
+        "python_version": "3.11",
+        "dependencies": [str(PROJECT_ROOT)],
+        "graphs": {name: f"{PROJECT_ROOT / 'waypoint' / 'serving.py'}:{name}" for name in graphs},
+        "auth": {"path": f"{PROJECT_ROOT / 'waypoint' / 'server' / 'auth.py'}:auth"},
+        "http": {"app": "waypoint.server.app:app", "disable_mcp": True, "disable_a2a": True},
+    }
+    path = folder / "langgraph.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
 
 
 def start_langgraph_dev(

@@ -39,6 +39,18 @@ def _paid_thread(db_url: str, *amounts: str) -> tuple[str, list[str]]:
     return thread, refs
 
 
+def _noted(db_url: str, refs: list[str]) -> dict[str, int]:
+    """How many times the payer's local undo noted each payment's reversal."""
+    return {
+        ref: int(
+            query(
+                db_url, "SELECT count(*) AS n FROM kit_payer_reversals WHERE reference = ?", (ref,)
+            )[0]["n"]
+        )
+        for ref in refs
+    }
+
+
 def _footprint(db_url: str, thread: str) -> dict[str, Any]:
     return {
         "outbox": query(
@@ -66,6 +78,7 @@ def test_compensate_reverses_newest_first_once_and_audits(db_url: str, fake: Fak
     ]
     assert fake.applied(first) == {"payments": 1, "reversals": 1}
     assert fake.applied(second) == {"payments": 1, "reversals": 1}
+    assert _noted(db_url, [first, second]) == {first: 1, second: 1}  # the local undo, once each
     audit = query(
         db_url, "SELECT actor, reason FROM waypoint_compensations WHERE thread_id = ?", (thread,)
     )
@@ -111,12 +124,43 @@ def test_compensate_killed_half_way_then_run_again_reverses_once(
     assert again.returncode == 0, again.stderr
     for ref in refs:
         assert fake.applied(ref) == {"payments": 1, "reversals": 1}
+    assert _noted(db_url, refs) == dict.fromkeys(refs, 1)
     reasons = query(
         db_url,
         "SELECT reason FROM waypoint_compensations WHERE thread_id = ? ORDER BY requested_at",
         (thread,),
     )
     assert [r["reason"] for r in reasons] == ["revoked", "finish it"]
+
+
+def test_a_local_undo_that_fails_leaves_the_compensation_pending_then_applies_once(
+    db_url: str, fake: FakePayments
+) -> None:
+    """The provider reversed the payment, but the local part failed: nothing is recorded
+    undone (the record and the local change share a transaction), the command says what is
+    pending; run again, the provider replays its answer under the same key and the local part
+    runs once."""
+    thread, [ref] = _paid_thread(db_url, "7.00")
+    failed = waypoint_cli(
+        "compensate", thread, "--reason", "wrong payment", "--db", db_url,
+        env={"KIT_PAYER_UNDO_FAILS": "1"},
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert "not complete" in failed.stderr and "Traceback" not in failed.stderr
+    assert fake.applied(ref) == {"payments": 1, "reversals": 1}
+    assert _noted(db_url, [ref]) == {ref: 0}
+    pending = query(
+        db_url,
+        "SELECT status, last_error FROM waypoint_outbox WHERE thread_id = ? "
+        "AND compensates IS NOT NULL",
+        (thread,),
+    )
+    assert [row["status"] for row in pending] == ["pending"]
+    assert "local undo failed: RuntimeError" in str(pending[0]["last_error"])
+    again = waypoint_cli("compensate", thread, "--reason", "finish it", "--db", db_url)
+    assert again.returncode == 0, again.stderr
+    assert fake.applied(ref) == {"payments": 1, "reversals": 1}
+    assert _noted(db_url, [ref]) == {ref: 1}
 
 
 def test_bad_input_exits_2_and_writes_nothing(db_url: str, fake: FakePayments) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.conftest import waypoint_cli
 from tests.helpers import query, run
+from waypoint.persistence.stores import open_stores
 from waypoint.runner import resume_thread, start_run
 
 
@@ -102,3 +103,59 @@ def test_an_escalating_deadline_hands_the_question_to_its_user_once(sqlite_url: 
     )
     [decision] = [json.loads(r["human_decision"]) for r in ledger]
     assert (decision["answered_by"], decision["answered_as"]) == ("boss", "escalation")
+
+
+async def _claim_as_another_sweeper(db: str, thread: str) -> bool:
+    from waypoint.sweeper import claim
+
+    async with open_stores(db) as stores:
+        row = await stores.db.fetchone(
+            "SELECT thread_id, handoff_id FROM waypoint_handoffs WHERE thread_id = :t",
+            {"t": thread},
+        )
+        assert row is not None
+        return await claim(stores.db, row, "sweeper@elsewhere:1/cli/crashed")
+
+
+async def _lease_ends(db: str, thread: str) -> None:
+    async with open_stores(db) as stores:
+        await stores.db.execute(
+            "UPDATE waypoint_handoffs SET claimed_until = :past WHERE thread_id = :t",
+            {"past": "2000-01-01T00:00:00+00:00", "t": thread},
+        )
+
+
+def test_a_claimed_deadline_waits_for_its_lease_then_applies_once(db_url: str) -> None:
+    thread = _start(db_url, on_timeout="approve", seconds=0.2)
+    time.sleep(0.4)
+    # another sweep claimed it first (and then crashed before it applied it)
+    assert run(_claim_as_another_sweeper(db_url, thread))
+    assert not run(_claim_as_another_sweeper(db_url, thread))  # one claim at a time
+
+    held = _sweep(db_url)
+    assert thread in held["claimed"]
+    assert thread not in {a["thread_id"] for a in held["applied"]}
+    waiting = waypoint_cli("status", thread, "--db", db_url, "--json")
+    assert waiting.returncode == 3  # still waiting: the claim is not an answer
+
+    run(_lease_ends(db_url, thread))  # the crashed sweep's lease ends: the next sweep applies it
+    swept = _sweep(db_url)
+    assert [a["status"] for a in swept["applied"] if a["thread_id"] == thread] == ["completed"]
+    again = _sweep(db_url)
+    assert thread not in {a["thread_id"] for a in again["applied"]} | set(again["claimed"])
+    [row] = query(
+        db_url,
+        "SELECT answered_by, claimed_by FROM waypoint_handoffs WHERE thread_id = ?",
+        (thread,),
+    )
+    assert row["answered_by"] == "sweeper" and "/cli/" in str(row["claimed_by"])
+    [decision] = [
+        json.loads(r["human_decision"])
+        for r in query(
+            db_url,
+            "SELECT human_decision FROM waypoint_ledger WHERE thread_id = ? "
+            "AND human_decision IS NOT NULL",
+            (thread,),
+        )
+    ]
+    assert (decision["answered_by"], decision["answered_as"]) == ("sweeper", "deadline")

@@ -79,15 +79,33 @@ def test_malformed_output_is_refused(content: str, words: str) -> None:
     assert words in str(refused.value)
 
 
-def test_ask_for_structured_binds_the_output_model_as_the_forced_tool() -> None:
+def test_ask_for_structured_binds_the_output_model_as_the_only_tool() -> None:
+    """Through the model's `with_structured_output`: its one tool, a call forced ("any")."""
     model = ToolCallingFakeModel(messages=iter([classification("shipping", 0.66, "parcel")]))
     prompt: list[BaseMessage] = [HumanMessage("Where is my parcel?")]
     answer, usage = run(ask_for_structured(model, prompt, Classification))
     assert answer == {"category": "shipping", "confidence": 0.66, "rationale": "parcel"}
     assert usage.total == 0  # the scripted answer reports no usage
     assert model.bound_tools == [Classification]
-    assert model.tool_choices == ["Classification"]
+    assert model.tool_choices == ["any"]
     assert model.prompts == [prompt]
+
+
+def test_an_answer_outside_the_model_reaches_the_contract_check_as_it_was() -> None:
+    """The structured-output parser refuses confidence 7; the raw arguments are kept, so the
+    capability's contract check (not a parser) says which field is wrong."""
+    model = ToolCallingFakeModel(messages=iter([classification("refund", 7, "sure")]))
+    answer, _ = run(ask_for_structured(model, [HumanMessage("Refund me")], Classification))
+    assert answer == {"category": "refund", "confidence": 7, "rationale": "sure"}
+    with pytest.raises(CapabilityContractError, match="confidence"):
+        validate_output(CLASSIFY, "chat:x", answer)
+
+
+def test_a_json_object_in_the_text_is_read_when_no_tool_was_called() -> None:
+    text = 'Here it is: {"category": "other", "confidence": 0.5, "rationale": "r"}'
+    model = ToolCallingFakeModel(messages=iter([text]))
+    answer, _ = run(ask_for_structured(model, [HumanMessage("?")], Classification))
+    assert answer == {"category": "other", "confidence": 0.5, "rationale": "r"}
 
 
 def test_ask_for_structured_refuses_prose() -> None:

@@ -125,6 +125,67 @@ def test_authenticate_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _status({"authorization": "Bearer short"}) == 401  # misconfigured: nobody gets in
 
 
+def test_the_service_token_acts_for_the_owner_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from waypoint.server.service import ON_BEHALF_HEADER, SERVICE_ACTOR_FIELD, service_token
+
+    monkeypatch.delenv("WAYPOINT_SERVICE_TOKEN", raising=False)
+    monkeypatch.setenv("WAYPOINT_API_KEYS", f"{ALICE}:alice")
+    token = service_token()
+    assert token == service_token()  # one per process
+    headers = {"authorization": f"Bearer {token}", ON_BEHALF_HEADER: "alice"}
+    user: Any = run(server_auth.authenticate(headers=headers))
+    assert (user["identity"], user[SERVICE_ACTOR_FIELD]) == ("alice", "sweeper")
+    assert _status({"authorization": f"Bearer {token}"}) == 401  # it must name the owner
+    assert _status({"authorization": f"Bearer {token}", ON_BEHALF_HEADER: "a b"}) == 401
+    assert _status({"authorization": f"Bearer {ALICE}", ON_BEHALF_HEADER: "bob"}) == "alice"
+    from waypoint.server.service import ACTING_HEADER, SERVICE_ROLE_FIELD
+
+    reviewer: Any = run(server_auth.authenticate(headers={**headers, ACTING_HEADER: "carol"}))
+    assert (reviewer["identity"], reviewer[SERVICE_ACTOR_FIELD]) == ("alice", "carol")
+    assert reviewer[SERVICE_ROLE_FIELD] == "reviewer" and user[SERVICE_ROLE_FIELD] == "deadline"
+    assert _status({**headers, ACTING_HEADER: "not a name"}) == 401
+    monkeypatch.setenv("WAYPOINT_SERVICE_TOKEN", "s" * 40)  # several processes: configured
+    assert _status({"authorization": f"Bearer {'s' * 40}", ON_BEHALF_HEADER: "bob"}) == "bob"
+    assert _status({"authorization": f"Bearer {token}", ON_BEHALF_HEADER: "bob"}) == 401
+
+
+def test_the_service_may_read_and_answer_nothing_else() -> None:
+    from waypoint.server.auth import create_run, read_thread, search_threads
+
+    service = _User("alice")
+    service.waypoint_actor = "sweeper"  # type: ignore[attr-defined]
+
+    def ctx(resource: Any, action: Any) -> Auth.types.AuthContext:
+        return Auth.types.AuthContext(
+            user=service, permissions=[], resource=resource, action=action
+        )
+
+    assert run(read_thread(ctx=ctx("threads", "read"), value={})) == {"owner": "alice"}
+    handlers: tuple[tuple[Any, str, str], ...] = (
+        (owner_only, "threads", "create"),
+        (owner_only, "threads", "update"),
+        (search_threads, "threads", "search"),
+        (own_namespace, "store", "put"),
+    )
+    for handler, resource, action in handlers:
+        with pytest.raises(Auth.exceptions.HTTPException) as refused:
+            run(handler(ctx=ctx(resource, action), value={"namespace": ("alice",)}))
+        assert refused.value.status_code == 403
+    answer: Any = {
+        "thread_id": "t",
+        "assistant_id": "support",
+        "metadata": {},
+        "kwargs": {"command": {"resume": {"i-1": {"decisions": [{"type": "approve"}]}}}},
+    }
+    assert run(create_run(ctx=ctx("threads", "create_run"), value=answer)) == {"owner": "alice"}
+    assert answer["metadata"]["waypoint_role"] == "deadline"
+    new_input: Any = {"thread_id": "t", "assistant_id": "support",
+                                 "metadata": {}, "kwargs": {"input": {"seconds": 1}}}  # fmt: skip
+    with pytest.raises(Auth.exceptions.HTTPException) as refused:
+        run(create_run(ctx=ctx("threads", "create_run"), value=new_input))
+    assert refused.value.status_code == 403
+
+
 def test_threads_belong_to_their_creator() -> None:
     value: dict[str, Any] = {"thread_id": "t", "metadata": {"owner": "mallory", "x": 1}}
     assert run(owner_only(ctx=_ctx("threads", "create"), value=value)) == {"owner": "alice"}

@@ -165,7 +165,7 @@ def inbox_command(
                 item.kind,
                 f"{item.age_s:.0f}s",
                 (item.description or str(item.args))[:120],
-                ", ".join(item.allowed) or "any answer",
+                ", ".join(item.allowed_decisions) or "any answer",
             )
         render.console.print(table)
         render.console.print(
@@ -178,7 +178,10 @@ def inbox_command(
 
 @app.command("sweep")
 def sweep_command(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Give every question past its deadline its default answer (exactly once, as `sweeper`)."""
+    """Give every question past its deadline its default answer (exactly once, as `sweeper`).
+
+    Questions asked by a server's runs are left to that server's `sweep` worker.
+    """
 
     async def go() -> int:
         from waypoint.sweeper import sweep
@@ -195,6 +198,9 @@ def sweep_command(db: DbOption = None, as_json: JsonOption = False) -> None:
         render.console.print(
             f"{len(result.applied)} default(s) applied, {len(result.busy)} thread(s) busy "
             f"(next sweep), {len(result.skipped)} answered meanwhile, "
+            f"{len(result.claimed)} claimed by another sweep, "
+            f"{len(result.served)} left to the server that asked, "
+            f"{len(result.failed)} failed (next sweep), "
             f"{len(result.warned)} near their deadline"
         )
         return 0

@@ -330,6 +330,25 @@ register(
     )
 )
 
+register(
+    Migration(
+        component="waypoint_handoffs",
+        version=3,
+        name="where a question was asked (a server run or not) and the sweeper's claim on it",
+        sqlite=(
+            "ALTER TABLE waypoint_handoffs ADD COLUMN served INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN claimed_by TEXT",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN claimed_until TEXT",
+        ),
+        postgres=(
+            "ALTER TABLE waypoint_handoffs ADD COLUMN IF NOT EXISTS served INTEGER NOT NULL "
+            "DEFAULT 0",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN IF NOT EXISTS claimed_by TEXT",
+            "ALTER TABLE waypoint_handoffs ADD COLUMN IF NOT EXISTS claimed_until TEXT",
+        ),
+    )
+)
+
 _NOTIFICATIONS = """
 CREATE TABLE waypoint_notifications (
     event_id TEXT NOT NULL,

@@ -36,7 +36,7 @@ from waypoint.persistence.sql import (
     open_postgres_pool,
 )
 from waypoint.persistence.urls import DatabaseURL, check_sqlite_location, parse_db_url
-from waypoint.private_files import FILE_MODE, private_file
+from waypoint.private_files import private_file
 
 _current_stores: ContextVar[Stores | None] = ContextVar("waypoint_stores", default=None)
 _lazy_databases: dict[tuple[int, str], Database] = {}
@@ -108,11 +108,11 @@ async def _sqlite_setup_lock(path: str) -> AsyncIterator[None]:
 
     `AsyncSqliteStore.setup()` reads its migration version and applies the rest in separate
     statements (`executescript` commits as it goes), so two processes opening a new file at once
-    both add the same column ("duplicate column name: ttl_minutes"). The lock is `flock` on a
-    sidecar file: never on the database file itself, whose POSIX locks belong to SQLite and
-    would be dropped when another descriptor of it closes.
+    both add the same column ("duplicate column name: ttl_minutes"). The lock is `flock` on the
+    database's folder: no file is created for it, and never on the database file itself, whose
+    POSIX locks belong to SQLite and would be dropped when another descriptor of it closes.
     """
-    fd = os.open(f"{path}.setup-lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -172,10 +172,13 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         check_sqlite_location(parsed.sqlite_path)  # bad input: exit 2, nothing created
         private_file(parsed.sqlite_path)  # 0600 in a 0700 folder when Waypoint creates them
         path = str(parsed.sqlite_path)
-        db = await SqliteDatabase.open(path)
+        db: SqliteDatabase | None = None
         saver_conn = store_conn = None
         try:
+            # switching a new file to WAL can fail "database is locked" while another process
+            # does the same, without waiting: the connections are opened under the lock too
             async with _sqlite_setup_lock(path):
+                db = await SqliteDatabase.open(path)
                 # the saver's tables first: Waypoint's migrations fence its `checkpoints`
                 saver, saver_conn = await _sqlite_saver(path, serde)
                 store, store_conn = await _sqlite_store(path)
@@ -185,7 +188,8 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
             for conn in (saver_conn, store_conn):
                 if conn is not None:
                     await conn.close()
-            await db.close()
+            if db is not None:
+                await db.close()
             raise
         stores = Stores(
             url=parsed,

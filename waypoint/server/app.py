@@ -9,6 +9,7 @@ ahead of its own; Aegra builds its API on top of it):
 | `GET /a2a/{graph}/.well-known/agent-card.json` | its agent card |
 | `/mcp` | every workflow as an MCP tool (streamable HTTP; `waypoint.server.mcp_tools`) |
 | `GET /inbox` | the questions waiting for the caller (`waypoint inbox`, as JSON) |
+| `POST /inbox/answer` | answer one of them (its owner, or a reviewer of its workflow) |
 | `GET /metrics` | the KPIs in the Prometheus text format (`waypoint kpis --format prometheus`) |
 
 Every route takes the same tokens as the rest of the API (`waypoint.server.auth`): no token or
@@ -24,6 +25,7 @@ answered by a middleware of this app instead, on both servers, so one scrape con
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -46,6 +48,8 @@ from waypoint.server.caller import Caller, NotAuthenticated, authenticate_scope,
 from waypoint.server.mcp_tools import mcp_server
 from waypoint.server.workers import background_workers
 from waypoint.workflows import workflow_names
+
+logger = logging.getLogger("waypoint.server.app")
 
 METRICS_PATH = "/metrics"
 """Where the Prometheus text is served."""
@@ -122,12 +126,39 @@ async def a2a_rpc(request: Request) -> Response:
     return await _dispatcher(graph).handle_requests(request)
 
 
+def _reviews(user: str, graph: str) -> bool:
+    """Whether `user` reviews `graph` (`waypoint.roles`; unreadable roles: no, logged)."""
+    from waypoint.roles import RoleConfigError, may_review
+
+    try:
+        return may_review(user, graph)
+    except RoleConfigError as exc:
+        logger.error("waypoint roles: %s", exc)
+        return False
+
+
+def _as_reviewer(caller: Caller, owner: str | None, graph: str) -> Caller:
+    """How the caller reaches a thread: itself, or, reviewing its workflow, through the service.
+
+    A reviewer of a workflow reaches another user's thread of it through the server's
+    service credential acting for the owner (`waypoint.server.service`): Aegra scopes its
+    thread queries to their creator below the auth handlers, so this is the way that works
+    on both servers; the run records the reviewer, as `reviewer`.
+    """
+    from waypoint.server.caller import service_caller
+
+    if owner is None or owner == caller.user or not _reviews(caller.user, graph):
+        return caller
+    return service_caller(caller.base_url, owner, acting_user=caller.user)
+
+
 async def inbox(request: Request) -> Response:
-    """`GET /inbox[?graph=G][&older_than=1h]`: the questions waiting on the caller's threads.
+    """`GET /inbox[?graph=G][&older_than=1h]`: the questions waiting for the caller.
 
     Oldest first, each with its HITL request (action, args, description, allowed decisions),
-    age and node, as `waypoint inbox --json` prints them. A thread is listed only if the
-    server lets the caller read it (the same ownership rule as the rest of the API).
+    age and node, as `waypoint inbox --json` prints them: on the caller's threads (the same
+    ownership rule as the rest of the API), and on the threads of the workflows the caller
+    reviews (`waypoint.roles`), on either server.
     """
     from waypoint.inbox import inbox_item, waiting_handoffs
     from waypoint.persistence.stores import database_for_run
@@ -155,8 +186,9 @@ async def inbox(request: Request) -> Response:
     for row in rows:
         thread_id = str(row["thread_id"])
         if thread_id not in questions:
+            owner = str(row["started_by"]) if row.get("started_by") else None
             try:
-                seen = await view(caller, thread_id)
+                seen = await view(_as_reviewer(caller, owner, str(row["graph"])), thread_id)
             except ThreadNotFound:
                 questions[thread_id] = None
             else:
@@ -170,6 +202,53 @@ async def inbox(request: Request) -> Response:
         item = inbox_item(row, asked[str(row["handoff_id"])], row["node"], now)
         items.append(item.as_json())
     return JSONResponse({"items": items})
+
+
+async def answer_question(request: Request) -> Response:
+    """`POST /inbox/answer`: answer a question listed in the inbox (owner or reviewer).
+
+    Body: `{"thread_id": ..., "interrupt_id": ... (optional), "answer": {"decisions": [...]}}`.
+    The run goes through the server's own API like any answer (policy checks, guards, ledger);
+    a reviewer of the thread's workflow answers another user's thread (on Aegra too) and the
+    ledger records it as `reviewer`. Anyone else: 404. Answers with the thread's view when
+    the run stops.
+    """
+    from waypoint.persistence.stores import database_for_run
+    from waypoint.server.caller import ThreadNotFound, answer, thread_owner
+
+    caller = await _caller(request.scope)
+    if isinstance(caller, JSONResponse):
+        return caller
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        return _bad("body", "body: expected a JSON object", 400)
+    if not isinstance(body, dict):
+        return _bad("body", "body: expected a JSON object", 400)
+    unknown = sorted(set(body) - {"thread_id", "interrupt_id", "answer"})
+    if unknown:
+        return _bad(unknown[0], f"{unknown[0]}: unknown field (expected thread_id, "
+                    "interrupt_id, answer)")  # fmt: skip
+    thread_id, interrupt_id = body.get("thread_id"), body.get("interrupt_id")
+    if not isinstance(thread_id, str) or not thread_id:
+        return _bad("thread_id", "thread_id: expected the thread's id")
+    if interrupt_id is not None and not isinstance(interrupt_id, str):
+        return _bad("interrupt_id", "interrupt_id: expected a pending interrupt's id")
+    try:
+        row = await (await database_for_run()).fetchone(
+            "SELECT graph FROM waypoint_threads WHERE thread_id = :t", {"t": thread_id}
+        )
+        graph = str(row["graph"]) if row is not None else ""
+        acting = _as_reviewer(caller, await thread_owner(thread_id), graph)
+        done = await answer(
+            acting, thread_id, body.get("answer"), interrupt_id=interrupt_id, what="answer"
+        )
+    except ThreadNotFound:
+        return JSONResponse({"detail": f"thread_id: no thread {thread_id} for this caller",
+                             "field": "thread_id"}, 404)  # fmt: skip
+    except BadInput as bad:
+        return _bad(bad.field or "answer", str(bad))
+    return JSONResponse(done.as_json())
 
 
 async def metrics_text(graph: str | None) -> str:
@@ -250,6 +329,7 @@ def create_app() -> FastAPI:
             Route("/a2a/{graph}", a2a_rpc, methods=["POST"]),
             Route("/mcp", _McpEndpoint(manager), methods=["GET", "POST", "DELETE"]),
             Route("/inbox", inbox, methods=["GET"]),
+            Route("/inbox/answer", answer_question, methods=["POST"]),
         ]
     )
     app.add_middleware(MetricsMiddleware)

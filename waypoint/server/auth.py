@@ -28,10 +28,20 @@ gets 404 for a thread that is not theirs and never sees it in a search. A review
 (`waypoint.roles`: `WAYPOINT_ROLES=carol=reviewer:support`) may also read and search the
 threads of the workflows it reviews and answer their pending questions (a run that is only a
 `resume` command), nothing else; the run records that it answered as a reviewer. Through
-`langgraph dev`; Aegra scopes every thread query to its creator in its own code, so there a
-reviewer reaches only its own threads. Assistants are the graphs
-in `langgraph.json`: everyone may read and search them, nobody may create, change or delete them
-through the API. Store items live under a namespace that starts with the caller's identity.
+`langgraph dev`; Aegra scopes every thread query to its creator in its own code (its SQL ANDs
+a handler's filter to `user_id == identity`), so there a reviewer answers through the served
+app's `/inbox` routes instead (`waypoint.server.app`).
+
+The server's own service credential (`waypoint.server.service`), used by its `sweep` worker
+and by those routes once they checked a reviewer, is a token that exists only in the server's
+process and names the thread's owner it acts for (`x-waypoint-on-behalf-of`): it is let in as
+that owner, marked as the service, and may read the thread and answer its pending question,
+nothing else (403); the run records `sweeper` and role `deadline`, or the reviewer it names
+(`x-waypoint-acting-user`) and role `reviewer`.
+
+Assistants are the graphs in `langgraph.json`: everyone may read and search them, nobody may
+create, change or delete them through the API. Store items live under a namespace that starts
+with the caller's identity.
 """
 
 from __future__ import annotations
@@ -204,6 +214,8 @@ async def authenticate(headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict
         if (studio := studio_user(headers)) is not None:
             return _user(studio)
         raise _unauthorized("missing credentials: send Authorization: Bearer <token>")
+    if (service := _service_user(token, headers)) is not None:
+        return service
     try:
         keys = configured_keys()
     except KeyConfigError as exc:
@@ -216,6 +228,60 @@ async def authenticate(headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict
     if user is None:
         raise _unauthorized("invalid credentials")
     return _user(user)
+
+
+def _service_user(token: str, headers: Mapping[Any, Any]) -> Auth.types.MinimalUserDict | None:
+    """The server's own sweeper acting for a thread's owner, for its service token; else None.
+
+    Raises:
+        Auth.exceptions.HTTPException: the service token without a valid owner (401).
+    """
+    from waypoint.server.service import (
+        ACTING_HEADER,
+        ON_BEHALF_HEADER,
+        SERVICE_ACTOR_FIELD,
+        SERVICE_ROLE_FIELD,
+        SWEEPER,
+        is_service_token,
+    )
+
+    if not is_service_token(token):
+        return None
+    owner = (_header(headers, ON_BEHALF_HEADER) or "").strip()
+    if not _USER.match(owner):
+        raise _unauthorized(f"service requests name the thread's owner ({ON_BEHALF_HEADER})")
+    acting = (_header(headers, ACTING_HEADER) or "").strip()
+    if acting and not _USER.match(acting):
+        raise _unauthorized(f"{ACTING_HEADER}: not a user name")
+    actor, role = (acting, "reviewer") if acting else (SWEEPER, "deadline")
+    user = _user(owner)
+    user["display_name"] = actor
+    fields = {SERVICE_ACTOR_FIELD: actor, SERVICE_ROLE_FIELD: role}
+    return cast(Auth.types.MinimalUserDict, {**user, **fields})
+
+
+def _user_field(ctx: Auth.types.AuthContext, name: str) -> str | None:
+    try:
+        value = getattr(ctx.user, name, None)
+    except Exception:  # a user proxy that raises something else for a missing field
+        value = None
+    return value if isinstance(value, str) and value else None
+
+
+def _service(ctx: Auth.types.AuthContext) -> str | None:
+    """Who acts through the service token (the sweeper, or a reviewer), if it was presented."""
+    from waypoint.server.service import SERVICE_ACTOR_FIELD
+
+    return _user_field(ctx, SERVICE_ACTOR_FIELD)
+
+
+def _not_for_service(ctx: Auth.types.AuthContext) -> None:
+    """A service request may read a thread and answer its question, nothing else (403)."""
+    if _service(ctx) is not None:
+        raise Auth.exceptions.HTTPException(
+            status_code=403,
+            detail=f"the server's service credential may not {ctx.resource}.{ctx.action}",
+        )
 
 
 def _user(identity: str) -> Auth.types.MinimalUserDict:
@@ -239,6 +305,7 @@ def _stamp_owner(value: Any, identity: str) -> None:
 @auth.on
 async def owner_only(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType:
     """Default for threads, runs and crons: stamp the owner on create, filter by it always."""
+    _not_for_service(ctx)
     _stamp_owner(value, ctx.user.identity)
     return {OWNER_KEY: ctx.user.identity}
 
@@ -268,12 +335,15 @@ def _owned_or_reviewed(identity: str, graphs: frozenset[str]) -> Auth.types.Filt
 @auth.on.threads.read
 async def read_thread(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | None:
     """Reading a thread (state, history): its owner, or a reviewer of its workflow."""
+    if _service(ctx) is not None:
+        return {OWNER_KEY: ctx.user.identity}  # the owner it acts for
     return _owned_or_reviewed(ctx.user.identity, _reviewed(ctx.user.identity))
 
 
 @auth.on.threads.search
 async def search_threads(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.FilterType | None:
     """Listing threads: the caller's own, and those of the workflows it reviews."""
+    _not_for_service(ctx)
     return _owned_or_reviewed(ctx.user.identity, _reviewed(ctx.user.identity))
 
 
@@ -285,13 +355,20 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
     policy, or a malformed answer is refused here (403 / 422), before the thread is touched
     (`waypoint.server.run_requests`). A reviewer may also answer the pending question of a
     thread of a workflow it reviews (a `resume` command and nothing else); the run's metadata
-    records the role (`waypoint_role`), stamped here whatever the caller sent.
+    records the role (`waypoint_role`), stamped here whatever the caller sent. The server's
+    sweeper (`waypoint.server.service`) may only answer, for the owner it names.
     """
     from waypoint.actors import ROLE_KEY
     from waypoint.server.run_requests import RequestRefused, answers_only, check_run_request
 
     identity = ctx.user.identity
     _stamp_owner(value, identity)
+    service = _service(ctx)
+    if service is not None and not answers_only(value):
+        raise Auth.exceptions.HTTPException(
+            status_code=403,
+            detail=f"the service credential (for {service}) may only answer a pending question",
+        )
     try:
         # off the event loop: it may read waypoint.toml and import the workflow modules
         await asyncio.to_thread(check_run_request, value)
@@ -299,6 +376,12 @@ async def create_run(ctx: Auth.types.AuthContext, value: Any) -> Auth.types.Filt
         raise Auth.exceptions.HTTPException(
             status_code=refused.status, detail=refused.detail
         ) from None
+    if service is not None:
+        from waypoint.server.service import SERVICE_ROLE_FIELD
+
+        if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
+            value["metadata"][ROLE_KEY] = _user_field(ctx, SERVICE_ROLE_FIELD) or "deadline"
+        return {OWNER_KEY: identity}
     graphs = _reviewed(identity) if answers_only(value) else frozenset()
     if isinstance(value, dict) and isinstance(value.get("metadata"), dict):
         value["metadata"][ROLE_KEY] = "reviewer" if graphs else "owner"
@@ -324,6 +407,7 @@ async def change_assistant(ctx: Auth.types.AuthContext, value: Any) -> bool:
 @auth.on.store
 async def own_namespace(ctx: Auth.types.AuthContext, value: Any) -> None:
     """Store items live under `(identity, ...)`; a listing with no prefix is scoped to it."""
+    _not_for_service(ctx)
     identity = ctx.user.identity
     namespace = value.get("namespace") if isinstance(value, dict) else None
     if namespace is None and ctx.action == "list_namespaces":

@@ -48,15 +48,50 @@ class Caller:
     user: str
     token: str
     base_url: str
+    acting_for: str | None = None
+    """For the server's own service (`waypoint.server.service`): the thread owner it acts for."""
+    acting_user: str | None = None
+    """For the service: the reviewer it lets answer (None: the sweeper)."""
 
     def client(self) -> LangGraphClient:
         """A `langgraph_sdk` client acting as this caller on the server's own API."""
-        return get_client(
-            url=self.base_url,
-            api_key=None,
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=120,
-        )
+        from waypoint.server.service import ACTING_HEADER, ON_BEHALF_HEADER
+
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.acting_for is not None:
+            headers[ON_BEHALF_HEADER] = self.acting_for
+        if self.acting_user is not None:
+            headers[ACTING_HEADER] = self.acting_user
+        return get_client(url=self.base_url, api_key=None, headers=headers, timeout=120)
+
+
+async def thread_owner(thread_id: str) -> str | None:
+    """Who started a thread, as its ledger says (its first row's actor), if recorded."""
+    from waypoint.persistence.stores import database_for_run
+
+    db = await database_for_run()
+    first = await db.fetchone(
+        "SELECT actor FROM waypoint_ledger WHERE thread_id = :t ORDER BY started_at LIMIT 1",
+        {"t": thread_id},
+    )
+    return str(first["actor"]) if first is not None and first["actor"] else None
+
+
+def service_caller(base_url: str, owner: str, *, acting_user: str | None = None) -> Caller:
+    """The server's service credential acting for `owner` (`waypoint.server.service`).
+
+    `acting_user`: a reviewer the caller of this function has checked (`waypoint.roles`); the
+    run records it, as `reviewer`. None: the sweeper (role `deadline`).
+    """
+    from waypoint.server.service import service_token
+
+    return Caller(
+        user=acting_user or owner,
+        token=service_token(),
+        base_url=base_url,
+        acting_for=owner,
+        acting_user=acting_user,
+    )
 
 
 def self_url(scope: Mapping[str, Any]) -> str:
@@ -65,6 +100,29 @@ def self_url(scope: Mapping[str, Any]) -> str:
         return configured.rstrip("/")
     host, port = scope.get("server") or ("127.0.0.1", 80)
     if ":" in str(host):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def own_base_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The server's own base URL outside a request (its background workers), if known.
+
+    `WAYPOINT_SELF_URL`, else the URL `langgraph dev` announces (`LANGGRAPH_API_URL`), else
+    `http://HOST:PORT` as `scripts/aegra-serve.sh` starts Aegra (a wildcard host is reached
+    on loopback); None when none is set.
+    """
+    env = os.environ if environ is None else environ
+    if configured := env.get(SELF_URL_ENV, "").strip():
+        return configured.rstrip("/")
+    if announced := env.get("LANGGRAPH_API_URL", "").strip():
+        return announced.rstrip("/")
+    port = env.get("PORT", "").strip()
+    if not port.isdigit():
+        return None
+    host = env.get("HOST", "").strip() or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}"
 
@@ -370,8 +428,11 @@ __all__ = [
     "check_answer",
     "create",
     "kill",
+    "own_base_url",
     "run_answer",
     "run_input",
+    "service_caller",
     "start",
+    "thread_owner",
     "view",
 ]

@@ -2,11 +2,15 @@
 
 Each payment is an external effect (`call_once`) keyed by its business identity (the payment's
 reference), with a declared compensation (its reversal). A refusal by the provider (4xx) is
-routed on, not retried; a transient failure is retried by the node's ladder.
+routed on, not retried; a transient failure is retried by the node's ladder. Undoing a payment
+has a local part too (`on_compensated`): the reversal is noted in `kit_payer_reversals`, in the
+transaction that records the provider's answer. With `KIT_PAYER_UNDO_FAILS=1` that local part
+fails, as a bug or a lost connection would.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
@@ -15,15 +19,56 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from waypoint import (
     Budgets,
+    CompensatedEffect,
     Compensation,
+    Executor,
     Halt,
     Ladder,
+    Migration,
     add_node,
     call_once,
     compensate_run,
     effect_key,
+    on_compensated,
+    register_tables,
     retry_on,
 )
+
+REVERSED = "kit.payment_reversed"
+"""The local undo of a payment the provider reversed."""
+
+register_tables(
+    Migration(
+        component="kit_payer",
+        version=1,
+        name="reversals noted locally",
+        sqlite="""
+        CREATE TABLE kit_payer_reversals (
+            effect_key TEXT PRIMARY KEY,
+            reference TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            reversal_id TEXT NOT NULL
+        )
+        """,
+    )
+)
+
+
+@on_compensated(REVERSED)
+async def payment_reversed(tx: Executor, effect: CompensatedEffect) -> None:
+    """Note the reversal locally (a primary key: a second note would fail the transaction)."""
+    if os.environ.get("KIT_PAYER_UNDO_FAILS"):
+        raise RuntimeError("the local undo failed (KIT_PAYER_UNDO_FAILS)")
+    await tx.execute(
+        "INSERT INTO kit_payer_reversals (effect_key, reference, amount, reversal_id) "
+        "VALUES (:key, :reference, :amount, :reversal)",
+        {
+            "key": effect.key,
+            "reference": effect.body["reference"],
+            "amount": effect.body["amount"],
+            "reversal": str(effect.reversal.get("id")),
+        },
+    )
 
 
 class Payment(BaseModel):
@@ -75,7 +120,9 @@ async def pay(state: PayerState) -> dict[str, Any]:
             body={"amount": payment.amount, "currency": "USD", "reference": payment.reference},
             key=effect_key("kit.payment", payment.reference),
             kind="kit.payment",
-            compensation=Compensation(path="/reversals", body={"payment": "{answer.id}"}),
+            compensation=Compensation(
+                path="/reversals", body={"payment": "{answer.id}"}, local_undo=REVERSED
+            ),
         )
         entry = {"reference": payment.reference, **delivery.answer}
         (paid if delivery.ok else refused).append(entry)

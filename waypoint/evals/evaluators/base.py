@@ -7,10 +7,11 @@ from typing import Any, Protocol
 
 from waypoint.evals.suite import Case, Suite
 from waypoint.evals.trace_view import TraceView
+from waypoint.json_records import JsonRecord
 
 
 @dataclass
-class Outcome:
+class Outcome(JsonRecord):
     """One evaluator's verdict on one case."""
 
     key: str
@@ -18,15 +19,6 @@ class Outcome:
     """None: skipped (e.g. an LLM judge with no judge model); never counted as passed."""
     score: float | None = None
     comment: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready record."""
-        return {
-            "key": self.key,
-            "passed": self.passed,
-            "score": self.score,
-            "comment": self.comment,
-        }
 
 
 @dataclass

@@ -1,0 +1,75 @@
+"""A reviewer answers another user's question through the served app, on either server.
+
+Alice's thread waits at a question of the kit's `deadlines` workflow, which Carol reviews
+(`WAYPOINT_ROLES`). Carol finds it in `GET /inbox` and answers it with `POST /inbox/answer`;
+Bob, who reviews nothing, neither sees nor answers it (404), and the LangGraph API still gives
+Carol 404 for the thread on Aegra, which scopes threads to their creator in its own queries:
+the app's route reaches the thread through the server's service credential acting for Alice,
+and the ledger records Carol, as `reviewer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.e2e.server_sweeps import ask_deadline, decisions_of
+from tests.e2e.servers import Server, User, Users
+from tests.helpers import query
+
+
+def reviewer_roles(users: Users) -> str:
+    """`WAYPOINT_ROLES` for these servers: Carol reviews the kit's `deadlines` workflow."""
+    return f"{users.carol.name}=reviewer:deadlines"  # as `aegra_sweep_env` says too
+
+
+def _inbox(server: Server, user: User) -> list[str]:
+    got = httpx.get(
+        f"{server.url}/inbox",
+        params={"graph": "deadlines"},
+        headers={"Authorization": f"Bearer {user.token}"},
+        timeout=60,
+    )
+    assert got.status_code == 200, got.text
+    return [item["thread_id"] for item in got.json()["items"]]
+
+
+def _answer(server: Server, user: User, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/inbox/answer",
+        json=body,
+        headers={"Authorization": f"Bearer {user.token}"},
+        timeout=120,
+    )
+
+
+def reviewer_answers_through_the_app(server: Server, users: Users, db_url: str) -> None:
+    """The flow (see the module docstring)."""
+    thread = ask_deadline(server, users, on_timeout="reject", seconds=3600)
+    approve = {"thread_id": thread, "answer": {"decisions": [{"type": "approve"}]}}
+
+    assert thread in _inbox(server, users.alice)
+    assert thread in _inbox(server, users.carol)
+    assert thread not in _inbox(server, users.bob)
+    refused = _answer(server, users.bob, approve)
+    assert refused.status_code == 404, refused.text
+    malformed = _answer(server, users.carol, {"thread": thread, "answer": approve["answer"]})
+    assert malformed.status_code == 422 and malformed.json()["field"] == "thread", malformed.text
+
+    answered = _answer(server, users.carol, approve)
+    assert answered.status_code == 200, answered.text
+    done = answered.json()
+    assert done["status"] == "completed", done
+    assert (done["output"]["outcome"], done["output"]["acted"]) == ("approve", True)
+    [decision] = decisions_of(db_url, thread)
+    assert (decision["answered_by"], decision["answered_as"]) == ("carol", "reviewer")
+    [handoff] = query(
+        db_url, "SELECT answered_by FROM waypoint_handoffs WHERE thread_id = ?", (thread,)
+    )
+    assert handoff["answered_by"] == "carol"
+    again = _answer(server, users.carol, approve)  # nothing waits any more
+    assert again.status_code == 422, again.text
+    assert thread not in _inbox(server, users.carol)
+    runs = server.client(users.alice).runs.list(thread)
+    assert len(runs) == 2  # Alice's run and the one answer
