@@ -217,8 +217,14 @@ class SqliteDatabase:
                 rows = await self._call(work, self.conn, statements)
             else:
                 async with self.writers_lock:
-                    # shielded: the saver's next write must not start while ours still runs
-                    rows = await asyncio.shield(self._call(work, self.conn, statements))
+                    # the saver's next write must not start while ours still runs: a cancelled
+                    # caller keeps the lock until the statements it sent have ended
+                    call = asyncio.ensure_future(self._call(work, self.conn, statements))
+                    try:
+                        rows = await asyncio.shield(call)
+                    except asyncio.CancelledError:
+                        await asyncio.wait([call])
+                        raise
             return rows if query else []
 
     @asynccontextmanager
