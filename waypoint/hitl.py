@@ -8,12 +8,15 @@ interrupt again with the reason in the description, so the thread stays waiting.
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaError
 from langchain.agents.middleware.human_in_the_loop import (
     ActionRequest,
     DecisionType,
@@ -21,10 +24,12 @@ from langchain.agents.middleware.human_in_the_loop import (
     ReviewConfig,
 )
 from langgraph.types import interrupt
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from waypoint.errors import BadInput
 from waypoint.input_checks import check_json_value, check_text, shown
+
+EditT = TypeVar("EditT", bound=BaseModel)
 
 ALL_DECISIONS: tuple[DecisionType, ...] = ("approve", "edit", "reject", "respond")
 
@@ -36,6 +41,19 @@ class HumanDecision(BaseModel):
     message: str | None = None
     edited_args: dict[str, Any] | None = None
 
+    def edits(self, model: builtins.type[EditT]) -> EditT:
+        """The edited arguments as `model` (the one given as the request's `args_schema`).
+
+        Raises:
+            BadInput: they do not fit it (naming the field), e.g. a bound only the model knows.
+        """
+        try:
+            return model.model_validate(self.edited_args or {})
+        except ValidationError as invalid:
+            first = invalid.errors()[0]
+            field = ".".join(["edited_action.args", *(str(p) for p in first["loc"])])
+            raise BadInput(f"{field}: {first['msg']}", field=field) from None
+
 
 def build_request(
     *,
@@ -43,12 +61,15 @@ def build_request(
     args: dict[str, Any],
     description: str,
     allowed: list[DecisionType],
-    args_schema: dict[str, Any] | None = None,
+    args_schema: ArgsSchema | None = None,
     deadline_seconds: float | None = None,
     on_timeout: Literal["reject", "approve", "escalate"] = "reject",
     escalate_to: str | None = None,
 ) -> HITLRequest:
     """One action request with its review config.
+
+    `args_schema` says what an `edit` may change: a pydantic model (its JSON Schema goes in the
+    request; read the answer back typed with `HumanDecision.edits`) or a JSON Schema.
 
     With `deadline_seconds`, the question carries a deadline (`"deadline"`: seconds and the
     default outcome): `waypoint sweep` answers it with `on_timeout` once it has passed, exactly
@@ -58,8 +79,9 @@ def build_request(
     announced as `escalated` to the webhooks.
     """
     review: ReviewConfig = {"action_name": action, "allowed_decisions": list(allowed)}
-    if args_schema is not None:
-        review["args_schema"] = args_schema
+    schema = schema_of(args_schema)
+    if schema is not None:
+        review["args_schema"] = schema
     request: ActionRequest = {"name": action, "args": args, "description": description}
     built: dict[str, Any] = {"action_requests": [request], "review_configs": [review]}
     if deadline_seconds is not None:
@@ -104,31 +126,118 @@ def _number(field: str, value: Any) -> Decimal:
     return Decimal(text)
 
 
-def _check_value(field: str, value: Any, schema: dict[str, Any]) -> Any:
+ArgsSchema = dict[str, Any] | type[BaseModel]
+"""What an edit's arguments must satisfy: a JSON Schema, or a pydantic model (its schema)."""
+
+
+def schema_of(args_schema: ArgsSchema | None) -> dict[str, Any] | None:
+    """The JSON Schema an HITL request carries for `args_schema` (a model gives its own)."""
+    if isinstance(args_schema, type) and issubclass(args_schema, BaseModel):
+        return args_schema.model_json_schema()
+    return args_schema
+
+
+def _number_kind(schema: dict[str, Any]) -> str | None:
+    """How a field takes numbers, if it does.
+
+    `money` (a plain `number`: kept to cents), `integer`, `decimal` (a `number` among other
+    shapes, as pydantic writes a `Decimal`), or None.
+    """
     kind = schema.get("type")
     if kind == "number":
-        number = _number(field, value)
-        if "minimum" in schema and number < Decimal(str(schema["minimum"])):
-            raise BadInput(f"{field}: must be at least {schema['minimum']}", field=field)
-        if "maximum" in schema and number > Decimal(str(schema["maximum"])):
-            raise BadInput(f"{field}: must be at most {schema['maximum']}", field=field)
-        return str(number.quantize(Decimal("0.01")))
-    if kind == "string":
-        if not isinstance(value, str) or (schema.get("minLength", 0) and not value.strip()):
-            raise BadInput(f"{field}: expected a non-empty string", field=field)
-        check_text(value, field)
-        if "enum" in schema and value not in schema["enum"]:
-            raise BadInput(f"{field}: expected one of {', '.join(schema['enum'])}", field=field)
-        return value
+        return "money"
+    if kind == "integer":
+        return "integer"
+    branches = [b.get("type") for b in schema.get("anyOf", []) if isinstance(b, dict)]
+    if "number" in branches or "integer" in branches:
+        return "decimal"
+    return None
+
+
+def _string_schema(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema of the field's text, when it takes only text (or text or null)."""
+    if schema.get("type") == "string":
+        return schema
+    branches = [b for b in schema.get("anyOf", []) if isinstance(b, dict)]
+    texts = [b for b in branches if b.get("type") == "string"]
+    if len(texts) == 1 and all(b.get("type") in ("string", "null") for b in branches):
+        return texts[0]
+    return None
+
+
+def _normalised(field: str, value: Any, schema: dict[str, Any]) -> Any:
+    """A value as the schema will judge it.
+
+    Numbers parsed strictly (`_number`) as `Decimal` (an integer field's as `int`), text checked
+    (a `minLength` field may not be blank).
+    """
+    number = _number_kind(schema)
+    if number is not None and not (value is None and "anyOf" in schema):
+        parsed = _number(field, value)
+        if number == "integer" and parsed == parsed.to_integral_value():
+            return int(parsed)
+        return parsed
+    text = _string_schema(schema)
+    blank_or_not_text = not isinstance(value, str) or (
+        text is not None and text.get("minLength", 0) and not value.strip()
+    )
+    if text is not None and not (value is None and "anyOf" in schema) and blank_or_not_text:
+        raise BadInput(f"{field}: expected a non-empty string", field=field)
     check_json_value(value, field)
     return value
 
 
-def check_edit(args: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate edited arguments against the review config's `args_schema`.
+_SAID = {
+    "minimum": "must be at least {}",
+    "exclusiveMinimum": "must be above {}",
+    "maximum": "must be at most {}",
+    "exclusiveMaximum": "must be below {}",
+    "enum": "expected one of {}",
+}
+"""How a refusal by these JSON Schema keywords is said (others keep the validator's words)."""
 
-    Supports the JSON Schema subset the workflows use: object properties of type number or
-    string, minimum/maximum, enum, minLength, required, and no unknown keys.
+
+def _leaves(errors: Iterable[SchemaError]) -> Iterator[SchemaError]:
+    """The errors to tell.
+
+    For a value no `anyOf` branch takes: the branches' own errors that are not about its type
+    (`Decimal | None` refused 0 because of `gt=0`, not for not being null).
+    """
+    for error in errors:
+        if error.validator in ("anyOf", "oneOf") and error.context:
+            telling = [e for e in error.context if e.validator != "type"]
+            if telling:
+                yield from _leaves(telling)
+                continue
+        yield error
+
+
+def _problems(args: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (field, problem) the JSON Schema finds in `args` (jsonschema, draft 2020-12)."""
+    problems: list[tuple[str, str]] = []
+    for error in _leaves(Draft202012Validator(schema).iter_errors(args)):
+        path = ".".join(["edited_action.args", *(str(p) for p in error.absolute_path)])
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [k for k in error.validator_value if k not in error.instance]
+            problems += [(f"{path}.{name}", "required") for name in missing]
+            continue
+        template = _SAID.get(str(error.validator))
+        if template is None:
+            said = shown(error.message, 200).strip('"')
+        elif error.validator == "enum":
+            said = template.format(", ".join(str(v) for v in error.validator_value))
+        else:
+            said = template.format(error.validator_value)
+        problems.append((path, said))
+    return sorted(problems)
+
+
+def check_edit(args: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate edited arguments against the review config's `args_schema` (a JSON Schema).
+
+    Unknown keys are refused, numbers must be plain decimals (`_number`), then the schema is
+    applied by `jsonschema` and every problem is named at once. A plain `number` field comes
+    back as text in cents (`"49.90"`); other numbers as written (`"0.5"`), integers as `int`.
     """
     if not isinstance(args, dict):
         raise BadInput("edited_action.args: expected an object", field="edited_action.args")
@@ -144,14 +253,23 @@ def check_edit(args: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
             f"editable: {', '.join(sorted(properties))}",
             field=f"edited_action.args.{unknown[0]}",
         )
-    checked = {
-        key: _check_value(f"edited_action.args.{key}", value, properties[key])
+    normalised = {
+        key: _normalised(f"edited_action.args.{key}", value, properties[key])
         for key, value in args.items()
     }
-    for key in schema.get("required", []):
-        if key not in checked:
-            raise BadInput(f"edited_action.args.{key}: required", field=f"edited_action.args.{key}")
-    return checked
+    problems = _problems(normalised, schema)
+    if problems:
+        raise BadInput(
+            "; ".join(f"{field}: {said}" for field, said in problems), field=problems[0][0]
+        )
+    return {
+        key: str(value.quantize(Decimal("0.01")))
+        if _number_kind(properties[key]) == "money"
+        else str(value)
+        if isinstance(value, Decimal)
+        else value
+        for key, value in normalised.items()
+    }
 
 
 def approve_answer() -> dict[str, Any]:

@@ -9,10 +9,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel, Field
 
 from nodes.research.brief import REVIEWER
 from state.research import Brief, HumanReview, ResearchState
 from waypoint import acting_user, ask_human, build_request, update
+
+
+class BriefEdit(BaseModel):
+    """What a reviewer may change in a brief: its text."""
+
+    brief: str = Field(min_length=1)
 
 
 async def review(state: ResearchState, config: RunnableConfig) -> dict[str, Any]:
@@ -31,11 +38,7 @@ async def review(state: ResearchState, config: RunnableConfig) -> dict[str, Any]
         description=f"Review the research brief ({why}). Approve it, edit its text, respond "
         "with the changes you want (it is rewritten and comes back), or reject it.",
         allowed=["approve", "edit", "respond", "reject"],
-        args_schema={
-            "type": "object",
-            "properties": {"brief": {"type": "string", "minLength": 1}},
-            "required": ["brief"],
-        },
+        args_schema=BriefEdit,
     )
     decision = ask_human(request)
     human = HumanReview(
@@ -46,7 +49,7 @@ async def review(state: ResearchState, config: RunnableConfig) -> dict[str, Any]
     if decision.type == "reject":
         return update(human=human, outcome="rejected")
     if decision.type == "edit":
-        text = str((decision.edited_args or {})["brief"])
+        text = decision.edits(BriefEdit).brief
         edited = Brief(text=text, attempt=state.brief.attempt + 1, edited_by_human=True)
         return update(human=human, brief=edited, outcome="edited")
     return update(human=human, feedback=[REVIEWER + (decision.message or "")], revisions=0)

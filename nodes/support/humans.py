@@ -11,8 +11,10 @@ from typing import Any, Literal
 
 from langchain.agents.middleware.human_in_the_loop import DecisionType
 from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel
 
 from state.support import (
+    Category,
     Classification,
     Draft,
     HumanAnswer,
@@ -20,6 +22,12 @@ from state.support import (
     SupportState,
 )
 from waypoint import BadInput, HumanDecision, acting_user, ask_human, build_request, update
+
+
+class TriageEdit(BaseModel):
+    """What a human may change at triage: the category."""
+
+    category: Category
 
 
 def _answer(
@@ -54,16 +62,13 @@ async def human_triage(state: SupportState, config: RunnableConfig) -> dict[str,
             "yourself, or reject to close the ticket."
         ),
         allowed=["approve", "edit", "respond", "reject"],
-        args_schema={
-            "type": "object",
-            "properties": {"category": {"type": "string", "enum": ["refund", "shipping", "other"]}},
-            "required": ["category"],
-        },
+        args_schema=TriageEdit,
     )
     decision = ask_human(request)
     fields: dict[str, Any] = {"human": _answer("triage", decision, config)}
     if decision.type in ("approve", "edit"):
-        category = (decision.edited_args or {}).get("category", state.classification.category)
+        edited = decision.edits(TriageEdit) if decision.type == "edit" else None
+        category = edited.category if edited else state.classification.category
         fields["classification"] = Classification(
             category=category, confidence=1.0, rationale=f"set by a human at triage ({category})"
         )

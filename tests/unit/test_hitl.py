@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 import pytest
 from langchain.agents.middleware.human_in_the_loop import HITLRequest
+from pydantic import BaseModel, Field
 
 from waypoint.errors import BadInput
-from waypoint.hitl import build_request, check_edit, parse_response
+from waypoint.hitl import HumanDecision, build_request, check_edit, parse_response
 
 AMOUNT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -137,3 +139,68 @@ def test_amounts_are_quantized_to_cents() -> None:
     assert check_edit({"amount": "0.014"}, AMOUNT_SCHEMA) == {"amount": "0.01"}
     assert check_edit({"amount": 199.999}, AMOUNT_SCHEMA) == {"amount": "200.00"}
     assert check_edit({"amount": "480"}, AMOUNT_SCHEMA) == {"amount": "480.00"}
+
+
+class RefundEdit(BaseModel):
+    """An edit of a refund, as a workflow would declare it."""
+
+    amount: Decimal | None = Field(default=None, gt=0, le=Decimal("480.00"))
+    reply: str | None = Field(default=None, min_length=1)
+    items: int = Field(default=1, ge=1, le=5)
+    channel: Literal["email", "phone"] = "email"
+
+
+def model_request() -> HITLRequest:
+    return build_request(
+        action="issue_refund",
+        args={"amount": "480.00", "reply": "Hello"},
+        description="Refund 480.00 USD",
+        allowed=["edit"],
+        args_schema=RefundEdit,
+    )
+
+
+def test_a_pydantic_model_gives_the_schema_and_reads_the_answer_back_typed() -> None:
+    request = model_request()
+    assert request["review_configs"][0]["args_schema"] == RefundEdit.model_json_schema()
+    decision = parse_response(edit({"amount": "49.9", "items": "2", "channel": "phone"}), request)
+    assert decision.edited_args == {"amount": "49.9", "items": 2, "channel": "phone"}
+    assert decision.edits(RefundEdit) == RefundEdit(
+        amount=Decimal("49.9"), items=2, channel="phone"
+    )
+
+
+def test_every_problem_of_an_edit_is_named_at_once() -> None:
+    with pytest.raises(BadInput) as refused:
+        parse_response(edit({"amount": "0", "items": 9, "channel": "fax"}), model_request())
+    said = str(refused.value)
+    assert refused.value.field == "edited_action.args.amount"
+    assert "edited_action.args.amount: must be above 0" in said
+    assert "edited_action.args.items: must be at most 5" in said
+    assert "edited_action.args.channel: expected one of email, phone" in said
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "words"),
+    [
+        ({"amount": "1e3"}, "edited_action.args.amount", "plain decimal"),
+        ({"amount": "480.01"}, "edited_action.args.amount", "at most 480"),
+        ({"items": 2.5}, "edited_action.args.items", "not of type 'integer'"),
+        ({"reply": "  "}, "edited_action.args.reply", "non-empty"),
+        ({"colour": "red"}, "edited_action.args.colour", "editable: amount, channel"),
+    ],
+)
+def test_a_model_edit_is_refused_naming_the_field(args: Any, field: str, words: str) -> None:
+    with pytest.raises(BadInput) as refused:
+        parse_response(edit(args), model_request())
+    assert refused.value.field == field and words in str(refused.value)
+
+
+def test_edits_refuses_what_only_the_model_knows() -> None:
+    class Strict(BaseModel):
+        code: str = Field(pattern=r"^[A-Z]{3}$")
+
+    decision = HumanDecision(type="edit", edited_args={"code": "abc"})
+    with pytest.raises(BadInput) as refused:
+        decision.edits(Strict)
+    assert refused.value.field == "edited_action.args.code"
