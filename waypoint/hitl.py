@@ -13,21 +13,23 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as SchemaError
-from langchain.agents.middleware.human_in_the_loop import (
-    ActionRequest,
-    DecisionType,
-    HITLRequest,
-    ReviewConfig,
-)
 from langgraph.types import interrupt
 from pydantic import BaseModel, ValidationError
 
 from waypoint.errors import BadInput
 from waypoint.input_checks import check_json_value, check_text, shown
+
+if TYPE_CHECKING:  # LangChain's HITL shapes are TypedDicts: types only (no `langchain.agents`
+    # import, ≈70 ms, for a command that only reads a thread)
+    from jsonschema.exceptions import ValidationError as SchemaError
+    from langchain.agents.middleware.human_in_the_loop import (
+        ActionRequest,
+        DecisionType,
+        HITLRequest,
+        ReviewConfig,
+    )
 
 EditT = TypeVar("EditT", bound=BaseModel)
 
@@ -93,7 +95,7 @@ def build_request(
         built["deadline"] = {"seconds": float(deadline_seconds), "on_timeout": on_timeout}
         if escalates:
             built["deadline"]["escalate_to"] = escalate_to
-    return cast(HITLRequest, built)
+    return cast("HITLRequest", built)
 
 
 PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
@@ -215,6 +217,8 @@ def _leaves(errors: Iterable[SchemaError]) -> Iterator[SchemaError]:
 def _problems(args: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str]]:
     """Every (field, problem) the JSON Schema finds in `args` (jsonschema, draft 2020-12)."""
     problems: list[tuple[str, str]] = []
+    from jsonschema import Draft202012Validator  # ≈55 ms: imported when an edit is checked
+
     for error in _leaves(Draft202012Validator(schema).iter_errors(args)):
         path = ".".join(["edited_action.args", *(str(p) for p in error.absolute_path)])
         if error.validator == "required" and isinstance(error.instance, dict):
@@ -378,7 +382,7 @@ def ask_human(
                 f"{action.get('description', '')}\n\nPrevious answer refused: {refused}"
             ).strip()
             pending = cast(
-                HITLRequest, {**request, "action_requests": [cast(ActionRequest, action)]}
+                "HITLRequest", {**request, "action_requests": [cast("ActionRequest", action)]}
             )
 
 

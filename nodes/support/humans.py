@@ -7,9 +7,8 @@ function of the state.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from langchain.agents.middleware.human_in_the_loop import DecisionType
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
@@ -22,6 +21,9 @@ from state.support import (
     SupportState,
 )
 from waypoint import BadInput, HumanDecision, acting_user, ask_human, build_request, update
+
+if TYPE_CHECKING:  # a type only: importing `langchain.agents` costs a command ≈50 ms
+    from langchain.agents.middleware.human_in_the_loop import DecisionType
 
 
 class TriageEdit(BaseModel):

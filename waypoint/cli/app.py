@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Mapping
@@ -378,7 +379,13 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    finally:
+        # The process ends next. Interpreter teardown would walk every object LangGraph,
+        # LangChain and pydantic created (≈0.4 s of a 1.3 s command here); frozen, the final
+        # collections skip them. Exit handlers still run, and the OS reclaims the memory.
+        gc.freeze()
 
 
 # Command modules register themselves on `app` when imported.
