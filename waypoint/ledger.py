@@ -360,6 +360,8 @@ class LedgerRecorder(AsyncCallbackHandler):
         self._by_node: dict[tuple[str, int], _Row] = {}
         self._by_task: dict[str, _Row] = {}
         self._attempts: dict[str, int] = {}
+        self._halted_rows: dict[str, _Row] = {}
+        """Tasks halted before their body, by task key (one row each, however often asked)."""
         self._dirty: dict[str, _Row] = {}
         self._kill: Row | None = None
         self._kill_check: asyncio.Future[list[Row]] | None = None
@@ -512,6 +514,11 @@ class LedgerRecorder(AsyncCallbackHandler):
         # each task is one invocation (a `Send` task, a branch, a subgraph's node); the same
         # task started again is a retry of it (LangGraph keeps the task id across retries)
         key = task.task_ns or f"{node}@{step}"
+        again = self._halted_again(key, node)
+        if again is not None:
+            # the same task, halted before its body, asked again: the runner re-ran the step
+            # to record a kill that cancelled it (`runner.execute`); still one invocation
+            raise GuardHalt(again)
         attempt = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempt
         state = inputs.model_dump(mode="json") if isinstance(inputs, BaseModel) else inputs
@@ -527,17 +534,21 @@ class LedgerRecorder(AsyncCallbackHandler):
         if halt is None and self._kill is None and self.stop is not None:
             self._kill = self.stop.kill  # a kill the watcher saw: no need to ask
         if halt is None and self._kill is None:
-            kills = await self._rows_and_kill_check()
+            try:
+                kills = await self._rows_and_kill_check()
+            except asyncio.CancelledError:
+                landed = self.stop.halt(node) if self.stop is not None else None
+                if landed is not None and self.stop is not None and self.stop.cancelled:
+                    # the kill cancelled the run while this task waited for its check: it is
+                    # halted before its body, and the runner's re-run of the step adds no row
+                    self._halt_row(row, key, superstep, landed)
+                raise
             self._kill = kills[0] if kills else None
         if halt is None and self._kill is not None:
             kill = self._kill
             halt = Halt(kind="kill", reason=kill["reason"], node=node, by=kill["requested_by"])
         if halt is not None:  # the halted row is written with the halt's checkpoint
-            if self._halted is None:
-                self._halted = (superstep, halt)
-            row.status, row.error_class = "halted", "GuardHalt"
-            row.error_message = f"{halt.kind}: {halt.reason}"
-            self._dirty[row.ledger_id] = row
+            self._halt_row(row, key, superstep, halt)
             raise GuardHalt(halt)
         row.started = time.monotonic()
         if self.stop is not None and node in self.stop.sync_nodes:
@@ -547,6 +558,25 @@ class LedgerRecorder(AsyncCallbackHandler):
         self._by_node[(node, step)] = row
         row.key = key
         self._by_task[key] = row
+
+    def _halted_again(self, key: str, node: str) -> Halt | None:
+        """The halt of a task this run halted before its body already, if it was."""
+        row = self._halted_rows.get(key)
+        if row is None:
+            return None
+        landed = self.stop.halt(node) if self.stop is not None else None
+        if landed is not None:
+            return landed
+        return self._halted[1].model_copy(update={"node": node}) if self._halted else None
+
+    def _halt_row(self, row: _Row, key: str, superstep: str, halt: Halt) -> None:
+        """Mark a task's row halted before its body (once per task: `_halted_rows`)."""
+        if self._halted is None:
+            self._halted = (superstep, halt)
+        row.status, row.error_class = "halted", "GuardHalt"
+        row.error_message = f"{halt.kind}: {halt.reason}"
+        self._dirty[row.ledger_id] = row
+        self._halted_rows[key] = row
 
     def _finish(self, run_id: UUID, status: str, **fields: Any) -> None:
         """The node's row is finished; it is written with the next node's row or at the end."""

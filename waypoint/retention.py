@@ -24,6 +24,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
+from waypoint.encryption import EncryptionKeyError
 from waypoint.errors import BadInput, ThreadBusy
 from waypoint.input_checks import check_count, check_thread_id, shown
 from waypoint.persistence.sql import Database, Executor
@@ -268,6 +269,10 @@ async def prune(
                     report.threads.append(tid)
             except ThreadBusy:
                 report.skipped[tid] = "held by a running process"
+            except EncryptionKeyError as unreadable:  # read before anything is deleted
+                if thread_id is not None:
+                    raise
+                report.skipped[tid] = f"not readable with the keys configured here: {unreadable}"
         if thread_id is None:
             report.store_items_expired = await _sweep_store(stores, dry_run=dry_run)
     return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 
 from tests.conftest import waypoint_cli
 from tests.helpers import query
@@ -77,10 +78,13 @@ def test_prune_removes_the_stores_expired_items(db_url: str) -> None:
             await stores.store.aput(namespace, "gone", {"v": 1}, ttl=0.001)  # 60 ms
             await stores.store.aput(namespace, "kept", {"v": 2}, ttl=60)
         await asyncio.sleep(1.5)  # SQLite's CURRENT_TIMESTAMP counts whole seconds
-        dry = await prune(db_url=db_url, dry_run=True)
+        # no thread is ten years old: the other tests' threads in this database are left alone
+        decade = timedelta(days=3650)
+        dry = await prune(db_url=db_url, dry_run=True, older_than=decade)
         assert dry.store_items_expired >= 1  # (other tests' expired items too, on Postgres)
+        assert dry.threads == []
         assert {r["key"] for r in query(db_url, _KEYS, (prefix,))} == {"gone", "kept"}
-        swept = await prune(db_url=db_url)
+        swept = await prune(db_url=db_url, older_than=decade)
         assert swept.store_items_expired >= 1
         assert [r["key"] for r in query(db_url, _KEYS, (prefix,))] == ["kept"]
 

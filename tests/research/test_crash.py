@@ -65,6 +65,9 @@ def test_a_kill_during_the_fan_out_halts_every_task(
     _wait("three searches in flight", lambda: len(calls(log)) == 3, proc)
     killed = waypoint_cli("kill", thread, "--reason", "wrong question", "--db", db_url)
     assert killed.returncode == 0, killed.stderr
+    # the searches stay blocked until the run's watcher (a read every 0.2 s) has landed the
+    # kill, then the gate lets their threads go
+    time.sleep(1.0)
     (tmp_path / "gate").touch()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 4, out + err
