@@ -301,35 +301,12 @@ class LedgerRecorder(AsyncCallbackHandler):
 
     # Only node (chain) events matter here: LangChain skips this handler for the rest (every
     # model call, tool call and token would otherwise be dispatched to it).
-    @property
-    def ignore_llm(self) -> bool:
-        """Model events are not this handler's."""
-        return True
-
-    @property
-    def ignore_chat_model(self) -> bool:
-        """Chat model events are not this handler's."""
-        return True
-
-    @property
-    def ignore_agent(self) -> bool:
-        """Tool and agent events are not this handler's."""
-        return True
-
-    @property
-    def ignore_retriever(self) -> bool:
-        """Retriever events are not this handler's."""
-        return True
-
-    @property
-    def ignore_retry(self) -> bool:
-        """Retry events are not this handler's."""
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        """Custom events are not this handler's."""
-        return True
+    ignore_llm = True
+    ignore_chat_model = True
+    ignore_agent = True
+    ignore_retriever = True
+    ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(
         self,

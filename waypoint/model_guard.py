@@ -60,30 +60,11 @@ class ModelCallGuard(AsyncCallbackHandler):
 
     # Only chat model calls matter here: LangChain skips this handler for node, tool and
     # retriever events (a run dispatches several for every node).
-    @property
-    def ignore_chain(self) -> bool:
-        """Node events are not this handler's."""
-        return True
-
-    @property
-    def ignore_agent(self) -> bool:
-        """Tool and agent events are not this handler's."""
-        return True
-
-    @property
-    def ignore_retriever(self) -> bool:
-        """Retriever events are not this handler's."""
-        return True
-
-    @property
-    def ignore_retry(self) -> bool:
-        """Retry events are not this handler's."""
-        return True
-
-    @property
-    def ignore_custom_event(self) -> bool:
-        """Custom events are not this handler's."""
-        return True
+    ignore_chain = True
+    ignore_agent = True
+    ignore_retriever = True
+    ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(self) -> None:
         """Calls in flight: their model and the node that made them."""
