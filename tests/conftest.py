@@ -7,6 +7,7 @@ fails the tests that need it; elsewhere they are skipped and counted in one loud
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,21 +30,34 @@ def _with_db(url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    """A fresh, empty database on the test Postgres server, dropped at the end."""
-    name = f"waypoint_test_{uuid.uuid4().hex[:10]}"
+def missing(capability: str) -> None:
+    """A capability the tests need is not there: fail under CI, skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{capability} (CI=true: a missing capability is a failure, not a skip)")
+    pytest.skip(capability)
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A new, empty Postgres database (`PREFIX_<hex>`), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
-        message = f"Postgres unreachable at {ADMIN_URL}: {exc}"
-        if IN_CI:
-            pytest.fail(f"{message} (CI=true: a missing Postgres is a failure, not a skip)")
-        pytest.skip(message)
-    yield _with_db(ADMIN_URL, name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        missing(f"Postgres unreachable at {ADMIN_URL}: {exc}")
+    try:
+        yield _with_db(ADMIN_URL, name)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A fresh, empty database on the test Postgres server, dropped at the end."""
+    with scratch_database("waypoint_test") as url:
+        yield url
 
 
 @pytest.fixture
@@ -70,6 +84,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'waypoint.sqlite'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Like `db_url`, but the Postgres database is this test's alone (for whole-database reads)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'waypoint.sqlite'}"
+        return
+    with scratch_database("waypoint_own") as url:
+        yield url
 
 
 def waypoint_cli(

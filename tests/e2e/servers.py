@@ -15,20 +15,17 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from tests.conftest import ADMIN_URL, IN_CI, PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, missing
 from tests.helpers import query
 
 # Variables that must not leak from the developer's shell into a server under test.
@@ -46,30 +43,6 @@ _SCRUBBED = {
     "PORT",
     "HOST",
 }
-
-
-def missing(capability: str) -> None:
-    """A capability the tests need is not there: fail under CI, skip elsewhere."""
-    if IN_CI:
-        pytest.fail(f"{capability} (CI=true: a missing capability is a failure, not a skip)")
-    pytest.skip(capability)
-
-
-@contextlib.contextmanager
-def scratch_database(prefix: str) -> Iterator[str]:
-    """A new Postgres database for one server module (`PREFIX_<hex>`), dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        missing(f"Postgres unreachable at {ADMIN_URL}: {exc}")
-    base, _, _ = ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

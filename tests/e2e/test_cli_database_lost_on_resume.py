@@ -21,20 +21,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import ADMIN_URL, PROJECT_ROOT, _with_db, waypoint_cli
+from tests.conftest import ADMIN_URL, PROJECT_ROOT, scratch_database, waypoint_cli
 from tests.helpers import demo_input, query, run, start_paused
 from waypoint.runner import start_run
 
 
 @pytest.fixture
-def own_pg_url(pg_server_url: str) -> Iterator[str]:
+def own_pg_url() -> Iterator[str]:
     """A database of this test alone, so terminating its backends touches nobody else."""
-    name = f"waypoint_lost_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_db(ADMIN_URL, name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("waypoint_lost") as url:
+        yield url
 
 
 def terminate_backends(db_url: str) -> int:

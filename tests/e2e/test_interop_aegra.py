@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing, scratch_database
 from tests.e2e import interop_flows as flows
 from tests.e2e.server_flows import fail_if_dead
 from tests.e2e.servers import (
@@ -21,10 +22,8 @@ from tests.e2e.servers import (
     aegra_python,
     aegra_setup,
     launch_aegra,
-    missing,
     redis_forget,
     redis_reachable,
-    scratch_database,
     wait_ready,
 )
 from tests.e2e.test_server_aegra import REDIS_URL

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from langgraph_sdk.client import SyncLangGraphClient
 
+from tests.conftest import missing, scratch_database
 from tests.e2e import server_flows as flows
 from tests.e2e.servers import (
     Server,
@@ -34,10 +35,8 @@ from tests.e2e.servers import (
     branches,
     checkpoint_tree,
     launch_aegra,
-    missing,
     redis_forget,
     redis_reachable,
-    scratch_database,
     wait_for_file,
     wait_ready,
 )

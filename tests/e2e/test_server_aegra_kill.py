@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import waypoint_cli
+from tests.conftest import missing, scratch_database, waypoint_cli
 from tests.e2e import server_flows as flows
 from tests.e2e.servers import (
     Server,
@@ -27,10 +27,8 @@ from tests.e2e.servers import (
     aegra_python,
     aegra_setup,
     launch_aegra,
-    missing,
     redis_forget,
     redis_reachable,
-    scratch_database,
     wait_ready,
 )
 from tests.helpers import count, demo_input, query, reset_demo_crm

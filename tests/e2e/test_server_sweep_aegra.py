@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import missing, scratch_database
 from tests.e2e.reviewer_flows import reviewer_answers_through_the_app
 from tests.e2e.server_sweeps import (
     REDIS_URL,
@@ -27,10 +28,8 @@ from tests.e2e.servers import (
     aegra_python,
     aegra_setup,
     launch_aegra,
-    missing,
     redis_forget,
     redis_reachable,
-    scratch_database,
     status_code,
     wait_ready,
 )

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import missing, scratch_database
 from tests.e2e.server_sweeps import REDIS_URL, aegra_sweep_env, ask_deadline, decisions_of
 from tests.e2e.servers import (
     Server,
@@ -24,10 +25,8 @@ from tests.e2e.servers import (
     aegra_python,
     aegra_setup,
     launch_aegra,
-    missing,
     redis_forget,
     redis_reachable,
-    scratch_database,
     wait_for_file,
     wait_ready,
 )

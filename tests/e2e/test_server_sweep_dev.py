@@ -13,12 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import scratch_database
 from tests.e2e.reviewer_flows import reviewer_answers_through_the_app, reviewer_roles
 from tests.e2e.server_sweeps import KIT_ENV, SWEEP_SECONDS, sweep_through_the_server
 from tests.e2e.servers import (
     Server,
     Users,
-    scratch_database,
     served_kit_config,
     start_langgraph_dev,
 )

@@ -10,9 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
-from tests.conftest import ADMIN_URL
+from tests.conftest import scratch_database
 from tests.helpers import count, demo_input, fresh_input, query, run
 from waypoint.errors import ThreadBusy
 from waypoint.persistence.stores import open_stores
@@ -88,28 +86,21 @@ def test_same_thread_twice_in_one_process_is_busy(db_url: str) -> None:
     assert count(db_url, "support_payments", thread_id) == 1
 
 
-def test_first_use_of_a_fresh_postgres_database_by_many_at_once(pg_url: str) -> None:
+def test_first_use_of_a_fresh_postgres_database_by_many_at_once() -> None:
     """Saver setup (`CREATE INDEX CONCURRENTLY`) while others wait for the setup lock."""
-    name = f"waypoint_fresh_{uuid.uuid4().hex[:8]}"
-    admin = ADMIN_URL
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    fresh = pg_url.rsplit("/", 1)[0] + f"/{name}"
+    with scratch_database("waypoint_fresh") as fresh:
 
-    async def open_once() -> bool:
-        async with open_stores(fresh) as stores:
-            return (
-                await stores.checkpointer.aget_tuple({"configurable": {"thread_id": "x"}}) is None
-            )
+        async def open_once() -> bool:
+            async with open_stores(fresh) as stores:
+                return (
+                    await stores.checkpointer.aget_tuple({"configurable": {"thread_id": "x"}})
+                    is None
+                )
 
-    async def main() -> list[bool]:
-        return await asyncio.wait_for(asyncio.gather(*(open_once() for _ in range(10))), 60)
+        async def main() -> list[bool]:
+            return await asyncio.wait_for(asyncio.gather(*(open_once() for _ in range(10))), 60)
 
-    try:
         assert run(main()) == [True] * 10
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 _OPEN_AT = """

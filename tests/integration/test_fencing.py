@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -24,7 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Durability
 from typing_extensions import TypedDict
 
-from tests.conftest import ADMIN_URL, IN_CI
+from tests.conftest import scratch_database
 from tests.e2e.servers import branches, checkpoint_tree
 from tests.helpers import count, demo_input, run
 from waypoint.persistence.stores import open_stores
@@ -41,31 +40,16 @@ class Steps(TypedDict):
     steps: Annotated[list[str], operator.add]
 
 
-def _database(name: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{name}"
-
-
 @pytest.fixture(scope="module")
 def databases() -> Iterator[tuple[str, str]]:
     """(a database with the fence, a database without it), dropped at the end."""
-    names = [f"waypoint_fence_{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-            for name in names:
-                conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        message = f"Postgres unreachable at {ADMIN_URL}: {exc}"
-        if IN_CI:
-            pytest.fail(f"{message} (CI=true: a missing Postgres is a failure, not a skip)")
-        pytest.skip(message)
-    fenced, unfenced = (_database(name) for name in names)
-    run(fencing.install(fenced))
-    run(_tables_only(unfenced))
-    yield fenced, unfenced
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with (
+        scratch_database("waypoint_fence") as fenced,
+        scratch_database("waypoint_fence") as unfenced,
+    ):
+        run(fencing.install(fenced))
+        run(_tables_only(unfenced))
+        yield fenced, unfenced
 
 
 async def _tables_only(url: str) -> None:

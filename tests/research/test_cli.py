@@ -58,8 +58,9 @@ def test_stream_with_json_keeps_stdout_json(sqlite_url: str) -> None:
     assert "[synthesise] # How do" in ran.stderr
 
 
-def test_time_travel_and_audit_inside_the_subgraphs(db_url: str) -> None:
-    thread = _thread()
+def test_time_travel_and_audit_inside_the_subgraphs(own_db_url: str) -> None:
+    """Its `kpis` read the whole database, so no other test's threads may be in it."""
+    db_url, thread = own_db_url, _thread()
     waypoint_cli(
         "run", "research", "--input", QUESTION, "--context", NO_MEMORY,
         "--thread", thread, "--db", db_url,
