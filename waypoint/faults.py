@@ -3,7 +3,8 @@
 With `WAYPOINT_PAUSE_AT=<point>` the process writes `WAYPOINT_PAUSE_MARKER` (a file path) when it
 reaches `<point>` and then freezes, so a test can SIGKILL it exactly there. Points:
 `before:<node>` and `after:<node>` (node boundaries, from a callback), and named points inside
-code such as `effect:<kind>:before_commit` and `sweep:claimed` (a sweeper holds a claim). With
+code such as `effect:<kind>:before_commit`, `sweep:claimed` (a sweeper holds a claim) and
+`sweep:escalating` (an escalation written, not committed). With
 `WAYPOINT_PAUSE_RELEASE=<file>` the process goes on once that file exists. Unset, each point
 costs one environment lookup.
 """

@@ -134,18 +134,11 @@ def default_answer(outcome: str, due: str) -> dict[str, Any]:
 async def _escalate(db: Database, row: Row, result: SweepResult) -> None:
     """Hand a question past its deadline to its `escalate_to` user, once, and announce it.
 
-    The handoff row says so (`on_timeout = escalated:USER`, no deadline left), in the same
-    round trip as the `escalated` webhook; a second sweeper finds nothing left to do.
+    The handoff row says so (`on_timeout = escalated:USER`, no deadline left) in the same
+    transaction that queues the `escalated` webhook: a crash leaves both or neither, and a
+    second sweeper finds nothing left to do.
     """
     target = str(row["on_timeout"]).removeprefix(ESCALATE)
-    changed = await db.execute(
-        "UPDATE waypoint_handoffs SET on_timeout = :done, deadline_at = NULL "
-        "WHERE thread_id = :t AND handoff_id = :h AND on_timeout = :due AND answered_at IS NULL",
-        {"done": f"{ESCALATED}{target}", "t": row["thread_id"], "h": row["handoff_id"],
-         "due": row["on_timeout"]},
-    )  # fmt: skip
-    if changed != 1:
-        return  # answered meanwhile, or another sweep escalated it
     events = event_statements(
         str(row["thread_id"]),
         str(row["graph"]),
@@ -153,8 +146,18 @@ async def _escalate(db: Database, row: Row, result: SweepResult) -> None:
         str(row["handoff_id"]),
         {"interrupt_id": row["handoff_id"], "kind": row["kind"], "escalated_to": target},
     )
-    if events:
-        await db.batch(events)
+    async with db.transaction() as tx:
+        changed = await tx.execute(
+            "UPDATE waypoint_handoffs SET on_timeout = :done, deadline_at = NULL WHERE "
+            "thread_id = :t AND handoff_id = :h AND on_timeout = :due AND answered_at IS NULL",
+            {"done": f"{ESCALATED}{target}", "t": row["thread_id"], "h": row["handoff_id"],
+             "due": row["on_timeout"]},
+        )  # fmt: skip
+        if changed != 1:
+            return  # answered meanwhile, or another sweep escalated it
+        pause_point("sweep:escalating")  # crash tests: the handoff changed, not committed yet
+        for sql, params in events:
+            await tx.execute(sql, params)
     logger.info("sweep: %s escalated to %s", row["thread_id"], target)
     result.escalated.append(
         {"thread_id": row["thread_id"], "interrupt_id": row["handoff_id"], "to": target}

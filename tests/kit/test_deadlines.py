@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import waypoint_cli
-from tests.helpers import query, run
+from tests.helpers import query, run, start_paused
 from waypoint.persistence.stores import open_stores
 from waypoint.runner import resume_thread, start_run
 
@@ -103,6 +106,39 @@ def test_an_escalating_deadline_hands_the_question_to_its_user_once(sqlite_url: 
     )
     [decision] = [json.loads(r["human_decision"]) for r in ledger]
     assert (decision["answered_by"], decision["answered_as"]) == ("boss", "escalation")
+
+
+def test_a_sweeper_killed_while_escalating_leaves_both_writes_or_neither(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handoff's escalation and its `escalated` webhook are one transaction."""
+    monkeypatch.setenv("WAYPOINT_WEBHOOK_URLS", "http://127.0.0.1:9/escalations")
+    thread = _start(db_url, on_timeout="escalate", escalate_to="boss", seconds=0.2)
+    time.sleep(0.4)
+
+    def handoff() -> str:
+        [row] = query(db_url, "SELECT on_timeout FROM waypoint_handoffs WHERE thread_id = ?",
+                      (thread,))  # fmt: skip
+        return str(row["on_timeout"])
+
+    def webhooks() -> list[dict[str, Any]]:
+        rows = query(db_url, "SELECT body FROM waypoint_notifications WHERE event_id LIKE ?",
+                     (f"{thread}:escalated:%",))  # fmt: skip
+        return [json.loads(r["body"]) for r in rows]
+
+    sweeper = start_paused(["sweep", "--db", db_url], "sweep:escalating", tmp_path)
+    assert handoff() == "escalate:boss"  # not committed yet: others still see it due
+    sweeper.kill()
+    sweeper.wait(timeout=30)
+    assert (handoff(), webhooks()) == ("escalate:boss", [])  # neither write survived
+
+    swept = _sweep(db_url)
+    assert [e["to"] for e in swept["escalated"] if e["thread_id"] == thread] == ["boss"]
+    assert handoff() == "escalated:boss"
+    assert [w["escalated_to"] for w in webhooks()] == ["boss"]  # queued once, with it
+    again = _sweep(db_url)
+    assert not [e for e in again["escalated"] if e["thread_id"] == thread]
+    assert len(webhooks()) == 1
 
 
 async def _claim_as_another_sweeper(db: str, thread: str) -> bool:
