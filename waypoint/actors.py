@@ -39,7 +39,7 @@ def runner_actor() -> str | None:
     return _runner_actor.get()
 
 
-ROLES_OF_RUNS = ("reviewer", "deadline")
+ROLES_OF_RUNS = ("reviewer", "escalation", "deadline")
 """Roles a server's auth may record on a run (`ROLE_KEY`) besides `owner`."""
 
 
@@ -98,7 +98,8 @@ def answering_as(role: str) -> Iterator[None]:
 def acting_role(config: RunnableConfig | None) -> str:
     """Under which role this run's answer is given.
 
-    On a server: `reviewer` when the auth let a reviewer answer, `deadline` when the server's
+    On a server: `reviewer` when the auth let a reviewer answer, `escalation` when the served
+    app let the user a question was escalated to answer it, `deadline` when the server's
     sweeper applied a deadline's default (`ROLE_KEY` in the run's metadata, set by the
     server's auth, not the caller), else `owner` (the server lets no one else in). On the
     command line: the role `resume --as USER` was checked for, `deadline` for `waypoint

@@ -10,6 +10,7 @@ and the ledger records Carol, as `reviewer`.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -73,3 +74,35 @@ def reviewer_answers_through_the_app(server: Server, users: Users, db_url: str) 
     assert thread not in _inbox(server, users.carol)
     runs = server.client(users.alice).runs.list(thread)
     assert len(runs) == 2  # Alice's run and the one answer
+
+
+def escalated_user_answers_through_the_app(server: Server, users: Users, db_url: str) -> None:
+    """Alice's question passes its deadline and goes to Bob, who reviews nothing: before that
+    Bob may not answer it (404); after, he finds it in his inbox and answers it, that question
+    only, and the ledger records him as `escalation`."""
+    thread = ask_deadline(server, users, on_timeout="escalate", escalate_to="bob", seconds=2)
+    approve = {"thread_id": thread, "answer": {"decisions": [{"type": "approve"}]}}
+    early = _answer(server, users.bob, approve)
+    assert early.status_code == 404, early.text  # not his yet
+
+    deadline = time.monotonic() + 60
+    while thread not in _inbox(server, users.bob):  # the server's sweep worker hands it over
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.3)
+    [handoff] = query(
+        db_url, "SELECT handoff_id, on_timeout FROM waypoint_handoffs WHERE thread_id = ?",
+        (thread,),
+    )  # fmt: skip
+    assert handoff["on_timeout"] == "escalated:bob"
+    other = _answer(server, users.bob, {**approve, "interrupt_id": "not-this-one"})
+    assert other.status_code == 404, other.text  # only the question handed to him
+
+    answered = _answer(server, users.bob, approve)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "completed"
+    [decision] = decisions_of(db_url, thread)
+    assert (decision["answered_by"], decision["answered_as"]) == ("bob", "escalation")
+    assert decision["decision"] == "approve"
+    assert thread not in _inbox(server, users.bob)
+    again = _answer(server, users.bob, approve)  # answered: the escalation is over
+    assert again.status_code == 404, again.text

@@ -15,7 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import missing, scratch_database
-from tests.e2e.reviewer_flows import reviewer_answers_through_the_app
+from tests.e2e.reviewer_flows import (
+    escalated_user_answers_through_the_app,
+    reviewer_answers_through_the_app,
+)
 from tests.e2e.server_sweeps import (
     REDIS_URL,
     aegra_sweep_env,
@@ -85,3 +88,9 @@ def test_a_reviewer_answers_another_users_question_through_the_app(
         servers[1].client(users.carol).threads.get_state(thread)
     assert status_code(hidden.value) == 404
     reviewer_answers_through_the_app(servers[1], users, db_url)
+
+
+def test_the_user_a_question_was_escalated_to_answers_it_through_the_app(
+    servers: list[Server], users: Users, db_url: str
+) -> None:
+    escalated_user_answers_through_the_app(servers[0], users, db_url)

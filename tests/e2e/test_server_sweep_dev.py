@@ -14,7 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import scratch_database
-from tests.e2e.reviewer_flows import reviewer_answers_through_the_app, reviewer_roles
+from tests.e2e.reviewer_flows import (
+    escalated_user_answers_through_the_app,
+    reviewer_answers_through_the_app,
+    reviewer_roles,
+)
 from tests.e2e.server_sweeps import KIT_ENV, SWEEP_SECONDS, sweep_through_the_server
 from tests.e2e.servers import (
     Server,
@@ -68,3 +72,9 @@ def test_a_reviewer_answers_another_users_question_through_the_app(
     server: Server, users: Users, db_url: str
 ) -> None:
     reviewer_answers_through_the_app(server, users, db_url)
+
+
+def test_the_user_a_question_was_escalated_to_answers_it_through_the_app(
+    server: Server, users: Users, db_url: str
+) -> None:
+    escalated_user_answers_through_the_app(server, users, db_url)

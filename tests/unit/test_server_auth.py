@@ -138,11 +138,15 @@ def test_the_service_token_acts_for_the_owner_it_names(monkeypatch: pytest.Monke
     assert _status({"authorization": f"Bearer {token}"}) == 401  # it must name the owner
     assert _status({"authorization": f"Bearer {token}", ON_BEHALF_HEADER: "a b"}) == 401
     assert _status({"authorization": f"Bearer {ALICE}", ON_BEHALF_HEADER: "bob"}) == "alice"
-    from waypoint.server.service import ACTING_HEADER, SERVICE_ROLE_FIELD
+    from waypoint.server.service import ACTING_HEADER, ACTING_ROLE_HEADER, SERVICE_ROLE_FIELD
 
     reviewer: Any = run(server_auth.authenticate(headers={**headers, ACTING_HEADER: "carol"}))
     assert (reviewer["identity"], reviewer[SERVICE_ACTOR_FIELD]) == ("alice", "carol")
     assert reviewer[SERVICE_ROLE_FIELD] == "reviewer" and user[SERVICE_ROLE_FIELD] == "deadline"
+    escalated = {**headers, ACTING_HEADER: "bob", ACTING_ROLE_HEADER: "escalation"}
+    bob: Any = run(server_auth.authenticate(headers=escalated))
+    assert (bob[SERVICE_ACTOR_FIELD], bob[SERVICE_ROLE_FIELD]) == ("bob", "escalation")
+    assert _status({**escalated, ACTING_ROLE_HEADER: "owner"}) == 401  # only the two roles
     assert _status({**headers, ACTING_HEADER: "not a name"}) == 401
     monkeypatch.setenv("WAYPOINT_SERVICE_TOKEN", "s" * 40)  # several processes: configured
     assert _status({"authorization": f"Bearer {'s' * 40}", ON_BEHALF_HEADER: "bob"}) == "bob"

@@ -43,6 +43,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from waypoint.errors import BadInput
+from waypoint.handoffs import ESCALATED
 from waypoint.server.a2a_agents import CALLER_STATE, WorkflowAgent, agent_card
 from waypoint.server.caller import Caller, NotAuthenticated, authenticate_scope, self_url
 from waypoint.server.mcp_tools import mcp_server
@@ -137,19 +138,26 @@ def _reviews(user: str, graph: str) -> bool:
         return False
 
 
-def _as_reviewer(caller: Caller, owner: str | None, graph: str) -> Caller:
-    """How the caller reaches a thread: itself, or, reviewing its workflow, through the service.
+def _acting(caller: Caller, owner: str | None, graph: str, escalated_to: str | None) -> Caller:
+    """How the caller reaches a thread: itself, or, answering another user's, through the service.
 
-    A reviewer of a workflow reaches another user's thread of it through the server's
-    service credential acting for the owner (`waypoint.server.service`): Aegra scopes its
-    thread queries to their creator below the auth handlers, so this is the way that works
-    on both servers; the run records the reviewer, as `reviewer`.
+    A reviewer of the thread's workflow, or the user its question was escalated to at its
+    deadline (`waypoint.sweeper`), reaches another user's thread through the server's service
+    credential acting for the owner (`waypoint.server.service`): Aegra scopes its thread
+    queries to their creator below the auth handlers, so this is the way that works on both
+    servers; the run records who answered, as `reviewer` or `escalation`.
     """
     from waypoint.server.caller import service_caller
 
-    if owner is None or owner == caller.user or not _reviews(caller.user, graph):
+    if owner is None or owner == caller.user:
         return caller
-    return service_caller(caller.base_url, owner, acting_user=caller.user)
+    if _reviews(caller.user, graph):
+        return service_caller(caller.base_url, owner, acting_user=caller.user)
+    if escalated_to == caller.user:
+        return service_caller(
+            caller.base_url, owner, acting_user=caller.user, acting_role="escalation"
+        )
+    return caller
 
 
 async def inbox(request: Request) -> Response:
@@ -157,10 +165,10 @@ async def inbox(request: Request) -> Response:
 
     Oldest first, each with its HITL request (action, args, description, allowed decisions),
     age and node, as `waypoint inbox --json` prints them: on the caller's threads (the same
-    ownership rule as the rest of the API), and on the threads of the workflows the caller
-    reviews (`waypoint.roles`), on either server.
+    ownership rule as the rest of the API), on the threads of the workflows the caller
+    reviews (`waypoint.roles`), and those escalated to the caller, on either server.
     """
-    from waypoint.inbox import inbox_item, waiting_handoffs
+    from waypoint.inbox import escalated_to, inbox_item, waiting_handoffs
     from waypoint.persistence.stores import database_for_run
     from waypoint.retention import parse_duration
     from waypoint.server.caller import ThreadNotFound, view
@@ -188,7 +196,8 @@ async def inbox(request: Request) -> Response:
         if thread_id not in questions:
             owner = str(row["started_by"]) if row.get("started_by") else None
             try:
-                seen = await view(_as_reviewer(caller, owner, str(row["graph"])), thread_id)
+                acting = _acting(caller, owner, str(row["graph"]), escalated_to(row))
+                seen = await view(acting, thread_id)
             except ThreadNotFound:
                 questions[thread_id] = None
             else:
@@ -205,13 +214,14 @@ async def inbox(request: Request) -> Response:
 
 
 async def answer_question(request: Request) -> Response:
-    """`POST /inbox/answer`: answer a question listed in the inbox (owner or reviewer).
+    """`POST /inbox/answer`: answer a question listed in the inbox (owner, reviewer, escalation).
 
     Body: `{"thread_id": ..., "interrupt_id": ... (optional), "answer": {"decisions": [...]}}`.
     The run goes through the server's own API like any answer (policy checks, guards, ledger);
-    a reviewer of the thread's workflow answers another user's thread (on Aegra too) and the
-    ledger records it as `reviewer`. Anyone else: 404. Answers with the thread's view when
-    the run stops.
+    a reviewer of the thread's workflow answers another user's thread (on Aegra too), and so
+    does the user a question was escalated to, that question only; the ledger records them as
+    `reviewer` or `escalation`. Anyone else: 404. Answers with the thread's view when the run
+    stops.
     """
     from waypoint.persistence.stores import database_for_run
     from waypoint.server.caller import ThreadNotFound, answer, thread_owner
@@ -236,10 +246,20 @@ async def answer_question(request: Request) -> Response:
         return _bad("interrupt_id", "interrupt_id: expected a pending interrupt's id")
     try:
         row = await (await database_for_run()).fetchone(
-            "SELECT graph FROM waypoint_threads WHERE thread_id = :t", {"t": thread_id}
+            "SELECT t.graph, (SELECT h.handoff_id FROM waypoint_handoffs h WHERE h.thread_id = "
+            "t.thread_id AND h.answered_at IS NULL AND h.on_timeout = :to ORDER BY h.asked_at "
+            "LIMIT 1) AS escalated FROM waypoint_threads t WHERE t.thread_id = :t",
+            {"t": thread_id, "to": f"{ESCALATED}{caller.user}"},
         )
         graph = str(row["graph"]) if row is not None else ""
-        acting = _as_reviewer(caller, await thread_owner(thread_id), graph)
+        escalated = str(row["escalated"]) if row is not None and row["escalated"] else None
+        acting = _acting(
+            caller, await thread_owner(thread_id), graph, caller.user if escalated else None
+        )
+        if acting.acting_role == "escalation":
+            if interrupt_id not in (None, escalated):  # only the question handed to the caller
+                raise ThreadNotFound(thread_id)
+            interrupt_id = escalated
         done = await answer(
             acting, thread_id, body.get("answer"), interrupt_id=interrupt_id, what="answer"
         )

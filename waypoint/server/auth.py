@@ -238,6 +238,8 @@ def _service_user(token: str, headers: Mapping[Any, Any]) -> Auth.types.MinimalU
     """
     from waypoint.server.service import (
         ACTING_HEADER,
+        ACTING_ROLE_HEADER,
+        ACTING_ROLES,
         ON_BEHALF_HEADER,
         SERVICE_ACTOR_FIELD,
         SERVICE_ROLE_FIELD,
@@ -253,7 +255,10 @@ def _service_user(token: str, headers: Mapping[Any, Any]) -> Auth.types.MinimalU
     acting = (_header(headers, ACTING_HEADER) or "").strip()
     if acting and not _USER.match(acting):
         raise _unauthorized(f"{ACTING_HEADER}: not a user name")
-    actor, role = (acting, "reviewer") if acting else (SWEEPER, "deadline")
+    acting_role = (_header(headers, ACTING_ROLE_HEADER) or "reviewer").strip()
+    if acting and acting_role not in ACTING_ROLES:
+        raise _unauthorized(f"{ACTING_ROLE_HEADER}: expected one of {', '.join(ACTING_ROLES)}")
+    actor, role = (acting, acting_role) if acting else (SWEEPER, "deadline")
     user = _user(owner)
     user["display_name"] = actor
     fields = {SERVICE_ACTOR_FIELD: actor, SERVICE_ROLE_FIELD: role}

@@ -51,17 +51,20 @@ class Caller:
     acting_for: str | None = None
     """For the server's own service (`waypoint.server.service`): the thread owner it acts for."""
     acting_user: str | None = None
-    """For the service: the reviewer it lets answer (None: the sweeper)."""
+    """For the service: the user it lets answer (None: the sweeper)."""
+    acting_role: str | None = None
+    """For the service: the role `acting_user` answers under (`service.ACTING_ROLES`)."""
 
     def client(self) -> LangGraphClient:
         """A `langgraph_sdk` client acting as this caller on the server's own API."""
-        from waypoint.server.service import ACTING_HEADER, ON_BEHALF_HEADER
+        from waypoint.server.service import ACTING_HEADER, ACTING_ROLE_HEADER, ON_BEHALF_HEADER
 
         headers = {"Authorization": f"Bearer {self.token}"}
         if self.acting_for is not None:
             headers[ON_BEHALF_HEADER] = self.acting_for
         if self.acting_user is not None:
             headers[ACTING_HEADER] = self.acting_user
+            headers[ACTING_ROLE_HEADER] = self.acting_role or "reviewer"
         return get_client(url=self.base_url, api_key=None, headers=headers, timeout=120)
 
 
@@ -77,11 +80,14 @@ async def thread_owner(thread_id: str) -> str | None:
     return str(first["actor"]) if first is not None and first["actor"] else None
 
 
-def service_caller(base_url: str, owner: str, *, acting_user: str | None = None) -> Caller:
+def service_caller(
+    base_url: str, owner: str, *, acting_user: str | None = None, acting_role: str = "reviewer"
+) -> Caller:
     """The server's service credential acting for `owner` (`waypoint.server.service`).
 
-    `acting_user`: a reviewer the caller of this function has checked (`waypoint.roles`); the
-    run records it, as `reviewer`. None: the sweeper (role `deadline`).
+    `acting_user`: a user the caller of this function has checked may answer, under
+    `acting_role` (`reviewer` of the workflow, or `escalation`); the run records both.
+    None: the sweeper (role `deadline`).
     """
     from waypoint.server.service import service_token
 
@@ -91,6 +97,7 @@ def service_caller(base_url: str, owner: str, *, acting_user: str | None = None)
         base_url=base_url,
         acting_for=owner,
         acting_user=acting_user,
+        acting_role=acting_role if acting_user is not None else None,
     )
 
 

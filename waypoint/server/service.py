@@ -13,9 +13,10 @@ to their owner (Aegra does so in its own queries, see `waypoint.server.auth`), s
 is authenticated as that owner, with `SERVICE_ACTOR_FIELD` naming who acts; the ledger, the
 handoffs and the answer record that actor, never the owner. The auth lets a service request
 read the thread and answer its pending question, nothing else. Who acts is the sweeper (role
-`deadline`), or, with `ACTING_HEADER`, a reviewer the served app's own route has checked
-(`waypoint.roles`: role `reviewer`): that is how a reviewer answers on Aegra, whose thread
-queries no auth handler can widen.
+`deadline`), or, with `ACTING_HEADER`, a user the served app's own route has checked: a
+reviewer of the workflow (`waypoint.roles`: role `reviewer`) or the user a question was
+escalated to (role `escalation`, `ACTING_ROLE_HEADER`). That is how they answer on Aegra, whose
+thread queries no auth handler can widen.
 
 Standard library only: the servers' auth file imports it.
 """
@@ -41,6 +42,13 @@ SERVICE_ROLE_FIELD = "waypoint_role"
 
 ACTING_HEADER = "x-waypoint-acting-user"
 """Header of a service request: the reviewer the served app lets answer (else the sweeper)."""
+
+ACTING_ROLE_HEADER = "x-waypoint-acting-role"
+"""Header of a service request with `ACTING_HEADER`: the role the served app checked."""
+
+ACTING_ROLES = ("reviewer", "escalation")
+"""Roles the served app lets a user answer under on another user's thread: a reviewer of its
+workflow, or the user a question past its deadline was escalated to."""
 
 SWEEPER = "sweeper"
 """The service that applies deadlines' default answers (the actor the ledger records)."""
