@@ -108,12 +108,12 @@ def test_research_memory_lives_in_the_servers_store_per_caller(
     """`langgraph dev` gives runs its own in-memory Store (no TTL of its own: the expiry kept in
     each finding is checked on every read); the caller reads its findings through the Store API."""
     threads = flows.research_memory_is_per_user(server, users)
-    alices = [users.alice.name, "research", "findings"]
+    alices = ["users", users.alice.name, "research", "findings"]
     items = server.client(users.alice).store.search_items(alices, limit=50)["items"]
     kept = {item["value"]["thread_id"] for item in items}
     assert {threads["first"], threads["later"]} <= kept, kept
     assert threads["other"] not in kept  # Bob's findings are his own
     assert all(item["value"]["expires_at"] > time.time() for item in items)
     # kept by the server, not in Waypoint's database (a `waypoint run` there has its own memory)
-    alice_prefix = f"{users.alice.name}.%"
+    alice_prefix = f"users.{users.alice.name}.%"
     assert query(db_url, "SELECT key FROM store WHERE prefix LIKE ?", (alice_prefix,)) == []
