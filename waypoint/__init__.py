@@ -10,7 +10,8 @@ State and context (`waypoint.contract`):
     `AT_MOST`, `AT_LEAST`, `SUBSET`.
 Nodes:
     `update(**fields)` (a node's return value), `ask_human` / `build_request` /
-    `HumanDecision` (HITL), `acting_user(config)`, `BadInput` (refuse an answer).
+    `HumanDecision` (HITL), `acting_user(config)`, `user_namespace(user, ...)` (a user's
+    own LangGraph Store namespace), `BadInput` (refuse an answer).
 Failure paths:
     `Ladder`, `Escalation`, `add_node`, `set_default_ladder`, `DEFAULT_LADDER`, `retry_on`.
 Capabilities:
@@ -72,6 +73,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "build_request": ("waypoint.hitl", "build_request"),
     "HumanDecision": ("waypoint.hitl", "HumanDecision"),
     "acting_user": ("waypoint.actors", "acting_user"),
+    "user_namespace": ("waypoint.actors", "user_namespace"),
     "BadInput": ("waypoint.errors", "BadInput"),
     # failure paths
     "Ladder": ("waypoint.ladder", "Ladder"),
@@ -163,10 +165,11 @@ __all__ = [
     "start_run",
     "thread_status",
     "update",
+    "user_namespace",
 ]
 
 if TYPE_CHECKING:
-    from waypoint.actors import acting_user
+    from waypoint.actors import acting_user, user_namespace
     from waypoint.capabilities import Capability, OfflineProvider, registry
     from waypoint.contract import (
         PROTECTED,

@@ -85,6 +85,25 @@ def acting_user(config: RunnableConfig | None) -> str | None:
     return authenticated_user(config) or _runner_actor.get()
 
 
+USERS_NAMESPACE = "users"
+"""First label of every LangGraph Store namespace that belongs to one user."""
+
+
+def user_namespace(user: str, *labels: str) -> tuple[str, ...]:
+    """The Store namespace `("users", user, *labels)`: where a user's own items live.
+
+    The one layout both servers agree on. Aegra files every Store API request under
+    `("users", <caller>, ...)` (a namespace that already starts so is kept as it is), and
+    Waypoint's auth lets a caller of either server name only namespaces under
+    `("users", <caller>)` (`waypoint.server.auth`). A node that keeps a user's data in the
+    run's Store (`runtime.store`, which no server prefixes) writes it here, so the user can
+    read it back through the Store API on `langgraph dev` and on Aegra alike:
+
+        await store.aput(user_namespace(acting_user(config) or "anonymous", "notes"), key, value)
+    """
+    return (USERS_NAMESPACE, user, *labels)
+
+
 @contextmanager
 def answering_as(role: str) -> Iterator[None]:
     """The role (`owner`, `reviewer`) the runner's actor answers under in this block."""

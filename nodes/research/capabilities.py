@@ -256,7 +256,7 @@ registry.register(
     OfflineProvider(
         name="langgraph-store",
         version="1",
-        description="Reads the run's LangGraph Store (namespace <user>/research/findings).",
+        description="Reads the run's LangGraph Store (namespace users/<user>/research/findings).",
         fn=recall_store,
     ),
 )

@@ -1,9 +1,10 @@
 """Findings kept in the LangGraph Store, per user, for later threads to reuse.
 
-Namespace `(<user>, "research", "findings")`, where the user is the acting user of the run (on
-a server, the caller it authenticated; never a value the caller sends). It starts with the
-user's identity, as every Store namespace a server's caller may reach does
-(`waypoint.server.auth`), so the owner can read their findings through the Store API and
+Namespace `("users", <user>, "research", "findings")` (`waypoint.user_namespace`), where the
+user is the acting user of the run (on a server, the caller it authenticated; never a value the
+caller sends). Every Store namespace a server's caller may reach starts with `("users",
+<caller>)` (`waypoint.server.auth`; Aegra files its Store API requests there itself), so the
+owner can read their findings through the Store API, on `langgraph dev` and on Aegra, and
 nobody else can. Key: a hash of the normalised sub-question, so a later thread whose plan has
 the same sub-question finds it.
 
@@ -24,14 +25,14 @@ from langgraph.config import get_config, get_store
 from langgraph.store.base import BaseStore
 
 from state.research import Finding
-from waypoint import acting_user
+from waypoint import acting_user, user_namespace
 
 NAMESPACE = "research"
 
 
 def namespace(user: str | None) -> tuple[str, ...]:
     """The Store namespace of a user's findings."""
-    return (user or "anonymous", NAMESPACE, "findings")
+    return user_namespace(user or "anonymous", NAMESPACE, "findings")
 
 
 def key(question: str) -> str:

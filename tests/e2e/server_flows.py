@@ -464,8 +464,9 @@ def reused(found: dict[str, Any]) -> dict[str, str | None]:
 
 def research_memory_is_per_user(server: Server, users: Users) -> dict[str, str]:
     """A later thread of the same caller reuses a kept finding and says so in its brief; another
-    caller asking the same question reuses nothing and cannot reach the first caller's findings
-    through the Store API; an expired finding is not reused.
+    caller asking the same question reuses nothing; the first caller searches, gets and lists
+    its findings through the Store API (also with no prefix, scoped to its own), the other gets
+    403 for each and sees only its own; an expired finding is not reused.
 
     Returns the threads it ran, by role (`first`, `later`, `other`, `expired`), for the server's
     own checks of where the findings were kept.
@@ -481,15 +482,35 @@ def research_memory_is_per_user(server: Server, users: Users) -> dict[str, str]:
     other, found = research(bob, RESEARCH_LATER)  # the same question, another caller
     assert set(reused(found).values()) == {None}, found["findings"]
     assert "from memory" not in found["brief"]["text"]
-    # the findings live under (caller, "research", "findings"): nobody else may read them
-    alices = [users.alice.name, "research", "findings"]
+    # the findings live under ("users", caller, "research", "findings") on both servers: the
+    # caller reads them through the Store API, nobody else may
+    alices = ["users", users.alice.name, "research", "findings"]
+    bobs = ["users", users.bob.name, "research", "findings"]
+    items = alice.store.search_items(alices, limit=50)["items"]
+    kept = {item["value"]["thread_id"] for item in items}
+    assert {first, later} <= kept and other not in kept, kept
+    assert all(item["namespace"] == alices for item in items), items
+    one = items[0]
+    got = alice.store.get_item(alices, one["key"])
+    assert got is not None and got["value"] == one["value"], got
+    assert got["value"]["finding"]["question"], got
+    unprefixed = alice.store.search_items([], limit=50)["items"]  # scoped to her own
+    assert {i["key"] for i in unprefixed} >= {i["key"] for i in items}, unprefixed
+    assert all(i["namespace"][:2] == alices[:2] for i in unprefixed), unprefixed
+    assert alices in alice.store.list_namespaces()["namespaces"]
+
     assert _refused(lambda: bob.store.search_items(alices)) == 403
-    try:  # refused (`langgraph dev`), or scoped to Bob's own namespaces (Aegra)
-        listed = bob.store.list_namespaces(prefix=alices)["namespaces"]
-    except Exception as exc:  # the SDK raises httpx / langgraph_sdk errors
-        assert status_code(exc) == 403, exc
-    else:
-        assert listed == [], listed
+    assert _refused(lambda: bob.store.get_item(alices, one["key"])) == 403
+    assert _refused(lambda: bob.store.list_namespaces(prefix=alices)) == 403
+    assert _refused(lambda: bob.store.put_item(alices, "planted", {"x": 1})) == 403
+    assert _refused(lambda: bob.store.delete_item(alices, one["key"])) == 403
+    assert _refused(lambda: bob.store.search_items(["users"])) == 403  # every user's
+    assert _refused(lambda: bob.store.search_items([users.alice.name])) == 403  # old layout
+    listed = bob.store.list_namespaces()["namespaces"]  # no prefix: Bob's own only
+    assert listed == [bobs], listed
+    bob_items = bob.store.search_items([], limit=50)["items"]
+    assert bob_items and {i["value"]["thread_id"] for i in bob_items} == {other}, bob_items
+    assert alice.store.get_item(alices, one["key"]) is not None  # Bob's delete changed nothing
 
     # kept for about 0.1 s: a later thread researches it again
     expired, _ = research(alice, RESEARCH_SHORT_LIVED, context={"memory_ttl_minutes": 0.002})

@@ -223,15 +223,57 @@ def served_kit_config(folder: Path, graphs: tuple[str, ...]) -> Path:
     return path
 
 
+def _absolute(spec: str) -> str:
+    """A `langgraph.json` path (`./x.py:obj`, `./dir`, `.env`) made absolute; a module stays."""
+    path, sep, attr = spec.partition(":")
+    if spec.startswith(".") or path.endswith(".py"):
+        return f"{(PROJECT_ROOT / path).resolve()}{sep}{attr}"
+    return spec
+
+
+def served_project_config(folder: Path) -> Path:
+    """The project's `langgraph.json`, its paths made absolute, written into `folder`.
+
+    `langgraph dev` keeps its threads, checkpoints and Store in `.langgraph_api/` under the
+    folder it starts in, and reloads them at the next start: a server started in the project
+    inherits every earlier session's state. Its `disable_persistence` cannot be set from
+    outside: langgraph-cli reads it from `langgraph.json` only after validating the file,
+    which drops the key, and then overrides `LANGGRAPH_DISABLE_FILE_PERSISTENCE` with it
+    (langgraph-cli 0.4 / langgraph-api 0.16). So the tests start it in a folder of their own,
+    from this copy, and its files go with that folder.
+    """
+    config = json.loads((PROJECT_ROOT / "langgraph.json").read_text())
+    config["dependencies"] = [_absolute(dep) for dep in config.get("dependencies", [])]
+    for name, graph in config.get("graphs", {}).items():
+        if isinstance(graph, dict):
+            graph["path"] = _absolute(graph["path"])
+        else:
+            config["graphs"][name] = _absolute(graph)
+    for section in ("auth", "checkpointer", "store"):
+        if isinstance(config.get(section), dict) and "path" in config[section]:
+            config[section]["path"] = _absolute(config[section]["path"])
+    if isinstance(config.get("http"), dict) and "app" in config["http"]:
+        config["http"]["app"] = _absolute(config["http"]["app"])
+    if isinstance(config.get("env"), str):
+        config["env"] = _absolute(config["env"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "langgraph.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
 def start_langgraph_dev(
     *, env: Mapping[str, str], log_dir: Path, config: Path | None = None
 ) -> Server:
     """`langgraph dev` on a free loopback port: no reload, no browser, in-memory threads.
 
-    `config` is another `langgraph.json` (default: the project's).
+    `config` is another `langgraph.json` (default: the project's, copied into `log_dir` by
+    `served_project_config`). The server starts in the config's folder, so what it keeps in
+    `.langgraph_api/` stays there and never reaches another session's server.
     """
     port = free_port()
     langgraph = Path(sys.executable).parent / "langgraph"
+    config = config or served_project_config(log_dir / "served")
     command = [
         str(langgraph),
         "dev",
@@ -241,12 +283,12 @@ def start_langgraph_dev(
         str(port),
         "--no-browser",
         "--no-reload",
-        *(("--config", str(config)) if config is not None else ()),
+        "--config",
+        str(config),
     ]
-    full_env = server_env({"LANGGRAPH_DISABLE_FILE_PERSISTENCE": "true", **env})
-    cwd = config.parent if config is not None else PROJECT_ROOT  # its paths are relative to it
+    cwd = config.parent  # its paths are relative to it, and `.langgraph_api/` goes there
     return wait_ready(
-        launch("langgraph-dev", command, env=full_env, port=port, log_dir=log_dir, cwd=cwd)
+        launch("langgraph-dev", command, env=server_env(env), port=port, log_dir=log_dir, cwd=cwd)
     )
 
 

@@ -208,7 +208,8 @@ def test_research_memory_lives_in_the_servers_store_per_caller(
     cluster: Cluster, users: Users
 ) -> None:
     """Aegra gives runs its `AsyncPostgresStore` on its database (here also Waypoint's): each
-    finding is a row under its caller's namespace, with the Store's own TTL."""
+    finding is a row under its caller's namespace, with the Store's own TTL, the same namespace
+    the caller reads through the Store API (the flow reads it)."""
     threads = flows.research_memory_is_per_user(cluster.a, users)
     kept = query(
         cluster.db_url,
@@ -221,7 +222,8 @@ def test_research_memory_lives_in_the_servers_store_per_caller(
     for row in kept:
         by_thread.setdefault(row["thread_id"], set()).add(row["prefix"])
         assert row["ttl_minutes"] == 7 * 24 * 60 and row["lives_a_week"], row
-    alices, bobs = f"{users.alice.name}.research.findings", f"{users.bob.name}.research.findings"
+    alices = f"users.{users.alice.name}.research.findings"
+    bobs = f"users.{users.bob.name}.research.findings"
     assert by_thread[threads["first"]] == {alices}
     assert by_thread[threads["later"]] == {alices}  # q2, q3 (q1 was reused, not kept again)
     assert by_thread[threads["other"]] == {bobs}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import server_flows as flows
-from tests.e2e.servers import Server, User, Users, start_langgraph_dev
+from tests.e2e.servers import Server, User, Users, start_langgraph_dev, status_code
 from tests.helpers import query, reset_demo_crm
 
 pytestmark = pytest.mark.timeout(180)
@@ -22,9 +22,8 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def users() -> Users:
-    # Names of their own: `langgraph dev` keeps its Store (and threads) in `.langgraph_api/`
-    # under the project across servers (it sets LANGGRAPH_DISABLE_FILE_PERSISTENCE itself, from
-    # langgraph.json), so an earlier session's "alice" would have research memory here.
+    # Names of their own, though each server starts in a folder of its own (its `.langgraph_api/`
+    # is never reloaded by another session's server: the last test checks it).
     suffix = secrets.token_hex(3)
     return Users(
         alice=User(f"alice-{suffix}", secrets.token_urlsafe(24)),
@@ -108,12 +107,40 @@ def test_research_memory_lives_in_the_servers_store_per_caller(
     """`langgraph dev` gives runs its own in-memory Store (no TTL of its own: the expiry kept in
     each finding is checked on every read); the caller reads its findings through the Store API."""
     threads = flows.research_memory_is_per_user(server, users)
-    alices = [users.alice.name, "research", "findings"]
+    alices = ["users", users.alice.name, "research", "findings"]
     items = server.client(users.alice).store.search_items(alices, limit=50)["items"]
     kept = {item["value"]["thread_id"] for item in items}
     assert {threads["first"], threads["later"]} <= kept, kept
     assert threads["other"] not in kept  # Bob's findings are his own
     assert all(item["value"]["expires_at"] > time.time() for item in items)
     # kept by the server, not in Waypoint's database (a `waypoint run` there has its own memory)
-    alice_prefix = f"{users.alice.name}.%"
+    alice_prefix = f"users.{users.alice.name}.%"
     assert query(db_url, "SELECT key FROM store WHERE prefix LIKE ?", (alice_prefix,)) == []
+
+
+def test_a_new_server_loads_nothing_an_earlier_one_kept(
+    users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`langgraph dev` reloads the threads and Store it finds in `.langgraph_api/` where it
+    starts; each test server starts in a folder of its own (`served_project_config`), so what
+    one kept never reaches the next."""
+    env = {"WAYPOINT_API_KEYS": users.api_keys, "WAYPOINT_DB_URL": db_url}
+    env["WAYPOINT_SERVER_WORKERS"] = ""
+    notes = ["users", users.alice.name, "notes"]
+    first = start_langgraph_dev(env=env, log_dir=tmp_path_factory.mktemp("dev-first"))
+    try:
+        alice = first.client(users.alice)
+        thread_id = alice.threads.create()["thread_id"]
+        alice.store.put_item(notes, "kept", {"by": "the first server"})
+        assert alice.store.get_item(notes, "kept")["value"] == {"by": "the first server"}
+    finally:
+        first.stop()  # it writes what it keeps as it shuts down
+    second = start_langgraph_dev(env=env, log_dir=tmp_path_factory.mktemp("dev-second"))
+    try:
+        alice = second.client(users.alice)
+        with pytest.raises(Exception) as missing:  # the SDK raises httpx / langgraph_sdk errors
+            alice.threads.get(thread_id)
+        assert status_code(missing.value) == 404
+        assert alice.store.get_item(notes, "kept") is None
+    finally:
+        second.stop()

@@ -207,14 +207,112 @@ def test_assistants_are_read_only() -> None:
     assert run(change_assistant(ctx=_ctx("assistants", "create"), value={})) is False
 
 
-def test_store_namespaces_start_with_the_caller() -> None:
-    run(own_namespace(ctx=_ctx("store", "put"), value={"namespace": ("alice", "notes")}))
+MINE, THEIRS = ("users", "alice", "research", "findings"), ("users", "bob", "research", "findings")
+
+# The value each server hands the store handler, per action (langgraph-api 0.16
+# `langgraph_api/api/store.py`; Aegra 0.11 `aegra_api/api/store.py`), with `NS` for the
+# namespace or prefix the request names. The e2e tests run the same requests on both servers.
+STORE_VALUES: dict[str, dict[str, dict[str, Any]]] = {
+    "langgraph-api": {
+        "put": {"namespace": "NS", "key": "k", "value": {}, "index": None, "ttl": None},
+        "get": {"namespace": "NS", "key": "k", "refresh_ttl": None},
+        "delete": {"namespace": "NS", "key": "k"},
+        "search": {
+            "namespace": "NS",
+            "filter": None,
+            "limit": 10,
+            "offset": 0,
+            "query": None,
+            "refresh_ttl": None,
+        },
+        "list_namespaces": {
+            "namespace": "NS",
+            "suffix": None,
+            "max_depth": None,
+            "limit": 100,
+            "offset": 0,
+        },
+    },
+    "aegra": {
+        "put": {"namespace": "NS", "key": "k", "value": {}},
+        "get": {"key": "k", "namespace": "NS"},
+        "delete": {"namespace": "NS", "key": "k"},
+        "search": {
+            "namespace_prefix": "NS",
+            "filter": None,
+            "query": None,
+            "limit": 10,
+            "offset": 0,
+        },
+        "list_namespaces": {
+            "prefix": "NS",
+            "suffix": None,
+            "max_depth": None,
+            "limit": 100,
+            "offset": 0,
+        },
+    },
+}
+
+
+def _store_value(server: str, action: str, namespace: Any) -> dict[str, Any]:
+    value = dict(STORE_VALUES[server][action])
+    field = next(k for k, v in value.items() if v == "NS")
+    value[field] = list(namespace) if server == "aegra" and namespace is not None else namespace
+    return value
+
+
+def _store_status(server: str, action: str, namespace: Any, identity: str = "alice") -> int:
+    value = _store_value(server, action, namespace)
+    try:
+        run(own_namespace(ctx=_ctx("store", action, identity), value=value))
+    except Auth.exceptions.HTTPException as refused:
+        return refused.status_code
+    return 200
+
+
+@pytest.mark.parametrize("server", sorted(STORE_VALUES))
+@pytest.mark.parametrize("action", ["put", "get", "delete", "search", "list_namespaces"])
+def test_store_actions_are_checked_on_the_namespace_they_use(server: str, action: str) -> None:
+    assert _store_status(server, action, MINE) == 200
+    assert _store_status(server, action, MINE[:2]) == 200  # ("users", "alice") itself
+    assert _store_status(server, action, THEIRS) == 403
+    assert _store_status(server, action, MINE, identity="bob") == 403
+    assert _store_status(server, action, ("users",)) == 403  # every user's
+    assert _store_status(server, action, ("alice", "notes")) == 403  # the old layout
+    assert _store_status(server, action, ("users", "alicex")) == 403
+    assert _store_status(server, action, ("research", "findings")) == 403
+
+
+@pytest.mark.parametrize("server", sorted(STORE_VALUES))
+@pytest.mark.parametrize("action", ["search", "list_namespaces"])
+@pytest.mark.parametrize("prefix", [None, ()])
+def test_a_search_or_listing_without_a_prefix_is_scoped_to_the_caller(
+    server: str, action: str, prefix: Any
+) -> None:
+    if prefix is None and action == "search":
+        return  # both servers require a search's prefix (it may be empty)
+    value = _store_value(server, action, prefix)
+    result = run(own_namespace(ctx=_ctx("store", action), value=value))
+    if server == "langgraph-api":  # it reads the value back
+        assert result is None and value["namespace"] == ("users", "alice")
+    else:  # Aegra reads the returned fields back
+        field = "namespace_prefix" if action == "search" else "prefix"
+        assert result == {field: ["users", "alice"]}
+
+
+@pytest.mark.parametrize("action", ["put", "get", "delete"])
+def test_an_item_needs_a_namespace(action: str) -> None:
+    for server in STORE_VALUES:
+        assert _store_status(server, action, ()) == 403
+
+
+def test_the_service_credential_has_no_store() -> None:
+    service = _ctx("store", "search")
+    service.user.waypoint_actor = "sweeper"  # type: ignore[attr-defined]  # as _service_user sets
     with pytest.raises(Auth.exceptions.HTTPException) as refused:
-        run(own_namespace(ctx=_ctx("store", "get"), value={"namespace": ("bob", "notes")}))
+        run(own_namespace(ctx=service, value=_store_value("aegra", "search", MINE)))
     assert refused.value.status_code == 403
-    listing: dict[str, Any] = {"namespace": None}
-    run(own_namespace(ctx=_ctx("store", "list_namespaces"), value=listing))
-    assert listing["namespace"] == ("alice",)
 
 
 def test_studio_is_let_in_only_when_opted_in_on_the_local_dev_server() -> None:

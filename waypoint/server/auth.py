@@ -41,7 +41,8 @@ nothing else (403); the run records `sweeper` and role `deadline`, or the review
 
 Assistants are the graphs in `langgraph.json`: everyone may read and search them, nobody may
 create, change or delete them through the API. Store items live under a namespace that starts
-with the caller's identity.
+with `("users", <identity>)`, the layout Aegra imposes on its Store API, so the same
+namespace works on both servers (`own_namespace`).
 """
 
 from __future__ import annotations
@@ -409,16 +410,60 @@ async def change_assistant(ctx: Auth.types.AuthContext, value: Any) -> bool:
     return False
 
 
+STORE_NAMESPACE_FIELDS = ("namespace", "namespace_prefix", "prefix")
+"""Where a server's Store request names its namespace, in the value its handler is given.
+
+langgraph-api: always `namespace` (a search's prefix too; `None` for a listing without one),
+and it reads the field back after the handler, so the handler may set it. Aegra: `namespace`
+for put, get and delete, `namespace_prefix` for search, `prefix` for list_namespaces (`None`
+without one); it reads back only the fields of the dict the handler returns.
+"""
+
+_PREFIX_ACTIONS = frozenset({"search", "list_namespaces"})
+
+
+def _named_namespace(value: Any) -> tuple[str, tuple[str, ...]]:
+    """The field a Store request names its namespace (or prefix) in, and its labels."""
+    if isinstance(value, dict):
+        for field in STORE_NAMESPACE_FIELDS:
+            if field in value:
+                raw = value[field]
+                labels = tuple(raw) if isinstance(raw, list | tuple) else ()
+                return field, tuple(str(label) for label in labels)
+    return "namespace", ()
+
+
 @auth.on.store
-async def own_namespace(ctx: Auth.types.AuthContext, value: Any) -> None:
-    """Store items live under `(identity, ...)`; a listing with no prefix is scoped to it."""
+async def own_namespace(ctx: Auth.types.AuthContext, value: Any) -> dict[str, Any] | None:
+    """A caller's Store namespaces are `("users", <identity>, ...)` (`waypoint.user_namespace`).
+
+    Every action is checked on the namespace it really uses: put, get and delete on the item's
+    namespace, search on its namespace prefix, list_namespaces on its prefix, each under the
+    field its server names it (`STORE_NAMESPACE_FIELDS`). One that does not start with
+    `("users", <identity>)` is refused (403), another user's too; a search or listing with no
+    prefix (or an empty one) is scoped to `("users", <identity>)`.
+
+    Why `"users"` first: Aegra files every Store API request under `("users", <caller>, ...)`
+    unless it already starts so (`aegra_api.api.store.apply_namespace_scoping`), while the
+    Store a run gets (`runtime.store`) is not prefixed by either server. Under this one layout
+    a namespace means the same on `langgraph dev` and on Aegra, and what a graph keeps for
+    its caller under `user_namespace(user, ...)` (research's findings: `("users", <user>,
+    "research", "findings")`) is what that caller reads through the Store API on both. Aegra's
+    `store.scopes` (other first labels, shared by a group) are not used here: a namespace
+    starting with one is refused like any other.
+    """
     _not_for_service(ctx)
-    identity = ctx.user.identity
-    namespace = value.get("namespace") if isinstance(value, dict) else None
-    if namespace is None and ctx.action == "list_namespaces":
-        value["namespace"] = (identity,)
-        return
-    if not namespace or namespace[0] != identity:
+    from waypoint.actors import user_namespace
+
+    own = user_namespace(ctx.user.identity)
+    field, labels = _named_namespace(value)
+    if not labels and ctx.action in _PREFIX_ACTIONS and isinstance(value, dict):
+        value[field] = own  # langgraph-api reads it back from the value
+        return None if field == "namespace" else {field: list(own)}  # Aegra: from the result
+    if labels[: len(own)] != own:
         raise Auth.exceptions.HTTPException(
-            status_code=403, detail=f"store namespaces must start with ({identity!r}, ...)"
+            status_code=403,
+            detail=f"store namespaces must start with {list(own)!r} (the caller's own); "
+            f"{ctx.action} named {list(labels)!r}",
         )
+    return None
