@@ -897,7 +897,8 @@ async def resume_thread(
     """Answer a pending interrupt, or (no answer) continue a thread that stopped unfinished.
 
     With `as_user`, that user acts, and must be the one who started the thread, or (for an
-    answer only) a reviewer of its workflow (`waypoint.roles`); the answer records the role.
+    answer only) a reviewer of its workflow (`waypoint.roles`), or the user a question past its
+    deadline was escalated to (that question only); the answer records the role.
 
     A halted thread (a guard or a kill stopped it) continues only with `override`, the reason,
     which is recorded with who gave it. With several questions waiting, `interrupt_id` names
@@ -918,6 +919,10 @@ async def resume_thread(
         role = runner_role() or "operator"
         if as_user is not None:
             role = await _role_of(stores.db, thread_id, workflow.name, as_user, answer is not None)
+            if role == "escalation":
+                interrupt_id = await _escalated_question(
+                    stores.db, thread_id, as_user, interrupt_id
+                )
         with acting_as(as_user or actor()), answering_as(role):
             async with hold_thread(stores.url, stores.db, thread_id):
                 return await _resume_held(
@@ -928,6 +933,31 @@ async def resume_thread(
                     override=override,
                     interrupt_id=interrupt_id,
                 )
+
+
+async def _escalated_question(
+    db: Database, thread_id: str, user: str, interrupt_id: str | None
+) -> str:
+    """The question an escalated user answers: one handed to them, never another of the thread.
+
+    Raises:
+        BadInput: `interrupt_id` names another question, or several were handed over and none
+            is named (field `interrupt`; nothing is written).
+    """
+    rows = await db.fetchall(
+        "SELECT handoff_id FROM waypoint_handoffs WHERE thread_id = :t AND answered_at IS NULL "
+        "AND on_timeout = :to ORDER BY asked_at",
+        {"t": thread_id, "to": f"{ESCALATED}{user}"},
+    )
+    handed = [str(row["handoff_id"]) for row in rows]
+    if interrupt_id in handed or (interrupt_id is None and len(handed) == 1):
+        return interrupt_id or handed[0]
+    raise BadInput(
+        f"interrupt: {user} may answer only the question{'s' if len(handed) > 1 else ''} "
+        f"escalated to them in {thread_id} ({', '.join(handed)})"
+        + ("" if interrupt_id else "; name one with --interrupt ID"),
+        field="interrupt",
+    )
 
 
 async def _role_of(db: Database, thread_id: str, graph: str, user: str, answers: bool) -> str:

@@ -108,6 +108,41 @@ def test_an_escalating_deadline_hands_the_question_to_its_user_once(sqlite_url: 
     assert (decision["answered_by"], decision["answered_as"]) == ("boss", "escalation")
 
 
+def test_an_escalated_user_answers_the_question_handed_to_them_and_no_other(
+    sqlite_url: str,
+) -> None:
+    """Two questions wait in parallel; only `ask_a`'s passes its deadline and goes to boss."""
+    db, thread = sqlite_url, f"escalate-one-{uuid.uuid4().hex[:8]}"
+    given = {"topic": "t", "escalate_a_to": "boss", "seconds": 0.2}
+    report = run(start_run("two_questions", given, thread_id=thread, db_url=db))
+    assert report.status == "waiting" and len(report.interrupts) == 2
+    time.sleep(0.4)
+    assert [e["to"] for e in _sweep(db)["escalated"] if e["thread_id"] == thread] == ["boss"]
+    [handed] = query(db, "SELECT handoff_id, node FROM waypoint_handoffs WHERE thread_id = ? "
+                     "AND on_timeout = 'escalated:boss'", (thread,))  # fmt: skip
+    assert handed["node"] == "ask_a"
+    other = next(i.id for i in report.interrupts if i.id != handed["handoff_id"])
+
+    refused = waypoint_cli(
+        "resume", thread, "--approve", "--as", "boss", "--interrupt", other, "--db", db
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "interrupt: boss may answer only the question escalated" in refused.stderr
+    assert not query(db, "SELECT 1 FROM waypoint_handoffs WHERE thread_id = ? AND "
+                     "answered_at IS NOT NULL", (thread,))  # fmt: skip  # nothing written
+
+    answered = waypoint_cli("resume", thread, "--approve", "--as", "boss", "--db", db, "--json")
+    assert answered.returncode == 3, answered.stderr  # ask_b still waits for its owner
+    assert [i["id"] for i in json.loads(answered.stdout)["interrupts"]] == [other]
+    rows = query(db, "SELECT node, human_decision FROM waypoint_ledger WHERE thread_id = ? "
+                 "AND human_decision IS NOT NULL", (thread,))  # fmt: skip
+    assert [(r["node"], json.loads(r["human_decision"])["answered_as"]) for r in rows] == [
+        ("ask_a", "escalation")
+    ]
+    again = waypoint_cli("resume", thread, "--approve", "--as", "boss", "--db", db)
+    assert again.returncode == 2 and "as: boss may not answer" in again.stderr  # handed back
+
+
 def test_a_sweeper_killed_while_escalating_leaves_both_writes_or_neither(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,6 +23,9 @@ class QuestionsInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     topic: str
+    escalate_a_to: str | None = None
+    """Give `ask_a` a deadline of `seconds` that hands it to this user (`on_timeout="escalate"`)."""
+    seconds: float = 0.2
 
 
 class QuestionsState(QuestionsInput):
@@ -37,11 +40,15 @@ class QuestionsState(QuestionsInput):
 
 def _asker(name: str) -> Any:
     async def ask(state: QuestionsState) -> dict[str, Any]:
+        escalates = name == "a" and state.escalate_a_to is not None
         request = build_request(
             action=f"confirm_{name}",
             args={"topic": state.topic},
             description=f"Confirm {name} for {state.topic}.",
             allowed=["approve", "reject"],
+            deadline_seconds=state.seconds if escalates else None,
+            on_timeout="escalate" if escalates else "reject",
+            escalate_to=state.escalate_a_to if escalates else None,
         )
         decision = ask_human(request)
         return {"answers": [f"{name}:{decision.type}"]}
