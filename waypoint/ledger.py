@@ -32,7 +32,7 @@ from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointMetadata
 from langgraph.errors import GraphInterrupt
-from langgraph.types import Command
+from langgraph.types import Command, Interrupt
 from pydantic import BaseModel
 
 from waypoint.checkpoint_tables import tables_for, tables_in
@@ -349,6 +349,8 @@ class LedgerRecorder(AsyncCallbackHandler):
         """Whether the saver reported this run's checkpoints (then the run settles its rows)."""
         self.stop = stop
         self._halted_inside: Halt | None = None
+        self.asked_by: dict[str, str] = {}
+        """The node that asked each question of this run, by interrupt id (innermost node)."""
         self.last_saved: RunnableConfig | None = None
         """The newest checkpoint of the run's own graph this run saved (where a killed run's
         halt is recorded from)."""
@@ -607,6 +609,10 @@ class LedgerRecorder(AsyncCallbackHandler):
             )
             return
         if isinstance(error, GraphInterrupt):
+            node = self._open[run_id].node
+            for asked in error.args[0] if error.args else ():
+                if isinstance(asked, Interrupt) and asked.id:  # a subgraph's own node first
+                    self.asked_by.setdefault(asked.id, node)
             # LangGraph keeps no checkpoint for an interrupted step: the node runs again on resume
             self._finish(run_id, "interrupted", summary="asked a human; waiting")
             return

@@ -152,9 +152,12 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
 
     async def on_interrupt(self, event: GraphInterruptEvent) -> None:
         """The run stops to ask a human (LangGraph's graph lifecycle event)."""
-        if event.run_id in self._runs:
+        recorder = self._runs.get(event.run_id) if event.run_id is not None else None
+        if event.run_id is not None and recorder is not None:
             self._waiting[event.run_id] = [
-                Pending(i.id, None, i.value) for i in event.interrupts if i.id is not None
+                Pending(i.id, recorder.asked_by.get(i.id), i.value)
+                for i in event.interrupts
+                if i.id is not None
             ]
 
     async def _finish(

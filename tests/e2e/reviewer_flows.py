@@ -10,6 +10,7 @@ and the ledger records Carol, as `reviewer`.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -25,15 +26,20 @@ def reviewer_roles(users: Users) -> str:
     return f"{users.carol.name}=reviewer:deadlines"  # as `aegra_sweep_env` says too
 
 
-def _inbox(server: Server, user: User) -> list[str]:
+def _inbox_items(server: Server, user: User, graph: str = "deadlines") -> list[dict[str, Any]]:
     got = httpx.get(
         f"{server.url}/inbox",
-        params={"graph": "deadlines"},
+        params={"graph": graph},
         headers={"Authorization": f"Bearer {user.token}"},
         timeout=60,
     )
     assert got.status_code == 200, got.text
-    return [item["thread_id"] for item in got.json()["items"]]
+    items: list[dict[str, Any]] = got.json()["items"]
+    return items
+
+
+def _inbox(server: Server, user: User, graph: str = "deadlines") -> list[str]:
+    return [item["thread_id"] for item in _inbox_items(server, user, graph)]
 
 
 def _answer(server: Server, user: User, body: dict[str, Any]) -> httpx.Response:
@@ -106,3 +112,52 @@ def escalated_user_answers_through_the_app(server: Server, users: Users, db_url:
     assert thread not in _inbox(server, users.bob)
     again = _answer(server, users.bob, approve)  # answered: the escalation is over
     assert again.status_code == 404, again.text
+
+
+def escalated_user_sees_only_the_question_handed_to_them(
+    server: Server, users: Users, db_url: str
+) -> None:
+    """Two questions wait in one of Alice's threads (kit graph `two_questions`); only `ask_a`
+    passes its deadline and goes to Bob. His inbox lists that one and not `ask_b`, whichever
+    was asked first; his answer goes to it; naming `ask_b` is 404."""
+    alice = server.client(users.alice)
+    thread = str(alice.threads.create()["thread_id"])
+    given: dict[str, Any] = {"topic": "escalation", "escalate_a_to": users.bob.name, "seconds": 2}
+    for _ in alice.runs.stream(thread, "two_questions", input=dict(given), stream_mode="updates"):
+        pass
+    deadline = time.monotonic() + 60
+    while thread not in _inbox(server, users.bob, graph="two_questions"):
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.3)
+    asked = {
+        str(row["node"]): str(row["handoff_id"])
+        for row in query(
+            db_url, "SELECT node, handoff_id FROM waypoint_handoffs WHERE thread_id = ?", (thread,)
+        )
+    }
+    listed = _inbox_items(server, users.bob, graph="two_questions")
+    # the served run names the node that asked each question, as the command line's does
+    assert [(i["interrupt_id"], i["node"]) for i in listed if i["thread_id"] == thread] == [
+        (asked["ask_a"], "ask_a")
+    ]
+    mine = _inbox_items(server, users.alice, graph="two_questions")
+    assert {i["interrupt_id"] for i in mine if i["thread_id"] == thread} == set(asked.values())
+
+    approve = {"decisions": [{"type": "approve"}]}
+    other = _answer(
+        server, users.bob, {"thread_id": thread, "interrupt_id": asked["ask_b"], "answer": approve}
+    )
+    assert other.status_code == 404, other.text
+    answered = _answer(server, users.bob, {"thread_id": thread, "answer": approve})
+    assert answered.status_code == 200, answered.text
+    assert [p["interrupt_id"] for p in answered.json()["pending"]] == [asked["ask_b"]]
+    [decision] = [
+        json.loads(str(r["human_decision"]))
+        for r in query(
+            db_url,
+            "SELECT human_decision FROM waypoint_ledger WHERE thread_id = ? AND node = 'ask_a' "
+            "AND human_decision IS NOT NULL",
+            (thread,),
+        )
+    ]
+    assert (decision["answered_by"], decision["answered_as"]) == ("bob", "escalation")

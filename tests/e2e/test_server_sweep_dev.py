@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import scratch_database
 from tests.e2e.reviewer_flows import (
     escalated_user_answers_through_the_app,
+    escalated_user_sees_only_the_question_handed_to_them,
     reviewer_answers_through_the_app,
     reviewer_roles,
 )
@@ -56,7 +57,7 @@ def server(users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory) 
         "WAYPOINT_DB_URL": db_url,
         "WAYPOINT_SWEEP_SECONDS": SWEEP_SECONDS,
     }
-    config = served_kit_config(folder, ("deadlines",))
+    config = served_kit_config(folder, ("deadlines", "two_questions"))
     dev = start_langgraph_dev(env=env, log_dir=folder, config=config)
     yield dev
     dev.stop()
@@ -78,3 +79,9 @@ def test_the_user_a_question_was_escalated_to_answers_it_through_the_app(
     server: Server, users: Users, db_url: str
 ) -> None:
     escalated_user_answers_through_the_app(server, users, db_url)
+
+
+def test_an_escalated_user_sees_and_answers_only_the_question_handed_to_them(
+    server: Server, users: Users, db_url: str
+) -> None:
+    escalated_user_sees_only_the_question_handed_to_them(server, users, db_url)

@@ -190,24 +190,26 @@ async def inbox(request: Request) -> Response:
         return _bad(bad.field or "query", str(bad))
     now = datetime.now(UTC)
     items: list[dict[str, Any]] = []
-    questions: dict[str, dict[str, Any] | None] = {}
+    questions: dict[tuple[str, str | None], dict[str, Any] | None] = {}
     for row in rows:
         thread_id = str(row["thread_id"])
-        if thread_id not in questions:
-            owner = str(row["started_by"]) if row.get("started_by") else None
+        owner = str(row["started_by"]) if row.get("started_by") else None
+        # per question: an escalated user may see the question handed to them, no other
+        acting = _acting(caller, owner, str(row["graph"]), escalated_to(row))
+        seen_as = (thread_id, acting.acting_role)
+        if seen_as not in questions:
             try:
-                acting = _acting(caller, owner, str(row["graph"]), escalated_to(row))
                 seen = await view(acting, thread_id)
             except ThreadNotFound:
-                questions[thread_id] = None
+                questions[seen_as] = None
             else:
                 waiting = seen.status == "waiting"
-                questions[thread_id] = {p["interrupt_id"]: p["request"] for p in seen.pending}
+                questions[seen_as] = {p["interrupt_id"]: p["request"] for p in seen.pending}
                 if not waiting:
-                    questions[thread_id] = {}
-        asked = questions[thread_id]
+                    questions[seen_as] = {}
+        asked = questions[seen_as]
         if asked is None or str(row["handoff_id"]) not in asked:
-            continue  # another user's thread, or answered since
+            continue  # another user's question, or answered since
         item = inbox_item(row, asked[str(row["handoff_id"])], row["node"], now)
         items.append(item.as_json())
     return JSONResponse({"items": items})
