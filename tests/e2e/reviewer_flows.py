@@ -22,7 +22,7 @@ from tests.helpers import query
 
 def reviewer_roles(users: Users) -> str:
     """`WAYPOINT_ROLES` for these servers: Carol reviews the kit's `deadlines` workflow."""
-    return f"{users.carol.name}=reviewer:deadlines"  # as `aegra_sweep_env` says too
+    return f"{users.carol.name}=reviewer:deadlines"  # as `aegra_sweep_cluster` says too
 
 
 def _inbox(server: Server, user: User) -> list[str]:
