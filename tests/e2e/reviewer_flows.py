@@ -23,7 +23,7 @@ from tests.helpers import query
 
 def reviewer_roles(users: Users) -> str:
     """`WAYPOINT_ROLES` for these servers: Carol reviews the kit's `deadlines` workflow."""
-    return f"{users.carol.name}=reviewer:deadlines"  # as `aegra_sweep_env` says too
+    return f"{users.carol.name}=reviewer:deadlines"  # as `aegra_sweep_cluster` says too
 
 
 def _inbox_items(server: Server, user: User, graph: str = "deadlines") -> list[dict[str, Any]]:

@@ -11,16 +11,16 @@ on the same database, as a cron would: it never applies the server's question.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import waypoint_cli
-from tests.e2e.servers import Server, Users
+from tests.e2e.servers import AegraCluster, Server, Users, aegra_cluster
 from tests.helpers import query
 from tests.kit.conftest import KIT, KIT_GRAPHS
 
@@ -33,37 +33,31 @@ KIT_ENV = {
 SWEEP_SECONDS = "1"
 """The servers' sweep interval in these tests."""
 
-REDIS_URL = os.environ.get("WAYPOINT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
+def aegra_sweep_cluster(
+    db_prefix: str,
+    logs: Path,
+    users: Users,
+    *,
+    instances: int,
+    extra: Mapping[str, str] | None = None,
+) -> AbstractContextManager[AegraCluster]:
+    """`aegra_cluster` of instances serving the kit's `deadlines` graph, sweeping every second.
 
-def aegra_sweep_env(users: Users, db_url: str, folder: Path, prefix: str) -> dict[str, str]:
-    """Aegra instances serving the kit's `deadlines` graph, sweeping every second.
-
-    `prefix` keeps their Redis keys apart from other tests'; Carol reviews `deadlines`.
+    Carol reviews `deadlines`; `extra` goes on top.
     """
-    from tests.e2e.servers import served_kit_config
-
-    return {
+    env = {
         **KIT_ENV,
-        "AEGRA_CONFIG": str(served_kit_config(folder, ("deadlines",))),
-        "DATABASE_URL": db_url,
-        "WAYPOINT_DB_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_BROKER_ENABLED": "true",
-        "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
-        "WORKER_QUEUE_KEY": f"{prefix}:jobs",
-        "WAYPOINT_API_KEYS": users.api_keys,
         "WAYPOINT_ROLES": f"{users.carol.name}=reviewer:deadlines",
         "WAYPOINT_SWEEP_SECONDS": SWEEP_SECONDS,
         "BLPOP_TIMEOUT_SECONDS": "1",
-        "WORKER_COUNT": "2",
         "N_JOBS_PER_WORKER": "4",
-        "CRON_ENABLED": "false",
-        "LANGGRAPH_MIN_POOL_SIZE": "1",
-        "LANGGRAPH_MAX_POOL_SIZE": "4",
-        "SQLALCHEMY_POOL_SIZE": "2",
-        "SQLALCHEMY_MAX_OVERFLOW": "2",
+        **(extra or {}),
     }
+    served = ("deadlines",)
+    return aegra_cluster(
+        db_prefix, logs, users=users, extra=env, instances=instances, served=served
+    )
 
 
 class CronSweeps:

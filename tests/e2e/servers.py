@@ -15,8 +15,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,11 @@ import httpx
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from tests.conftest import PROJECT_ROOT, missing
+from tests.conftest import PROJECT_ROOT, missing, scratch_database
 from tests.helpers import query
+
+REDIS_URL = os.environ.get("WAYPOINT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+"""The Redis the Aegra instances under test share (each cluster under a key prefix of its own)."""
 
 # Variables that must not leak from the developer's shell into a server under test.
 _SCRUBBED_PREFIXES = ("LANGSMITH_", "LANGCHAIN_", "WAYPOINT_PAUSE", "OTEL_")
@@ -353,6 +357,89 @@ def launch_aegra(name: str, *, env: Mapping[str, str], log_dir: Path) -> Server:
     script = PROJECT_ROOT / "scripts" / "aegra-serve.sh"
     full_env = server_env({**env, "PORT": str(port), "HOST": "127.0.0.1"})
     return launch(name, [str(script), "run"], env=full_env, port=port, log_dir=log_dir)
+
+
+@dataclass
+class AegraCluster:
+    """Aegra instances on one scratch Postgres database and one Redis, as `aegra_cluster` runs them.
+
+    `servers` holds every instance started, in order: the ones `aegra_cluster` was asked for,
+    then any `start` added (a killed one stays listed); all are stopped with the cluster.
+    """
+
+    db_url: str
+    env: dict[str, str]
+    logs: Path
+    servers: list[Server] = field(default_factory=list)
+
+    def start(self, name: str | None = None, extra: Mapping[str, str] | None = None) -> Server:
+        """One more instance (the cluster's environment, then `extra`), once it answers.
+
+        Named `aegra-a`, `aegra-b`, ... by default: its log is `logs/NAME.log`.
+        """
+        name = name or f"aegra-{chr(ord('a') + len(self.servers))}"
+        server = launch_aegra(name, env={**self.env, **(extra or {})}, log_dir=self.logs)
+        self.servers.append(server)
+        return wait_ready(server)
+
+
+@contextlib.contextmanager
+def aegra_cluster(
+    db_prefix: str,
+    logs: Path,
+    *,
+    users: Users,
+    extra: Mapping[str, str] | None = None,
+    instances: int = 1,
+    served: tuple[str, ...] | None = None,
+) -> Iterator[AegraCluster]:
+    """`instances` Aegra instances on a new database (`DB_PREFIX_<hex>`) and Redis, running.
+
+    Their environment: the database (Aegra's and Waypoint's), Redis under a key prefix of this
+    cluster's own, `users`' tokens, two workers, no crons, small connection pools, then `extra`;
+    `served` names kit graphs to serve (`served_kit_config`, written into `logs`) instead of the
+    project's `langgraph.json`. `logs` holds the setup's and every instance's log. Afterwards
+    every instance is stopped (woken first, in case a test left it SIGSTOPped), the Redis keys
+    deleted and the database dropped. A missing Redis, Postgres or Python 3.12 fails under
+    CI=true and skips elsewhere.
+    """
+    if not redis_reachable(REDIS_URL):
+        missing(f"Redis unreachable at {REDIS_URL} (set WAYPOINT_TEST_REDIS)")
+    python = aegra_python()
+    prefix = f"{db_prefix.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+    with scratch_database(db_prefix) as db_url:
+        env = {
+            "DATABASE_URL": db_url,
+            "WAYPOINT_DB_URL": db_url,
+            "REDIS_URL": REDIS_URL,
+            "REDIS_BROKER_ENABLED": "true",
+            "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
+            "WORKER_QUEUE_KEY": f"{prefix}:jobs",
+            "WAYPOINT_API_KEYS": users.api_keys,
+            "WORKER_COUNT": "2",
+            "CRON_ENABLED": "false",
+            "LANGGRAPH_MIN_POOL_SIZE": "1",
+            "LANGGRAPH_MAX_POOL_SIZE": "4",
+            "SQLALCHEMY_POOL_SIZE": "2",
+            "SQLALCHEMY_MAX_OVERFLOW": "2",
+        }
+        if served:
+            env["AEGRA_CONFIG"] = str(served_kit_config(logs, served))
+        env.update(extra or {})
+        aegra_setup(env, logs)
+        cluster = AegraCluster(db_url=db_url, env=env, logs=logs)
+        try:
+            # One after the other: each instance registers the graphs' assistants at startup,
+            # and two doing it at once can insert the same row (the second's startup fails).
+            for _ in range(instances):
+                cluster.start()
+            yield cluster
+        finally:
+            for server in cluster.servers:
+                if server.alive():
+                    os.kill(server.pid, signal.SIGCONT)
+                server.stop()
+            redis_forget(python, REDIS_URL, prefix)
 
 
 def wait_for_file(path: Path, timeout: float) -> str:

@@ -7,26 +7,13 @@ started by `scripts/aegra-serve.sh` on a database of the module's own; Aegra mou
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing, scratch_database
 from tests.e2e import interop_flows as flows
 from tests.e2e.server_flows import fail_if_dead
-from tests.e2e.servers import (
-    Server,
-    Users,
-    aegra_python,
-    aegra_setup,
-    launch_aegra,
-    redis_forget,
-    redis_reachable,
-    wait_ready,
-)
-from tests.e2e.test_server_aegra import REDIS_URL
+from tests.e2e.servers import AegraCluster, Server, Users, aegra_cluster
 from tests.helpers import reset_demo_crm
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.xdist_group(name="aegra")]
@@ -38,39 +25,21 @@ def users() -> Users:
 
 
 @pytest.fixture(scope="module")
-def db_url() -> Iterator[str]:
-    with scratch_database("waypoint_interop") as url:
-        yield url
+def cluster(users: Users, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AegraCluster]:
+    extra = {"WORKER_COUNT": "1", "N_JOBS_PER_WORKER": "4"}
+    logs = tmp_path_factory.mktemp("interop-aegra")
+    with aegra_cluster("waypoint_interop", logs, users=users, extra=extra) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
-def server(users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not redis_reachable(REDIS_URL):
-        missing(f"Redis unreachable at {REDIS_URL} (set WAYPOINT_TEST_REDIS)")
-    python = aegra_python()
-    logs: Path = tmp_path_factory.mktemp("interop-aegra")
-    prefix = f"waypoint-interop-{uuid.uuid4().hex[:8]}"
-    env = {
-        "DATABASE_URL": db_url,
-        "WAYPOINT_DB_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_BROKER_ENABLED": "true",
-        "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
-        "WORKER_QUEUE_KEY": f"{prefix}:jobs",
-        "WAYPOINT_API_KEYS": users.api_keys,
-        "WORKER_COUNT": "1",
-        "N_JOBS_PER_WORKER": "4",
-        "CRON_ENABLED": "false",
-        "LANGGRAPH_MIN_POOL_SIZE": "1",
-        "LANGGRAPH_MAX_POOL_SIZE": "4",
-        "SQLALCHEMY_POOL_SIZE": "2",
-        "SQLALCHEMY_MAX_OVERFLOW": "2",
-    }
-    aegra_setup(env, logs)
-    aegra = wait_ready(launch_aegra("aegra-interop", env=env, log_dir=logs))
-    yield aegra
-    aegra.stop()
-    redis_forget(python, REDIS_URL, prefix)
+def db_url(cluster: AegraCluster) -> str:
+    return cluster.db_url
+
+
+@pytest.fixture(scope="module")
+def server(cluster: AegraCluster) -> Server:
+    return cluster.servers[0]
 
 
 @pytest.fixture(autouse=True)

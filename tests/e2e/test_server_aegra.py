@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,26 +24,20 @@ from typing import Any
 import pytest
 from langgraph_sdk.client import SyncLangGraphClient
 
-from tests.conftest import missing, scratch_database
 from tests.e2e import server_flows as flows
 from tests.e2e.servers import (
+    AegraCluster,
     Server,
     Users,
-    aegra_python,
-    aegra_setup,
+    aegra_cluster,
     branches,
     checkpoint_tree,
-    launch_aegra,
-    redis_forget,
-    redis_reachable,
     wait_for_file,
-    wait_ready,
 )
 from tests.helpers import count, query, reset_demo_crm, rows
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group(name="aegra")]
 
-REDIS_URL = os.environ.get("WAYPOINT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 PAUSE_POINT = "effect:support.payment:after_commit"
 APPROVE = flows.resume_with("approve")
 FINISHED = {"success", "error", "interrupted", "timeout"}
@@ -56,15 +49,18 @@ class Cluster:
 
     a: Server
     b: Server
-    db_url: str
     marker: Path
     release: Path
-    env: dict[str, str]
-    logs: Path
+    aegra: AegraCluster
+
+    @property
+    def db_url(self) -> str:
+        """The database the instances share (Aegra's and Waypoint's tables)."""
+        return self.aegra.db_url
 
     def replace(self, dead: Server) -> None:
         """Start a new instance in place of one that was killed."""
-        fresh = wait_ready(launch_aegra(f"{dead.name}-again", env=self.env, log_dir=self.logs))
+        fresh = self.aegra.start(f"{dead.name}-again")
         if self.a is dead:
             self.a = fresh
         else:
@@ -84,65 +80,29 @@ def users() -> Users:
 
 
 @pytest.fixture(scope="module")
-def aegra_db() -> Iterator[str]:
-    with scratch_database("waypoint_aegra") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    users: Users, aegra_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Cluster]:
-    if not redis_reachable(REDIS_URL):
-        missing(f"Redis unreachable at {REDIS_URL} (set WAYPOINT_TEST_REDIS)")
-    python = aegra_python()
+def cluster(users: Users, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     logs = tmp_path_factory.mktemp("aegra")
-    prefix = f"waypoint-test-{uuid.uuid4().hex[:8]}"
     marker, release = logs / "paused", logs / "release"
     release.touch()
-    env = {
-        "DATABASE_URL": aegra_db,
-        "WAYPOINT_DB_URL": aegra_db,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_BROKER_ENABLED": "true",
-        "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
-        "WORKER_QUEUE_KEY": f"{prefix}:jobs",
-        "WAYPOINT_API_KEYS": users.api_keys,
+    extra = {
         # short leases: a dead worker's run is re-queued within ~4 s
         "LEASE_DURATION_SECONDS": "3",
         "HEARTBEAT_INTERVAL_SECONDS": "1",
         "REAPER_INTERVAL_SECONDS": "1",
         "BLPOP_TIMEOUT_SECONDS": "1",
         "BLOCKING_SOCKET_TIMEOUT_SECONDS": "6",
-        "WORKER_COUNT": "2",
         "N_JOBS_PER_WORKER": "4",
-        "CRON_ENABLED": "false",
-        "LANGGRAPH_MIN_POOL_SIZE": "1",
-        "LANGGRAPH_MAX_POOL_SIZE": "4",
-        "SQLALCHEMY_POOL_SIZE": "2",
-        "SQLALCHEMY_MAX_OVERFLOW": "2",
         "WAYPOINT_PAUSE_AT": PAUSE_POINT,
         "WAYPOINT_PAUSE_MARKER": str(marker),
         "WAYPOINT_PAUSE_RELEASE": str(release),
         "WAYPOINT_RESEARCH_CORPUS_DIR": str(logs / "corpus"),
     }
-    aegra_setup(env, logs)
-    # One after the other: each instance registers the graphs' assistants at startup, and two
-    # doing it at once can insert the same row (a duplicate key fails the second's startup).
-    a = wait_ready(launch_aegra("aegra-a", env=env, log_dir=logs))
-    b = launch_aegra("aegra-b", env=env, log_dir=logs)
-    cluster = Cluster(a=a, b=b, db_url=aegra_db, marker=marker, release=release, env=env, logs=logs)
-    try:
-        wait_ready(b)
-        yield cluster
-    finally:
-        release.touch()
-        started = [a, b, *(s for s in (cluster.a, cluster.b) if s is not a and s is not b)]
-        for server in started:
-            if server.alive():
-                os.kill(server.pid, signal.SIGCONT)  # in case a test left it stopped
-            server.stop()
-        redis_forget(python, REDIS_URL, prefix)
+    with aegra_cluster("waypoint_aegra", logs, users=users, extra=extra, instances=2) as aegra:
+        a, b = aegra.servers
+        try:
+            yield Cluster(a=a, b=b, marker=marker, release=release, aegra=aegra)
+        finally:
+            release.touch()  # a paused instance goes on, and stops
 
 
 @pytest.fixture

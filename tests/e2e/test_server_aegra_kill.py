@@ -19,24 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import missing, scratch_database, waypoint_cli
+from tests.conftest import waypoint_cli
 from tests.e2e import server_flows as flows
-from tests.e2e.servers import (
-    Server,
-    Users,
-    aegra_python,
-    aegra_setup,
-    launch_aegra,
-    redis_forget,
-    redis_reachable,
-    wait_ready,
-)
+from tests.e2e.servers import AegraCluster, Users, aegra_cluster
 from tests.helpers import count, demo_input, query, reset_demo_crm
 from tests.kit.slow_lookup import MARKER, NAME
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group(name="aegra")]
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 HALT_BOUND_SECONDS = 3.0
 FINISHED = {"success", "error", "interrupted", "timeout"}
 
@@ -47,50 +37,22 @@ def users() -> Users:
 
 
 @pytest.fixture(scope="module")
-def aegra_db() -> Iterator[str]:
-    with scratch_database("waypoint_aegra_kill") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("aegra-kill-marker") / "slow"
 
 
 @pytest.fixture(scope="module")
-def server(
-    users: Users, aegra_db: str, marker: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    if not redis_reachable(REDIS_URL):
-        missing(f"Redis unreachable at {REDIS_URL}")
-    python = aegra_python()
-    logs = tmp_path_factory.mktemp("aegra-kill")
-    prefix = f"waypoint-kill-test-{uuid.uuid4().hex[:8]}"
-    env = {
-        "DATABASE_URL": aegra_db,
-        "WAYPOINT_DB_URL": aegra_db,
-        "REDIS_URL": REDIS_URL,
-        "REDIS_BROKER_ENABLED": "true",
-        "REDIS_CHANNEL_PREFIX": f"{prefix}:run:",
-        "WORKER_QUEUE_KEY": f"{prefix}:jobs",
-        "WAYPOINT_API_KEYS": users.api_keys,
-        "WORKER_COUNT": "2",
-        "CRON_ENABLED": "false",
-        "LANGGRAPH_MIN_POOL_SIZE": "1",
-        "LANGGRAPH_MAX_POOL_SIZE": "4",
-        "SQLALCHEMY_POOL_SIZE": "2",
-        "SQLALCHEMY_MAX_OVERFLOW": "2",
+def cluster(
+    users: Users, marker: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AegraCluster]:
+    extra = {
         "WAYPOINT_PLUGINS": "tests.kit.slow_lookup",
         "WAYPOINT_ROUTE_CRM_LOOKUP": NAME,
         MARKER: str(marker),
     }
-    aegra_setup(env, logs)
-    instance = wait_ready(launch_aegra("aegra-kill", env=env, log_dir=logs))
-    try:
-        yield instance
-    finally:
-        instance.stop()
-        redis_forget(python, REDIS_URL, prefix)
+    logs = tmp_path_factory.mktemp("aegra-kill")
+    with aegra_cluster("waypoint_aegra_kill", logs, users=users, extra=extra) as cluster:
+        yield cluster
 
 
 def _landed(db_url: str, thread_id: str) -> float:
@@ -118,8 +80,9 @@ def _finished(client: Any, thread_id: str, run_id: str, timeout: float = 60) -> 
 
 
 def test_a_graph_kill_through_aegra_counts_and_halts(
-    server: Server, users: Users, aegra_db: str, marker: Path
+    cluster: AegraCluster, users: Users, marker: Path
 ) -> None:
+    [server], aegra_db = cluster.servers, cluster.db_url
     reset_demo_crm(aegra_db)
     client = server.client(users.alice)
     waiting, _ = flows.run_to_approval(client)  # lookup answers at once: no marker yet

@@ -9,33 +9,16 @@ in `tests.e2e.server_sweeps` and `tests.e2e.reviewer_flows`. Under CI=true a mis
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import missing, scratch_database
 from tests.e2e.reviewer_flows import (
     escalated_user_answers_through_the_app,
     reviewer_answers_through_the_app,
 )
-from tests.e2e.server_sweeps import (
-    REDIS_URL,
-    aegra_sweep_env,
-    ask_deadline,
-    sweep_through_the_server,
-)
-from tests.e2e.servers import (
-    Server,
-    Users,
-    aegra_python,
-    aegra_setup,
-    launch_aegra,
-    redis_forget,
-    redis_reachable,
-    status_code,
-    wait_ready,
-)
+from tests.e2e.server_sweeps import aegra_sweep_cluster, ask_deadline, sweep_through_the_server
+from tests.e2e.servers import AegraCluster, Server, Users, status_code
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.xdist_group(name="aegra")]
 
@@ -46,31 +29,20 @@ def users() -> Users:
 
 
 @pytest.fixture(scope="module")
-def db_url() -> Iterator[str]:
-    with scratch_database("waypoint_sweep_aegra") as url:
-        yield url
+def cluster(users: Users, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AegraCluster]:
+    logs = tmp_path_factory.mktemp("sweep-aegra")
+    with aegra_sweep_cluster("waypoint_sweep_aegra", logs, users, instances=2) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
-def servers(
-    users: Users, db_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[list[Server]]:
-    if not redis_reachable(REDIS_URL):
-        missing(f"Redis unreachable at {REDIS_URL} (set WAYPOINT_TEST_REDIS)")
-    python = aegra_python()
-    folder = tmp_path_factory.mktemp("sweep-aegra")
-    prefix = f"waypoint-sweep-{uuid.uuid4().hex[:8]}"
-    env = aegra_sweep_env(users, db_url, folder, prefix)
-    aegra_setup(env, folder)
-    # one after the other: each registers the graphs' assistants at startup
-    started = [wait_ready(launch_aegra("aegra-a", env=env, log_dir=folder))]
-    try:
-        started.append(wait_ready(launch_aegra("aegra-b", env=env, log_dir=folder)))
-        yield started
-    finally:
-        for server in started:
-            server.stop()
-        redis_forget(python, REDIS_URL, prefix)
+def db_url(cluster: AegraCluster) -> str:
+    return cluster.db_url
+
+
+@pytest.fixture(scope="module")
+def servers(cluster: AegraCluster) -> list[Server]:
+    return cluster.servers
 
 
 def test_two_instances_apply_a_passed_deadline_once(
