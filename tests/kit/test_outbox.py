@@ -133,7 +133,8 @@ def test_an_outage_past_the_retries_fails_then_the_relay_delivers_once(
     assert fake.applied(ref)["payments"] == 1
 
 
-def test_the_relay_as_a_worker_delivers_until_sigterm(db_url: str, fake: FakePayments) -> None:
+def test_the_relay_as_a_worker_delivers_until_sigterm(own_db_url: str, fake: FakePayments) -> None:
+    """It relays every pending row of its database: the database is this test's alone."""
     import os
     import signal
     import subprocess
@@ -141,6 +142,8 @@ def test_the_relay_as_a_worker_delivers_until_sigterm(db_url: str, fake: FakePay
     import time
 
     from tests.conftest import PROJECT_ROOT
+
+    db_url = own_db_url
 
     ref = _ref()
     thread = f"pay-{uuid.uuid4().hex[:8]}"

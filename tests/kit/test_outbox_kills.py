@@ -167,8 +167,10 @@ async def _enqueue_pending(db_url: str, references: list[str]) -> None:
 
 
 def test_kills_around_the_external_call_never_pay_twice(
-    db_url: str, fake: FakePayments, tmp_path: Path
+    own_db_url: str, fake: FakePayments, tmp_path: Path
 ) -> None:
+    """It relays every pending row of its database: the database is this test's alone."""
+    db_url = own_db_url
     rng = random.Random(f"{SEED}:{db_url.split(':')[0]}")
     fake.inject(*rng.choices(["slow:0.4", "drop_after_apply", "error_before"], k=6))
     runs: list[Kill] = []
