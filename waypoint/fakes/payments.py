@@ -45,9 +45,6 @@ from typing import Any
 DECLINE_ABOVE = Decimal("10000.00")
 """Payments above this amount are declined (402): a refusal tests can route on."""
 
-FAULTS = ("drop_after_apply", "error_after_apply", "error_before", "slow")
-"""Fault names (`slow` takes seconds: `slow:1.5`)."""
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     idempotency_key TEXT PRIMARY KEY,
