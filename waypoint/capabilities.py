@@ -444,7 +444,7 @@ class CapabilityRegistry:
         return await self._routed(name, request, model)
 
     async def _serve(
-        self, name: str, provider: str, request: BaseModel, model: str | None
+        self, name: str, provider: str, request: BaseModel
     ) -> tuple[Any, int, str, Decimal]:
         """One attempt at one provider: raw output, tokens, version, cost."""
         entry = self._entries[name]
@@ -544,7 +544,7 @@ class CapabilityRegistry:
             signals.in_flight += 1
             started = time.monotonic()
             try:
-                raw, tokens, version, cost = await self._serve(name, provider, request, model)
+                raw, tokens, version, cost = await self._serve(name, provider, request)
                 result = validate_output(cap, provider, raw)
             except GuardHalt:
                 raise  # a budget refused the call: no other provider is asked

@@ -207,13 +207,3 @@ async def reserve(
         for limit in limits:
             await _reserve_one(tx, limit, day, held, worst.tokens)
     return Reservation(db, day, tuple(limit.scope for limit in limits), held, worst.tokens)
-
-
-async def spend_of(db: Executor, scope: str, day: str | None = None) -> dict[str, int]:
-    """What a scope (`workflow:NAME`, `user:NAME:USER`) spent and holds on a day (default today)."""
-    row = await db.fetchone(
-        "SELECT spent_micros, reserved_micros, spent_tokens, reserved_tokens, calls "
-        "FROM waypoint_daily_spend WHERE scope = :scope AND day = :day",
-        {"scope": scope, "day": day or datetime.now(UTC).date().isoformat()},
-    )
-    return {k: int(v) for k, v in (row or {}).items()}

@@ -25,7 +25,7 @@ from langgraph.pregel import Pregel
 from waypoint.contract import WorkflowState
 from waypoint.guarded_graph import GuardedGraph, guarded
 from waypoint.guards import first_stop
-from waypoint.ladder import DEFAULT_LADDER, Ladder, ladder_handler
+from waypoint.ladder import set_default_ladder
 
 
 class KitFields(TypedDict, total=False):
@@ -60,7 +60,7 @@ def _copy_builder(builder: StateGraph[Any, Any, Any, Any]) -> StateGraph[Any, An
     return fresh
 
 
-def equip(graph: Pregel[Any, Any, Any, Any], ladder: Ladder = DEFAULT_LADDER) -> GuardedGraph:
+def equip(graph: Pregel[Any, Any, Any, Any]) -> GuardedGraph:
     """`graph` as the kit runs and serves it (see the module); the original is untouched."""
     if isinstance(graph, GuardedGraph) or not isinstance(graph, CompiledStateGraph):
         return guarded(graph)  # type: ignore[arg-type]
@@ -70,9 +70,7 @@ def equip(graph: Pregel[Any, Any, Any, Any], ladder: Ladder = DEFAULT_LADDER) ->
     if not {"halt", "failure"} <= set(builder.channels):
         builder._add_schema(KitFields)
     if builder._node_defaults.error_handler is None:
-        builder.set_node_defaults(
-            retry_policy=ladder.retry, timeout=ladder.timeout, error_handler=ladder_handler(ladder)
-        )
+        set_default_ladder(builder)
     rebuilt = builder.compile(
         checkpointer=graph.checkpointer,
         store=graph.store,

@@ -164,18 +164,17 @@ def check_thread_id(thread_id: Any) -> str:
     return check_id(thread_id, "thread", what="thread id")
 
 
-def check_count(value: int, field: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
-    """Refuse a count outside `minimum`..`maximum`; return it unchanged.
+def check_count(value: int, field: str, *, maximum: int = MAX_COUNT) -> int:
+    """Refuse a count outside 1..`maximum`; return it unchanged.
 
     Raises:
         BadInput: naming `field` and the range.
     """
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadInput(f"{field}: expected a whole number", field=field)
-    if not minimum <= value <= maximum:
+    if not 1 <= value <= maximum:
         raise BadInput(
-            f"{field}: expected a whole number from {minimum:,} to {maximum:,}, got "
-            f"{shown(value, 40)}",
+            f"{field}: expected a whole number from 1 to {maximum:,}, got {shown(value, 40)}",
             field=field,
         )
     return value

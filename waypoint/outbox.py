@@ -291,17 +291,6 @@ def _delivery(row: Row, *, replayed: bool) -> Delivery:
     )
 
 
-async def record_answer(
-    db: Executor,
-    key: str,
-    outcome: Literal["delivered", "refused"],
-    http_status: int,
-    answer: dict[str, Any],
-) -> Row:
-    """Record a final answer on a pending row (the first one recorded wins); the row."""
-    return (await _record(db, key, outcome, http_status, answer))[0]
-
-
 async def _record(
     db: Executor,
     key: str,
@@ -309,7 +298,10 @@ async def _record(
     http_status: int,
     answer: dict[str, Any],
 ) -> tuple[Row, bool]:
-    """`record_answer`, and whether this call recorded it (False: an earlier one had)."""
+    """Record a final answer on a pending row (the first one recorded wins).
+
+    Returns the row, and whether this call recorded it (False: an earlier one had).
+    """
     applied = await db.execute(
         "UPDATE waypoint_outbox SET status = :status, answer_status = :http, answer = :answer, "
         "attempts = attempts + 1, last_error = NULL, updated_at = :now "
@@ -378,7 +370,8 @@ async def deliver(
     pause_point(f"outbox:{row['kind']}:before_record")
     undo = await _undo_of(db, row) if outcome == "delivered" else None
     if undo is None:
-        return _delivery(await record_answer(db, key, outcome, http_status, answer), replayed=False)
+        recorded, _ = await _record(db, key, outcome, http_status, answer)
+        return _delivery(recorded, replayed=False)
     hook, effect = undo
     try:
         async with db.transaction(lock_key=f"outbox:{key}") as tx:

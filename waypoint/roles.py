@@ -19,16 +19,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 ROLES_ENV = "WAYPOINT_ROLES"
 """Environment variable with `USER=ROLE:GRAPH+GRAPH` entries."""
 
 ROLES_FILE_ENV = "WAYPOINT_ROLES_FILE"
 """Environment variable naming a file with one `USER=ROLE:GRAPH+GRAPH` entry per line."""
-
-Role = Literal["owner", "reviewer"]
-"""Under which role an answer was given."""
 
 ROLES = ("reviewer",)
 """The roles a configuration may grant (ownership is not granted: starting a thread gives it)."""

@@ -438,9 +438,7 @@ async def _index_create(
     )
 
 
-async def _index_upsert(
-    db: Database, report: ThreadReport, context: Mapping[str, Any] | None = None
-) -> None:
+async def _index_upsert(db: Database, report: ThreadReport) -> None:
     """The thread index and the thread's handoffs to a human, after a command, in one trip."""
     await index_thread(
         db,
@@ -448,7 +446,6 @@ async def _index_upsert(
         graph=report.graph,
         status=report.status,
         summary=summary_of(load_workflow(report.graph).state_schema, report.values),
-        context=context,
         pending=[Pending(i.id, i.node, i.value) for i in report.interrupts],
         actor=actor(),
     )

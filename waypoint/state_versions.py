@@ -27,11 +27,6 @@ def register_state_migration(graph: str, from_version: int, migrate: StateMigrat
     _MIGRATIONS[(graph, from_version)] = migrate
 
 
-def unregister_state_migration(graph: str, from_version: int) -> None:
-    """Remove a step (tests)."""
-    _MIGRATIONS.pop((graph, from_version), None)
-
-
 def current_version(state_schema: Any) -> int:
     """The version this code writes: the default of the state's `schema_version` field."""
     fields = getattr(state_schema, "model_fields", {})  # none on a plain graph's TypedDict

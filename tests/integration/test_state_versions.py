@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from waypoint import state_versions
 from waypoint.admission import trusted
 from waypoint.errors import SchemaMigrationMissing
 from waypoint.persistence.stores import open_stores
 from waypoint.runner import resume_thread, start_run
-from waypoint.state_versions import register_state_migration, unregister_state_migration
+from waypoint.state_versions import register_state_migration
 from waypoint.workflows import load_workflow
 
 NEEDS_APPROVAL = {
@@ -62,7 +63,7 @@ def test_old_thread_is_migrated_then_resumed(db_url: str) -> None:
                 waiting.thread_id, {"decisions": [{"type": "approve"}]}, db_url=db_url
             )
         finally:
-            unregister_state_migration("support", 0)
+            state_versions._MIGRATIONS.pop(("support", 0), None)
         assert seen == [0]
         assert done.status == "completed"
         assert done.values["schema_version"] == 1

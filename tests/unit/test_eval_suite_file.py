@@ -8,10 +8,15 @@ import pytest
 
 from tests.helpers import PROJECT_ROOT
 from waypoint.errors import BadInput
-from waypoint.evals.evaluators.catalog import known_keys
-from waypoint.evals.suite import load_suite
+from waypoint.evals.evaluators.catalog import BUILT_IN
+from waypoint.evals.suite import Suite, load_suite
 
 SUITE_DIR = PROJECT_ROOT / "evals" / "support"
+
+
+def known_keys(suite: Suite) -> set[str]:
+    """Names a suite may use in `evaluators` and in a case's `evaluators` list."""
+    return {cls.key for cls in BUILT_IN} | {spec.name for spec in suite.judges}
 
 
 def test_the_shipped_suite_covers_every_path() -> None:

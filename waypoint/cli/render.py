@@ -46,14 +46,14 @@ MAX_WORD = 128
 """A word longer than this (a blob, not an id) may be folded inside its cell."""
 
 
-def print_table(shown: Table, *, to: Console | None = None) -> None:
+def print_table(shown: Table) -> None:
     """Print `shown` no narrower than its widest word per column, on a terminal or a pipe.
 
     Every column keeps at least its header's width (up to `MIN_COLUMN`) and its longest word
     (up to `MAX_WORD`): when the console is narrower than that, the table is printed wider than
     the console (a terminal then wraps the line) instead of cutting ids and words apart.
     """
-    out = to or console
+    out = console
     wide = out.options.update_width(PIPE_WIDTH)
     for column in shown.columns:
         words = [Measurement.get(out, wide, cell).minimum for cell in column.cells]

@@ -40,16 +40,13 @@ register_configure_hook(_active_recorder, True)
 
 
 @contextmanager
-def recording(
-    recorder: TraceRecorder | None = None, *, replay: ReplayAnswers | None = None
-) -> Iterator[TraceRecorder]:
+def recording(*, replay: ReplayAnswers | None = None) -> Iterator[TraceRecorder]:
     """Trace every graph invocation and capability call made in this context.
 
     Args:
-        recorder: where the runs go (a new one by default).
         replay: answer model calls from these recorded answers instead of a provider.
     """
-    recorder = recorder or TraceRecorder()
+    recorder = TraceRecorder()
     token = _active_recorder.set(recorder)
     try:
         with capability_hook(TracedCalls(replay=replay)):

@@ -10,7 +10,7 @@ description, an error message) is replaced too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +24,6 @@ REDACTED = "[redacted]"
 
 MIN_SCRUB_LENGTH = 4
 """Sensitive values shorter than this are replaced under their key but not searched for."""
-
-RedactionHook = Callable[
-    [TraceHeader, list[dict[str, Any]]], tuple[TraceHeader, list[dict[str, Any]]]
-]
-"""Runs on a trace before it is written; returns the header and runs to write."""
 
 
 @dataclass

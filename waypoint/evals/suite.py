@@ -19,9 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from waypoint.errors import BadInput
 
-SUITE_SCHEMA = "waypoint.eval-suite/1"
-"""Version of the suite file format."""
-
 TrajectoryMode = Literal["strict", "unordered", "subset", "superset"]
 Status = Literal["completed", "failed", "waiting", "halted", "error"]
 

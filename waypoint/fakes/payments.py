@@ -45,9 +45,6 @@ from typing import Any
 DECLINE_ABOVE = Decimal("10000.00")
 """Payments above this amount are declined (402): a refusal tests can route on."""
 
-FAULTS = ("drop_after_apply", "error_after_apply", "error_before", "slow")
-"""Fault names (`slow` takes seconds: `slow:1.5`)."""
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
     idempotency_key TEXT PRIMARY KEY,
@@ -85,15 +82,15 @@ class _Refusal(Exception):
         self.remembered = remembered
 
 
-def _amount(body: dict[str, Any], name: str = "amount") -> Decimal:
+def _amount(body: dict[str, Any]) -> Decimal:
     try:
-        value = Decimal(str(body[name]))
+        value = Decimal(str(body["amount"]))
     except (KeyError, InvalidOperation):
         raise _Refusal(
-            400, "invalid_amount", f"{name}: a decimal string", remembered=False
+            400, "invalid_amount", "amount: a decimal string", remembered=False
         ) from None
     if not value.is_finite() or value <= 0:
-        raise _Refusal(400, "invalid_amount", f"{name}: must be positive", remembered=False)
+        raise _Refusal(400, "invalid_amount", "amount: must be positive", remembered=False)
     return value.quantize(Decimal("0.01"))
 
 
@@ -348,12 +345,12 @@ class FakePayments:
         self._server.ledger.close()
 
 
-def start_in_thread(db: Path | str, port: int = 0) -> FakePayments:
-    """Start the fake on 127.0.0.1 (`port` 0: any free one) in a daemon thread; its handle.
+def start_in_thread(db: Path | str) -> FakePayments:
+    """Start the fake on 127.0.0.1 (any free port) in a daemon thread; its handle.
 
     `handle.url` is the base URL to give callers (`WAYPOINT_PROVIDER_PAYMENTS_URL`).
     """
-    server = _Server(port, PaymentLedger(Path(db)))
+    server = _Server(0, PaymentLedger(Path(db)))
     threading.Thread(target=server.serve_forever, name="fake-payments", daemon=True).start()
     host, bound = server.server_address[:2]
     return FakePayments(url=f"http://{host!s}:{bound}", db=Path(db), _server=server)

@@ -52,7 +52,8 @@ class Executor(Protocol):
 
     async def fetchone(self, sql: str, params: Params = None) -> Row | None:
         """Run a query; return its first row or None."""
-        ...
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
 
 class Database(Executor, Protocol):
@@ -116,7 +117,7 @@ def _rollback_if_open(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-class SqliteDatabase:
+class SqliteDatabase(Executor):
     """Waypoint tables in an SQLite file (WAL, busy timeout, autocommit outside transactions).
 
     One connection, used from one worker thread, one task at a time: an `asyncio.Lock` makes
@@ -197,11 +198,6 @@ class SqliteDatabase:
             _, rows = await self._call(_sqlite_run, self.conn, sql, params)
             return rows
 
-    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
-        """Run a query; return its first row or None."""
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
     async def batch(
         self, writes: Sequence[Statement], query: Statement | None = None, *, relaxed: bool = False
     ) -> list[Row]:
@@ -250,7 +246,7 @@ class SqliteDatabase:
         self._worker.shutdown(wait=False)
 
 
-class _PostgresTx:
+class _PostgresTx(Executor):
     """An open Postgres transaction on one pooled connection."""
 
     kind: Literal["sqlite", "postgres"] = "postgres"
@@ -266,12 +262,8 @@ class _PostgresTx:
         cursor = await self.conn.execute(to_psycopg(sql), dict(params or {}))
         return list(await cursor.fetchall())
 
-    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
 
-
-class PostgresDatabase:
+class PostgresDatabase(Executor):
     """Waypoint tables on Postgres, sharing the checkpointer's connection pool."""
 
     kind: Literal["sqlite", "postgres"] = "postgres"
@@ -312,11 +304,6 @@ class PostgresDatabase:
         """Run a query; return every row as a dict."""
         async with self.pool.connection() as conn:
             return await _PostgresTx(conn).fetchall(sql, params)
-
-    async def fetchone(self, sql: str, params: Params = None) -> Row | None:
-        """Run a query; return its first row or None."""
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
 
     async def batch(
         self, writes: Sequence[Statement], query: Statement | None = None, *, relaxed: bool = False

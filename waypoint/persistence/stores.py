@@ -136,6 +136,18 @@ async def _sqlite_store(path: str) -> tuple[AsyncSqliteStore, aiosqlite.Connecti
 
 
 @asynccontextmanager
+async def _current(stores: Stores) -> AsyncIterator[Stores]:
+    """Newly opened `stores`, migrated, as the context's own until exit; their Store stopped."""
+    stores.migrated = len(registered_migrations())
+    token = _current_stores.set(stores)
+    try:
+        yield stores
+    finally:
+        _current_stores.reset(token)
+        await _stop_store(stores.store)
+
+
+@asynccontextmanager
 async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIterator[Stores]:
     """Open the saver and tables for `url` (see `parse_db_url`), run migrations, and close after.
 
@@ -191,19 +203,10 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
             if db is not None:
                 await db.close()
             raise
-        stores = Stores(
-            url=parsed,
-            checkpointer=saver,
-            db=db,
-            migrated=len(registered_migrations()),
-            store=store,
-        )
-        token = _current_stores.set(stores)
         try:
-            yield stores
+            async with _current(Stores(parsed, saver, db, store=store)) as stores:
+                yield stores
         finally:
-            _current_stores.reset(token)
-            await _stop_store(store)
             await saver_conn.close()
             await store_conn.close()
             await db.close()
@@ -226,19 +229,10 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
                     await pg_saver.setup()
                     await pg_store.setup()
                     await migrate(pg)
-        stores = Stores(
-            url=parsed,
-            checkpointer=pg_saver,
-            db=pg,
-            migrated=len(registered_migrations()),
-            store=pg_store,
-        )
-        token = _current_stores.set(stores)
         try:
-            yield stores
+            async with _current(Stores(parsed, pg_saver, pg, store=pg_store)) as stores:
+                yield stores
         finally:
-            _current_stores.reset(token)
-            await _stop_store(pg_store)
             await pg.close()
     finally:
         await pool.close()

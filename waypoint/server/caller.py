@@ -111,22 +111,21 @@ def self_url(scope: Mapping[str, Any]) -> str:
     return f"http://{host}:{port}"
 
 
-def own_base_url(environ: Mapping[str, str] | None = None) -> str | None:
+def own_base_url() -> str | None:
     """The server's own base URL outside a request (its background workers), if known.
 
     `WAYPOINT_SELF_URL`, else the URL `langgraph dev` announces (`LANGGRAPH_API_URL`), else
     `http://HOST:PORT` as `scripts/aegra-serve.sh` starts Aegra (a wildcard host is reached
     on loopback); None when none is set.
     """
-    env = os.environ if environ is None else environ
-    if configured := env.get(SELF_URL_ENV, "").strip():
+    if configured := os.environ.get(SELF_URL_ENV, "").strip():
         return configured.rstrip("/")
-    if announced := env.get("LANGGRAPH_API_URL", "").strip():
+    if announced := os.environ.get("LANGGRAPH_API_URL", "").strip():
         return announced.rstrip("/")
-    port = env.get("PORT", "").strip()
+    port = os.environ.get("PORT", "").strip()
     if not port.isdigit():
         return None
-    host = env.get("HOST", "").strip() or "127.0.0.1"
+    host = os.environ.get("HOST", "").strip() or "127.0.0.1"
     if host in ("0.0.0.0", "::", "[::]"):
         host = "127.0.0.1"
     elif ":" in host and not host.startswith("["):

@@ -88,16 +88,6 @@ _TRIGGER_SQL = (
 )
 
 
-def is_fence_error(exc: BaseException) -> bool:
-    """Whether an exception (or its cause) is a refusal by the fence."""
-    current: BaseException | None = exc
-    while current is not None:
-        if FENCE_MESSAGE in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
 async def install(url: str) -> None:
     """Create the checkpoint and Waypoint tables if missing, then (re)install the fence.
 

@@ -47,10 +47,9 @@ WORKERS_ENV = "WAYPOINT_SERVER_WORKERS"
 KNOWN = ("relay", "notify", "sweep")
 
 
-def enabled_workers(environ: dict[str, str] | None = None) -> list[str]:
+def enabled_workers() -> list[str]:
     """The workers this server runs (unknown names are logged and skipped)."""
-    env = dict(os.environ) if environ is None else environ
-    raw = env.get(WORKERS_ENV, ",".join(KNOWN))
+    raw = os.environ.get(WORKERS_ENV, ",".join(KNOWN))
     chosen = [name.strip() for name in raw.split(",") if name.strip()]
     for name in chosen:
         if name not in KNOWN:

@@ -39,8 +39,3 @@ def evaluators_for(suite: Suite) -> list[Evaluator]:
     return [
         e for e in chosen if suite.evaluators.get(e.key) is None or suite.evaluators[e.key].enabled
     ]
-
-
-def known_keys(suite: Suite) -> set[str]:
-    """Names a suite may use in `evaluators` and in a case's `evaluators` list."""
-    return {cls.key for cls in BUILT_IN} | {spec.name for spec in suite.judges}
