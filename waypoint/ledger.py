@@ -184,25 +184,74 @@ _UPDATE_SQL = (
 _later_values = operator.attrgetter(*LATER_COLUMNS)
 
 
-def row_writes(rows: list[_Row]) -> list[Statement]:
+def row_writes(rows: list[_Row], kind: str = "sqlite") -> list[Statement]:
     """Statements that write these rows as they are now, each row touched once.
 
     A row not written yet is inserted: with what it holds at its start when that is all it
     holds (the usual case: a node starting), whole otherwise. A row written before gets an
-    update of its later columns. Narrow statements are measurably cheaper on Postgres.
+    update of its later columns. Narrow statements are measurably cheaper on Postgres, where
+    the rows of many tasks (a fan-out starting or ending together) go as arrays (`_at_once`).
     """
     fresh = [row for row in rows if not row.written]
     starting = [row for row in fresh if row.ended_at is None and row.checkpoint_id is None]
     whole = [row for row in fresh if row.ended_at is not None or row.checkpoint_id is not None]
-    writes = [
-        _insert(cols, part) for cols, part in ((START_COLUMNS, starting), (COLUMNS, whole)) if part
-    ]
-    for row in rows:
-        if row.written:
-            params = dict(zip(LATER_COLUMNS, _later_values(row), strict=True))
-            params["ledger_id"] = row.ledger_id
-            writes.append((_UPDATE_SQL, params))
+    written = [row for row in rows if row.written]
+    arrays = kind == "postgres"
+    writes: list[Statement] = []
+    if starting:
+        many = arrays and len(starting) >= ROWS_AT_ONCE
+        writes.append(
+            _at_once(_PG_INSERT_MANY, starting) if many else _insert(START_COLUMNS, starting)
+        )
+    if whole:
+        writes.append(_insert(COLUMNS, whole))
+    if arrays and len(written) >= ROWS_AT_ONCE:
+        return [*writes, _at_once(_PG_UPDATE_MANY, written)]
+    for row in written:
+        params = dict(zip(LATER_COLUMNS, _later_values(row), strict=True))
+        params["ledger_id"] = row.ledger_id
+        writes.append((_UPDATE_SQL, params))
     return writes
+
+
+ROWS_AT_ONCE = 4
+"""From this many `started` rows, or updates, in one batch on Postgres: one array statement."""
+
+
+def _unnest(columns: tuple[str, ...]) -> str:
+    typed = {"step": "integer", "attempt": "integer", "tokens": "integer"}
+    typed |= {"gate_passed": "integer", "latency_ms": "real"}
+    arrays = ", ".join(f":{c}::{typed.get(c, 'text')}[]" for c in columns)
+    return f"unnest({arrays}) AS v({', '.join(columns)})"
+
+
+_PG_INSERT_MANY = (
+    f"INSERT INTO waypoint_ledger ({', '.join(START_COLUMNS)}) "
+    f"SELECT * FROM {_unnest(START_COLUMNS)}"
+)
+_PG_UPDATE_MANY = (
+    "UPDATE waypoint_ledger AS l SET "
+    + ", ".join(f"{c} = v.{c}" for c in LATER_COLUMNS)
+    + f" FROM {_unnest(('ledger_id', *LATER_COLUMNS))} WHERE l.ledger_id = v.ledger_id"
+)
+
+
+_ARRAY_COLUMNS = {
+    _PG_INSERT_MANY: START_COLUMNS,
+    _PG_UPDATE_MANY: ("ledger_id", *LATER_COLUMNS),
+}
+
+
+def _at_once(sql: str, rows: list[_Row]) -> Statement:
+    """Postgres: many rows in one statement, one array per column.
+
+    Its text is the same for any number of rows. Fifty rows as a `VALUES` list or as fifty
+    updates made a text of ≈1,000 parameters that psycopg and the server parsed and planned
+    anew each time (fan-out of 50: 1.34x bare before, 1.26x after). Below `ROWS_AT_ONCE` rows
+    the plain statements stay: dumping arrays costs more than it saves there.
+    """
+    columns = _ARRAY_COLUMNS[sql]
+    return sql, {c: [getattr(row, c) for row in rows] for c in columns}
 
 
 HALTING_HANDLERS = {"LedgerRecorder"}
@@ -384,7 +433,9 @@ class LedgerRecorder(AsyncCallbackHandler):
         """Write every changed row, then run `query`: one relaxed round trip."""
         rows = list(self._dirty.values())
         self._dirty.clear()
-        write = asyncio.ensure_future(self.db.batch(row_writes(rows), query, relaxed=True))
+        write = asyncio.ensure_future(
+            self.db.batch(row_writes(rows, self.db.kind), query, relaxed=True)
+        )
         try:
             # a kill cancels the run, not this write: it finishes, so whether its rows are in
             # the database stays known (a row inserted twice would fail the run's last write)

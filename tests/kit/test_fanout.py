@@ -50,6 +50,29 @@ def test_each_send_task_is_an_invocation_with_its_own_row(db_url: str) -> None:
     assert {r["checkpoint_ns"] for r in work} == {""}
 
 
+def test_a_wide_fan_out_writes_every_row_whole(db_url: str) -> None:
+    """Twelve tasks start and end together: on Postgres their rows go as array statements
+    (`ledger.ROWS_AT_ONCE`), and every column still lands, typed, on each row."""
+    thread, items = _thread(), [f"i{n}" for n in range(12)]
+    done = run(start_run("fanout", {"items": items}, thread_id=thread, db_url=db_url))
+    assert done.status == "completed"
+    work = query(
+        db_url,
+        "SELECT task_id, step, attempt, status, checkpoint_id, started_at, ended_at, latency_ms, "
+        "tokens, cost_usd, output_digest, summary, error_class FROM waypoint_ledger "
+        "WHERE thread_id = ? AND node = 'work'",
+        (thread,),
+    )
+    assert len(work) == 12 and len({r["task_id"] for r in work}) == 12
+    for row in work:
+        assert (row["attempt"], row["status"], row["error_class"]) == (1, "committed", None)
+        assert row["checkpoint_id"] and row["ended_at"] >= row["started_at"]
+        assert isinstance(row["latency_ms"], float) and row["latency_ms"] >= 0
+        assert (row["tokens"], row["cost_usd"]) == (0, "0")
+        assert len(row["output_digest"]) == 16 and row["summary"].startswith('{"done"')
+    assert len({r["step"] for r in work}) == 1 and len({r["summary"] for r in work}) == 12
+
+
 def test_the_task_ids_are_langgraphs(sqlite_url: str) -> None:
     """The ledger reads LangGraph's task namespace (`NODE:TASK_ID`); drift shows here."""
     thread = _thread()
