@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from waypoint.persistence.sql import Statement
+from waypoint.persistence.sql import Executor, Statement
 
 FAILURE_LADDER = "failure_ladder"
 """The kind of a handoff a failure ladder made (the node failed past its retries)."""
@@ -51,6 +51,26 @@ ESCALATE = "escalate:"
 
 ESCALATED = "escalated:"
 """`on_timeout` once the sweeper escalated it (`escalated:USER`): it has no deadline left."""
+
+
+async def escalated_questions(db: Executor, thread_id: str, user: str) -> list[str]:
+    """The questions of a thread waiting for `user` because the sweeper escalated them to them."""
+    rows = await db.fetchall(
+        "SELECT handoff_id FROM waypoint_handoffs WHERE thread_id = :t AND answered_at IS NULL "
+        "AND on_timeout = :to ORDER BY asked_at",
+        {"t": thread_id, "to": f"{ESCALATED}{user}"},
+    )
+    return [str(row["handoff_id"]) for row in rows]
+
+
+def escalated_choice(handed: list[str], interrupt_id: str | None) -> str | None:
+    """The question an escalated user answers, None when they may answer none of these.
+
+    The one named, if it was handed to them; else the only one handed to them.
+    """
+    if interrupt_id in handed or (interrupt_id is None and len(handed) == 1):
+        return interrupt_id or handed[0]
+    return None
 
 
 def deadline_of(value: Any) -> tuple[float, str] | None:

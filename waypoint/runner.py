@@ -39,7 +39,7 @@ from waypoint.effect_plan import PlannedEffect
 from waypoint.errors import BadInput, DatabaseUnavailable, Halted, ThreadTakenOver
 from waypoint.faults import pause_callbacks
 from waypoint.guards import Budgets, GuardHalt, RunGuard, set_guard, set_guard_reset
-from waypoint.handoffs import ESCALATED, Pending
+from waypoint.handoffs import Pending, escalated_choice, escalated_questions
 from waypoint.hitl import is_hitl_request, parse_response
 from waypoint.input_checks import (
     MAX_JSON_DEPTH,
@@ -915,11 +915,9 @@ async def resume_thread(
         workflow, _, _ = await _load(stores, thread_id)  # an unknown thread: refused first
         role = runner_role() or "operator"
         if as_user is not None:
-            role = await _role_of(stores.db, thread_id, workflow.name, as_user, answer is not None)
-            if role == "escalation":
-                interrupt_id = await _escalated_question(
-                    stores.db, thread_id, as_user, interrupt_id
-                )
+            role, interrupt_id = await _role_of(
+                stores.db, thread_id, workflow.name, as_user, answer is not None, interrupt_id
+            )
         with acting_as(as_user or actor()), answering_as(role):
             async with hold_thread(stores.url, stores.db, thread_id):
                 return await _resume_held(
@@ -932,56 +930,41 @@ async def resume_thread(
                 )
 
 
-async def _escalated_question(
-    db: Database, thread_id: str, user: str, interrupt_id: str | None
-) -> str:
-    """The question an escalated user answers: one handed to them, never another of the thread.
+async def _role_of(
+    db: Database, thread_id: str, graph: str, user: str, answers: bool, interrupt_id: str | None
+) -> tuple[str, str | None]:
+    """Under which role `user` may act on the thread (`owner`, `reviewer`, `escalation`).
+
+    Also the question answered: `interrupt_id`, or for an escalated user one handed to them,
+    never another of the thread (`handoffs.escalated_choice`).
 
     Raises:
-        BadInput: `interrupt_id` names another question, or several were handed over and none
-            is named (field `interrupt`; nothing is written).
-    """
-    rows = await db.fetchall(
-        "SELECT handoff_id FROM waypoint_handoffs WHERE thread_id = :t AND answered_at IS NULL "
-        "AND on_timeout = :to ORDER BY asked_at",
-        {"t": thread_id, "to": f"{ESCALATED}{user}"},
-    )
-    handed = [str(row["handoff_id"]) for row in rows]
-    if interrupt_id in handed or (interrupt_id is None and len(handed) == 1):
-        return interrupt_id or handed[0]
-    raise BadInput(
-        f"interrupt: {user} may answer only the question{'s' if len(handed) > 1 else ''} "
-        f"escalated to them in {thread_id} ({', '.join(handed)})"
-        + ("" if interrupt_id else "; name one with --interrupt ID"),
-        field="interrupt",
-    )
-
-
-async def _role_of(db: Database, thread_id: str, graph: str, user: str, answers: bool) -> str:
-    """`owner`, `reviewer` or `escalation`: under which role `user` may act on the thread.
-
-    Raises:
-        BadInput: neither (field `as`; nothing is written).
+        BadInput: no such role (field `as`), or an escalated user naming another question, or
+            none of several handed to them (field `interrupt`); nothing is written.
     """
     first = await db.fetchone(
         "SELECT actor FROM waypoint_ledger WHERE thread_id = :t ORDER BY started_at LIMIT 1",
         {"t": thread_id},
     )
     if first is not None and first["actor"] == user:
-        return "owner"
+        return "owner", interrupt_id
     try:
         reviews = answers and may_review(user, graph)
     except RoleConfigError as exc:
         raise BadInput(f"as: {exc}", field="as") from None
     if reviews:
-        return "reviewer"
-    escalated = await db.fetchone(
-        "SELECT handoff_id FROM waypoint_handoffs WHERE thread_id = :t AND answered_at IS NULL "
-        "AND on_timeout = :to",
-        {"t": thread_id, "to": f"{ESCALATED}{user}"},
-    )
-    if answers and escalated is not None:
-        return "escalation"  # a question past its deadline was handed to this user
+        return "reviewer", interrupt_id
+    handed = await escalated_questions(db, thread_id, user) if answers else []
+    if handed:  # a question past its deadline was handed to this user: that one only
+        chosen = escalated_choice(handed, interrupt_id)
+        if chosen is None:
+            raise BadInput(
+                f"interrupt: {user} may answer only the question{'s' if len(handed) > 1 else ''}"
+                f" escalated to them in {thread_id} ({', '.join(handed)})"
+                + ("" if interrupt_id else "; name one with --interrupt ID"),
+                field="interrupt",
+            )
+        return "escalation", chosen
     started_by = first["actor"] if first is not None else "nobody recorded"
     raise BadInput(
         f"as: {user} may not {'answer' if answers else 'continue'} {thread_id}: it was started "

@@ -43,7 +43,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from waypoint.errors import BadInput
-from waypoint.handoffs import ESCALATED
+from waypoint.handoffs import escalated_choice, escalated_questions
 from waypoint.server.a2a_agents import CALLER_STATE, WorkflowAgent, agent_card
 from waypoint.server.caller import Caller, NotAuthenticated, authenticate_scope, self_url
 from waypoint.server.mcp_tools import mcp_server
@@ -247,21 +247,19 @@ async def answer_question(request: Request) -> Response:
     if interrupt_id is not None and not isinstance(interrupt_id, str):
         return _bad("interrupt_id", "interrupt_id: expected a pending interrupt's id")
     try:
-        row = await (await database_for_run()).fetchone(
-            "SELECT t.graph, (SELECT h.handoff_id FROM waypoint_handoffs h WHERE h.thread_id = "
-            "t.thread_id AND h.answered_at IS NULL AND h.on_timeout = :to ORDER BY h.asked_at "
-            "LIMIT 1) AS escalated FROM waypoint_threads t WHERE t.thread_id = :t",
-            {"t": thread_id, "to": f"{ESCALATED}{caller.user}"},
+        db = await database_for_run()
+        row = await db.fetchone(
+            "SELECT graph FROM waypoint_threads WHERE thread_id = :t", {"t": thread_id}
         )
         graph = str(row["graph"]) if row is not None else ""
-        escalated = str(row["escalated"]) if row is not None and row["escalated"] else None
+        handed = await escalated_questions(db, thread_id, caller.user)
         acting = _acting(
-            caller, await thread_owner(thread_id), graph, caller.user if escalated else None
+            caller, await thread_owner(thread_id), graph, caller.user if handed else None
         )
-        if acting.acting_role == "escalation":
-            if interrupt_id not in (None, escalated):  # only the question handed to the caller
+        if acting.acting_role == "escalation":  # the question handed to the caller, no other
+            interrupt_id = escalated_choice(handed, interrupt_id)
+            if interrupt_id is None:
                 raise ThreadNotFound(thread_id)
-            interrupt_id = escalated
         done = await answer(
             acting, thread_id, body.get("answer"), interrupt_id=interrupt_id, what="answer"
         )
