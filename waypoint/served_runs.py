@@ -152,13 +152,13 @@ class ServedRuns(AsyncCallbackHandler, GraphCallbackHandler):
 
     async def on_interrupt(self, event: GraphInterruptEvent) -> None:
         """The run stops to ask a human (LangGraph's graph lifecycle event)."""
-        recorder = self._runs.get(event.run_id) if event.run_id is not None else None
-        if event.run_id is not None and recorder is not None:
-            self._waiting[event.run_id] = [
-                Pending(i.id, recorder.asked_by.get(i.id), i.value)
-                for i in event.interrupts
-                if i.id is not None
-            ]
+        if event.run_id is None or (recorder := self._runs.get(event.run_id)) is None:
+            return
+        self._waiting[event.run_id] = [
+            Pending(i.id, recorder.asked_by.get(i.id), i.value)
+            for i in event.interrupts
+            if i.id is not None
+        ]
 
     async def _finish(
         self, run_id: UUID, recorder: LedgerRecorder, status: str, values: dict[str, Any]

@@ -64,7 +64,8 @@ class Caller:
             headers[ON_BEHALF_HEADER] = self.acting_for
         if self.acting_user is not None:
             headers[ACTING_HEADER] = self.acting_user
-            headers[ACTING_ROLE_HEADER] = self.acting_role or "reviewer"
+        if self.acting_role is not None:
+            headers[ACTING_ROLE_HEADER] = self.acting_role
         return get_client(url=self.base_url, api_key=None, headers=headers, timeout=120)
 
 
