@@ -10,7 +10,6 @@ and the ledger records Carol, as `reviewer`.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -151,13 +150,5 @@ def escalated_user_sees_only_the_question_handed_to_them(
     answered = _answer(server, users.bob, {"thread_id": thread, "answer": approve})
     assert answered.status_code == 200, answered.text
     assert [p["interrupt_id"] for p in answered.json()["pending"]] == [asked["ask_b"]]
-    [decision] = [
-        json.loads(str(r["human_decision"]))
-        for r in query(
-            db_url,
-            "SELECT human_decision FROM waypoint_ledger WHERE thread_id = ? AND node = 'ask_a' "
-            "AND human_decision IS NOT NULL",
-            (thread,),
-        )
-    ]
+    [decision] = decisions_of(db_url, thread, node="ask_a")
     assert (decision["answered_by"], decision["answered_as"]) == ("bob", "escalation")

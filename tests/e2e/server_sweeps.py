@@ -112,12 +112,12 @@ def ask_deadline(server: Server, users: Users, **given: Any) -> str:
     return thread
 
 
-def decisions_of(db_url: str, thread: str) -> list[dict[str, Any]]:
+def decisions_of(db_url: str, thread: str, node: str = "ask") -> list[dict[str, Any]]:
     found = query(
         db_url,
-        "SELECT human_decision FROM waypoint_ledger WHERE thread_id = ? AND node = 'ask' "
+        "SELECT human_decision FROM waypoint_ledger WHERE thread_id = ? AND node = ? "
         "AND human_decision IS NOT NULL",
-        (thread,),
+        (thread, node),
     )
     return [json.loads(str(row["human_decision"])) for row in found]
 
