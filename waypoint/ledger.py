@@ -292,6 +292,11 @@ def set_recorder_reset(token: Any) -> None:
     _current_recorder.reset(token)
 
 
+def _seen(trip: asyncio.Future[Any]) -> None:
+    if not trip.cancelled():
+        trip.exception()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -387,8 +392,10 @@ class LedgerRecorder(AsyncCallbackHandler):
         """Tasks halted before their body, by task key (one row each, however often asked)."""
         self._dirty: dict[str, _Row] = {}
         self._kill: Row | None = None
-        self._kill_check: asyncio.Future[list[Row]] | None = None
-        """The round trip that nodes starting together share (their rows and the kill read)."""
+        self._next_trip: asyncio.Future[list[Row]] | None = None
+        """The next round trip (rows and the kill read), which nodes starting now wait for."""
+        self._trips: asyncio.Task[None] | None = None
+        """The task that makes the round trips, one after another, while nodes wait for one."""
         self._halted: tuple[str, Halt] | None = None
         """The super-step where this run was first halted, and why."""
         self._observed = False
@@ -453,20 +460,71 @@ class LedgerRecorder(AsyncCallbackHandler):
     async def _rows_and_kill_check(self) -> list[Row]:
         """Write the rows, then read the pending kills: one round trip for the nodes starting now.
 
-        The tasks of one step (a `Send` fan-out, parallel branches) start together: each waits
-        for a shared round trip that carries every task's `started` row and one kill read,
-        instead of N round trips in a row. A node that starts after the shared trip has taken
-        its rows gets the next one, so every node's row is written, and the kills read, before
-        its body runs.
+        Nodes that start while a trip is under way (the tasks of a `Send` fan-out, parallel
+        branches, subgraphs running side by side) wait for the next one together, which carries
+        all their `started` rows and one kill read (a group commit): every node's row is
+        written, and the kills read, after it started and before its body runs, in as few
+        trips as the database's pace allows.
         """
-        if self._kill_check is None:
-            self._kill_check = asyncio.ensure_future(self._shared_check())
-        return await asyncio.shield(self._kill_check)
+        if self._next_trip is None:
+            self._next_trip = asyncio.get_running_loop().create_future()
+            self._next_trip.add_done_callback(_seen)  # its waiters may all have been cancelled
+        trip = self._next_trip
+        if self._trips is None:
+            self._trips = asyncio.get_running_loop().create_task(self._make_trips())
+        return await asyncio.shield(trip)
 
-    async def _shared_check(self) -> list[Row]:
-        await asyncio.sleep(0)  # the tasks starting with this one add their rows
-        self._kill_check = None  # rows added from here on go with the next trip
-        return await self._write(pending_kill_query(self.thread_id, self.graph))
+    async def _make_trips(self) -> None:
+        """Make round trips while nodes wait for one (its own task: a kill does not cancel it)."""
+        try:
+            while self._next_trip is not None:
+                await self._trip()
+        finally:
+            self._trips = None
+
+    async def _trip(self) -> None:
+        """One round trip: the changed rows, then the kill read, for the nodes waiting now.
+
+        It takes its rows, and the nodes it answers, only once the database is ready for it:
+        nodes that started while it waited for the connection or the file's write lock go
+        with it instead of waiting for the next.
+        """
+        taken: list[_Row] = []
+        answers: list[asyncio.Future[list[Row]]] = []
+
+        def writes() -> list[Statement]:
+            if self._next_trip is not None:
+                answers.append(self._next_trip)
+                self._next_trip = None
+            taken.extend(self._dirty.values())
+            self._dirty.clear()
+            return row_writes(taken, self.db.kind)
+
+        query = pending_kill_query(self.thread_id, self.graph)
+        try:
+            kills = await self.db.batch(writes, query, relaxed=True)
+        except BaseException as error:  # the waiting nodes raise it
+            for row in taken:  # written with the next write instead
+                self._dirty.setdefault(row.ledger_id, row)
+            if not answers and self._next_trip is not None:  # it failed before taking them
+                answers.append(self._next_trip)
+                self._next_trip = None
+            for answer in answers:
+                if not answer.done():
+                    answer.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for row in taken:
+            row.written = True
+        for answer in answers:
+            if not answer.done():
+                answer.set_result(kills)
+
+    async def _trips_done(self) -> None:
+        """Wait for the round trips under way (before the run's last write)."""
+        while self._trips is not None:
+            await asyncio.wait([self._trips])
 
     def on_capability_call(
         self,
@@ -682,6 +740,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         writer took the thread over), only this run's own rows are written, nothing of the
         other writer's is settled, and this returns False.
         """
+        await self._trips_done()
         if self._observed:
             for row in self._rows:
                 if row.status in PENDING:
@@ -710,6 +769,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         (matched by the server's run id), rows are settled against them. Where none of this
         run's are (the server keeps them elsewhere), rows are left as they are.
         """
+        await self._trips_done()
         try:
             links = await tables_in(self.db).links_where(
                 self.thread_id, SERVER_RUN_KEY, [self.run_id]
