@@ -211,3 +211,19 @@ def test_parallel_branches_and_a_command_are_counted_per_task(db_url: str) -> No
         ("route", "committed"),
         ("accept", "halted"),
     ]
+
+
+def test_every_row_is_written_before_its_body_across_parallel_subgraphs(db_url: str) -> None:
+    """Six subgraphs of three nodes each run side by side; their `started` rows share round
+    trips (the ledger's group commit), and each node's body finds its own row already
+    written."""
+    thread, lanes = _thread(), [f"l{n}" for n in range(6)]
+    done = run(
+        start_run("witness", {"lanes": lanes, "db": db_url}, thread_id=thread, db_url=db_url)
+    )
+    assert done.status == "completed"
+    seen = done.values["seen"]
+    assert sorted(seen) == sorted(f"{lane}.{n}:started" for lane in lanes for n in "abc")
+    rows = _rows(db_url, thread)
+    looks = [r for r in rows if r["node"].startswith("look_")]
+    assert len(looks) == 18 and {r["status"] for r in looks} == {"committed"}

@@ -300,6 +300,14 @@ class PostgresDatabase(Executor):
         """Session advisory locks this process holds on its session."""
         self._session: AsyncConnection[Any] | None = None
         self._session_ready = asyncio.Lock()
+        self.writers_lock: asyncio.Lock | None = None
+        """The checkpoint saver's lock (it holds it around each of its queries).
+
+        A batch whose writes are made late (a callable) makes them once the saver's query in
+        flight has ended, then runs on its own connection alongside the saver's next: the
+        ledger rows of nodes that start while a checkpoint is being written go in one trip
+        (a 6-way `research` run: 55 trips -> ≈22, 1.28x -> 1.25x bare).
+        """
 
     async def session(self) -> AsyncConnection[Any]:
         """This process's own connection: advisory locks and relaxed batches.
@@ -338,6 +346,9 @@ class PostgresDatabase(Executor):
         `relaxed` statements go through the process session, whose commits do not wait for
         the disk.
         """
+        if callable(writes) and self.writers_lock is not None:
+            async with self.writers_lock:  # the saver's query in flight ends first
+                writes = writes()
         writes = _made(writes)
         sql, params = as_one_statement(writes, query) if writes else (query or ("SELECT 1", None))
         if relaxed:

@@ -223,6 +223,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
         pg = PostgresDatabase(pool)
         pg_saver = ObservedPostgresSaver(pool, serde=serde)
         pg_store = AsyncPostgresStore(pool)
+        pg.writers_lock = pg_saver.lock
         if not await _postgres_schema_current(pg):
             async with pg.session_lock("waypoint_saver_setup"):
                 if not await _postgres_schema_current(pg):  # another process may have done it
