@@ -292,11 +292,6 @@ def set_recorder_reset(token: Any) -> None:
     _current_recorder.reset(token)
 
 
-def _seen(trip: asyncio.Future[Any]) -> None:
-    if not trip.cancelled():
-        trip.exception()
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -392,8 +387,8 @@ class LedgerRecorder(AsyncCallbackHandler):
         """Tasks halted before their body, by task key (one row each, however often asked)."""
         self._dirty: dict[str, _Row] = {}
         self._kill: Row | None = None
-        self._next_trip: asyncio.Future[list[Row]] | None = None
-        """The next round trip (rows and the kill read), which nodes starting now wait for."""
+        self._waiting: list[asyncio.Future[list[Row]]] = []
+        """Nodes waiting for the next round trip (their rows and the kill read), one future each."""
         self._trips: asyncio.Task[None] | None = None
         """The task that makes the round trips, one after another, while nodes wait for one."""
         self._halted: tuple[str, Halt] | None = None
@@ -466,18 +461,17 @@ class LedgerRecorder(AsyncCallbackHandler):
         written, and the kills read, after it started and before its body runs, in as few
         trips as the database's pace allows.
         """
-        if self._next_trip is None:
-            self._next_trip = asyncio.get_running_loop().create_future()
-            self._next_trip.add_done_callback(_seen)  # its waiters may all have been cancelled
-        trip = self._next_trip
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[Row]] = loop.create_future()
+        self._waiting.append(answer)  # its own: a node cancelled (a kill) drops only its own
         if self._trips is None:
-            self._trips = asyncio.get_running_loop().create_task(self._make_trips())
-        return await asyncio.shield(trip)
+            self._trips = loop.create_task(self._make_trips())
+        return await answer
 
     async def _make_trips(self) -> None:
         """Make round trips while nodes wait for one (its own task: a kill does not cancel it)."""
         try:
-            while self._next_trip is not None:
+            while self._waiting:
                 await self._trip()
         finally:
             self._trips = None
@@ -493,9 +487,8 @@ class LedgerRecorder(AsyncCallbackHandler):
         answers: list[asyncio.Future[list[Row]]] = []
 
         def writes() -> list[Statement]:
-            if self._next_trip is not None:
-                answers.append(self._next_trip)
-                self._next_trip = None
+            answers.extend(self._waiting)
+            self._waiting.clear()
             taken.extend(self._dirty.values())
             self._dirty.clear()
             return row_writes(taken, self.db.kind)
@@ -506,9 +499,9 @@ class LedgerRecorder(AsyncCallbackHandler):
         except BaseException as error:  # the waiting nodes raise it
             for row in taken:  # written with the next write instead
                 self._dirty.setdefault(row.ledger_id, row)
-            if not answers and self._next_trip is not None:  # it failed before taking them
-                answers.append(self._next_trip)
-                self._next_trip = None
+            if not answers:  # it failed before taking them
+                answers.extend(self._waiting)
+                self._waiting.clear()
             for answer in answers:
                 if not answer.done():
                     answer.set_exception(error)

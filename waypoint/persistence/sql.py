@@ -238,13 +238,14 @@ class SqliteDatabase(Executor):
             else:
                 async with self.writers_lock:
                     statements = [*_made(writes), *([query] if query else [])]
-                    # the saver's next write must not start while ours still runs: a cancelled
-                    # caller keeps the lock until the statements it sent have ended
-                    call = asyncio.ensure_future(self._call(work, self.conn, statements))
+                    call = self._worker.submit(functools.partial(work, self.conn, statements))
                     try:
-                        rows = await asyncio.shield(call)
+                        rows = await asyncio.wrap_future(call)
                     except asyncio.CancelledError:
-                        await asyncio.wait([call])
+                        # the saver's next write must not start while ours still runs: a
+                        # cancelled caller keeps the lock until the statements it sent have ended
+                        if not call.cancel():
+                            await asyncio.wait([asyncio.wrap_future(call)])
                         raise
             return rows if query else []
 
