@@ -125,8 +125,9 @@ async def ledger_overhead(ctx: BenchContext) -> Section:
             f"per node = (on - off) / {NODES_PER_RUN} nodes; vs off = median over rounds of "
             "on / off measured in the same round.",
             "Per node the ledger costs one database round trip before the node's body (the "
-            "previous node's finished row, the new started row and the kill-switch read, in "
-            "one statement on Postgres, one transaction on SQLite) and its CPU (digests, "
+            "rows changed since the last trip, the new started rows and the kill-switch read, "
+            "in one statement on Postgres, one transaction on SQLite; nodes that start while a "
+            "trip is under way share the next) and its CPU (digests, "
             "redaction, LangChain's callback manager). The saver reports each checkpoint it "
             "saves, so rows are marked committed in memory as the run goes; after the run one "
             "statement writes what is left (`reconcile` reads checkpoints back only when a run "
