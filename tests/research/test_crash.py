@@ -89,7 +89,13 @@ def test_a_kill_during_the_fan_out_halts_every_task(
     assert len(stopped) == 3
     assert all(r["error_class"] == "GuardHalt" for r in stopped), stopped
     assert all(r["error_message"] == "kill: wrong question" for r in stopped), stopped
-    assert [r["node"] for r in rows if r["status"] == "halted"] == ["synthesise"]
+    # the kill also cancels the run itself when it lands. If the refused tool calls end the
+    # three research tasks first, `synthesise` is halted before its body; if the cancel reaches
+    # the tasks first, the runner records the halt by running their step again, where they are
+    # halted before their body (rows `halted` for `research`). Either may come first; nothing
+    # past the kill runs.
+    halted = [r["node"] for r in rows if r["status"] == "halted"]
+    assert halted and set(halted) <= {"research", "synthesise"}, halted
     assert "write_findings" not in done and "synthesise" not in done
     assert len(calls(log)) == 3  # no search ran again
 
