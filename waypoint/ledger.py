@@ -391,6 +391,8 @@ class LedgerRecorder(AsyncCallbackHandler):
         """Nodes waiting for the next round trip (their rows and the kill read), one future each."""
         self._trips: asyncio.Task[None] | None = None
         """The task that makes the round trips, one after another, while nodes wait for one."""
+        self._kill_query = pending_kill_query(thread_id, graph)
+        """The kill read each round trip ends with (the same for every trip of the run)."""
         self._halted: tuple[str, Halt] | None = None
         """The super-step where this run was first halted, and why."""
         self._observed = False
@@ -493,9 +495,8 @@ class LedgerRecorder(AsyncCallbackHandler):
             self._dirty.clear()
             return row_writes(taken, self.db.kind)
 
-        query = pending_kill_query(self.thread_id, self.graph)
         try:
-            kills = await self.db.batch(writes, query, relaxed=True)
+            kills = await self.db.batch(writes, self._kill_query, relaxed=True)
         except BaseException as error:  # the waiting nodes raise it
             for row in taken:  # written with the next write instead
                 self._dirty.setdefault(row.ledger_id, row)

@@ -45,7 +45,7 @@ def to_numbered(sql: str) -> tuple[str, tuple[str, ...]]:
 
     For psycopg's raw cursor, which sends the text as it is: psycopg parses a statement's
     placeholders on every execution once it has more than 50 parameters (it caches only
-    smaller ones), and the ledger's batches have hundreds. Here each text is parsed once.
+    smaller ones), and the ledger's batches often have more. Here each text is parsed once.
     """
     names: dict[str, int] = {}
 
