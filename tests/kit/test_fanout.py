@@ -51,8 +51,8 @@ def test_each_send_task_is_an_invocation_with_its_own_row(db_url: str) -> None:
 
 
 def test_a_wide_fan_out_writes_every_row_whole(db_url: str) -> None:
-    """Twelve tasks start and end together: on Postgres their rows go as array statements
-    (`ledger.ROWS_AT_ONCE`), and every column still lands, typed, on each row."""
+    """Twelve tasks start and end together: on Postgres their rows go as one JSON parameter
+    (`ledger._as_json`), and every column still lands, typed, on each row."""
     thread, items = _thread(), [f"i{n}" for n in range(12)]
     done = run(start_run("fanout", {"items": items}, thread_id=thread, db_url=db_url))
     assert done.status == "completed"
