@@ -299,6 +299,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _text(value: Any) -> Any:
+    """A text as the ledger keeps it: a NUL character becomes U+FFFD.
+
+    Postgres text cannot hold NUL; an error message with one (a node that read binary data)
+    made the row's write fail, and the run's end left it `started` with no error.
+    """
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 NS_SEP, NS_END = "|", ":"
 """How LangGraph joins a task's namespace: `PARENT_NODE:TASK_ID|NODE:TASK_ID` (its
 `langgraph_checkpoint_ns`; the constants are private in `langgraph._internal._constants`)."""
@@ -656,7 +665,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         if self._halted is None:
             self._halted = (superstep, halt)
         row.status, row.error_class = "halted", "GuardHalt"
-        row.error_message = f"{halt.kind}: {halt.reason}"
+        row.error_message = _text(f"{halt.kind}: {halt.reason}")
         self._dirty[row.ledger_id] = row
         self._halted_rows[key] = row
 
@@ -675,7 +684,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         row.ended_at = _now()
         row.latency_ms = round((time.monotonic() - row.started) * 1000, 3)
         for name, value in fields.items():
-            setattr(row, name, value)
+            setattr(row, name, _text(value))
         self._dirty[row.ledger_id] = row
 
     async def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:

@@ -65,6 +65,23 @@ def test_a_failing_node_gets_the_default_ladder_and_halts_with_the_reason(db_url
     assert any("error_handler" in name for name in load_workflow("plain").served.nodes)
 
 
+def test_an_error_message_holding_a_nul_character_is_recorded(db_url: str) -> None:
+    """Postgres text cannot hold NUL: the ledger keeps U+FFFD in its place, on both backends.
+
+    Before, on Postgres the row's write failed and the node's row stayed `started`, its error lost.
+    """
+    thread = _thread()
+    halted = run(start_run("plain", {"steps": ["nul"]}, thread_id=thread, db_url=db_url))
+    assert halted.status == "halted" and halted.values["halt"]["node"] == "first"
+    rows = query(
+        db_url,
+        "SELECT status, error_class, error_message FROM waypoint_ledger WHERE thread_id = ?",
+        (thread,),
+    )
+    assert [(r["status"], r["error_class"]) for r in rows] == [("committed", "ValueError")]
+    assert rows[0]["error_message"] == "first read a NUL character: \ufffd"
+
+
 def test_a_plain_interrupt_is_answered_and_the_thread_ends(db_url: str) -> None:
     thread = _thread()
     waiting = run(start_run("plain", {"steps": ["ask", "ok"]}, thread_id=thread, db_url=db_url))

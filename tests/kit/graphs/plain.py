@@ -1,6 +1,7 @@
 """Kit test graph: plain LangGraph, no Waypoint import; a TypedDict state; one node can fail.
 
-`steps` say what each node does: `ok`, `fail` (raises a transient error, every time), or `ask`
+`steps` say what each node does: `ok`, `fail` (raises a transient error, every time), `nul`
+(raises an error whose message holds a NUL character, which Postgres text cannot), or `ask`
 (asks a human with a plain `interrupt`, not an HITL request). `second` declares a side effect
 in its node metadata, so time travel that may reach it asks for `--allow-effects`.
 """
@@ -35,6 +36,8 @@ def _act(name: str, step: list[str]) -> dict[str, Any]:
     kind = step[0] if step else "ok"
     if kind == "fail":
         raise ConnectionError(f"{name} was told to fail")  # transient: retried, then halted
+    if kind == "nul":
+        raise ValueError(f"{name} read a NUL character: \x00")
     if kind == "ask":
         answer = interrupt(f"may {name} go on?")
         return {"log": [f"{name}:{answer}"]}
