@@ -43,6 +43,8 @@ class Results:
     """Why there are no profiles, when there are none."""
     load_end: str = ""
     """Load average when the run ended."""
+    speed_end: str = ""
+    """`python_speed` at the end (the machine's speed can change during a run)."""
 
     @property
     def goals(self) -> list[Goal]:
@@ -162,6 +164,7 @@ def markdown(results: Results) -> str:
     ]
     out += [f"- {label}: {value}" for label, value in results.machine.lines()]
     out.append(f"- Load average at end: {results.load_end}")
+    out.append(f"- Python speed at end: {results.speed_end}")
     out += ["", "## Goals", ""]
     out += _md_table(
         ["goal", "measured", "target", "result", "figures"],

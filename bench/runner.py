@@ -24,7 +24,7 @@ import bench.suites  # noqa: F401  (registers the benchmarks)
 from bench.context import FULL, QUICK, BenchContext
 from bench.databases import bench_postgres, server_version, sqlite_folder
 from bench.goals import ProfileTarget
-from bench.machine import describe, load_average
+from bench.machine import describe, load_average, python_speed
 from bench.profiling import profile, pyinstrument
 from bench.registry import registered
 from bench.report import (
@@ -150,7 +150,8 @@ async def run(options: Options, command: str) -> Results:
         print_profiles(console, results.profiles, results.profile_note)
     results.seconds = time.perf_counter() - started
     results.load_end = load_average()
-    console.print(f"[dim]load average at end: {results.load_end}[/dim]")
+    results.speed_end = python_speed()
+    console.print(f"[dim]load average at end: {results.load_end}; {results.speed_end}[/dim]")
     if options.report is not None:
         write_markdown(results, options.report)
         console.print(f"wrote {options.report}")

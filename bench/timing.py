@@ -9,6 +9,7 @@ be compared with another round by round (`paired_ratio`).
 from __future__ import annotations
 
 import gc
+import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -58,3 +59,21 @@ def paired_ratio(variant: list[float], baseline: list[float]) -> float:
     """Median over rounds of variant / baseline, each pair measured in the same round."""
     ratios = [v / b for v, b in zip(variant, baseline, strict=True) if b > 0]
     return statistics.median(ratios) if ratios else float("nan")
+
+
+def ratio_interval(
+    variant: list[float], baseline: list[float], *, confidence: float = 0.9, resamples: int = 2000
+) -> tuple[float, float]:
+    """A bootstrap interval of `paired_ratio`: how far another run's median could land.
+
+    The rounds are resampled with a fixed seed, so the same samples give the same interval.
+    """
+    ratios = [v / b for v, b in zip(variant, baseline, strict=True) if b > 0]
+    if len(ratios) < 2:
+        return float("nan"), float("nan")
+    draw = random.Random(0)
+    medians = sorted(
+        statistics.median(draw.choices(ratios, k=len(ratios))) for _ in range(resamples)
+    )
+    tail = (1 - confidence) / 2
+    return medians[int(tail * (resamples - 1))], medians[int((1 - tail) * (resamples - 1))]
