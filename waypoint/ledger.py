@@ -172,7 +172,7 @@ def _insert(columns: tuple[str, ...], rows: list[_Row]) -> Statement:
     values = operator.attrgetter(*columns)
     params: dict[str, Any] = {}
     for i, row in enumerate(rows):
-        params.update(zip([f"r{i}_{c}" for c in columns], values(row), strict=True))
+        params.update(zip([f"r{i}_{c}" for c in columns], map(_text, values(row)), strict=True))
     return _insert_sql(columns, len(rows)), params
 
 
@@ -212,7 +212,7 @@ def row_writes(rows: list[_Row], kind: str = "sqlite") -> list[Statement]:
     if whole:
         writes.append(_insert(COLUMNS, whole))
     for row in written:
-        params = dict(zip(LATER_COLUMNS, _later_values(row), strict=True))
+        params = dict(zip(LATER_COLUMNS, map(_text, _later_values(row)), strict=True))
         params["ledger_id"] = row.ledger_id
         writes.append((_UPDATE_SQL, params))
     return writes
@@ -250,7 +250,7 @@ def _as_json(statement: tuple[str, tuple[str, ...]], rows: list[_Row]) -> Statem
     """
     sql, columns = statement
     values = operator.attrgetter(*columns)
-    text = json.dumps([dict(zip(columns, values(row), strict=True)) for row in rows])
+    text = json.dumps([dict(zip(columns, map(_text, values(row)), strict=True)) for row in rows])
     return sql, {"rows": text}
 
 
@@ -300,10 +300,11 @@ def _now() -> str:
 
 
 def _text(value: Any) -> Any:
-    """A text as the ledger keeps it: a NUL character becomes U+FFFD.
+    """A column's value as the ledger writes it: a NUL character in a text becomes U+FFFD.
 
-    Postgres text cannot hold NUL; an error message with one (a node that read binary data)
-    made the row's write fail, and the run's end left it `started` with no error.
+    Every column's value passes here on both backends. Postgres text cannot hold NUL: an error
+    message with one (a node that read binary data), or a routing reason quoting one, made the
+    row's write fail, and the run's end left the node `started` with its error lost.
     """
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
@@ -665,7 +666,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         if self._halted is None:
             self._halted = (superstep, halt)
         row.status, row.error_class = "halted", "GuardHalt"
-        row.error_message = _text(f"{halt.kind}: {halt.reason}")
+        row.error_message = f"{halt.kind}: {halt.reason}"
         self._dirty[row.ledger_id] = row
         self._halted_rows[key] = row
 
@@ -684,7 +685,7 @@ class LedgerRecorder(AsyncCallbackHandler):
         row.ended_at = _now()
         row.latency_ms = round((time.monotonic() - row.started) * 1000, 3)
         for name, value in fields.items():
-            setattr(row, name, _text(value))
+            setattr(row, name, value)
         self._dirty[row.ledger_id] = row
 
     async def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
