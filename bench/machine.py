@@ -32,7 +32,7 @@ class Machine:
     load: str
     """Load average (1, 5, 15 minutes) when the run started: other work competes for cores."""
     speed: str
-    """How fast this machine runs plain Python (`python_speed`): absolute goals scale with it."""
+    """How fast this machine ran a plain Python loop (`python_speed`): a hint, not a calibration."""
 
     def lines(self) -> list[tuple[str, str]]:
         """(label, value) pairs, in display order."""
@@ -98,8 +98,11 @@ def load_average() -> str:
 def python_speed(iterations: int = 5_000_000) -> str:
     """The best of three timings of a plain Python loop, as text.
 
-    Machines called alike ("2 cores, AMD EPYC") differ two to three times in speed; ratios
-    measured side by side barely move, absolute goals (a command within 1 s) move with it.
+    Machines called alike ("2 cores, AMD EPYC") differ two to three times in speed, and one
+    machine's speed changed about 3x within a session. Ratios measured side by side barely move;
+    absolute goals (a command within 1 s) move with the machine. The loop is a hint of that, not
+    a calibration: one run measured the same loop speed at both ends while the workload ran
+    about twice as slow as on an earlier machine.
     """
     best = float("inf")
     for _ in range(3):
