@@ -82,6 +82,16 @@ def test_an_error_message_holding_a_nul_character_is_recorded(db_url: str) -> No
     assert rows[0]["error_message"] == "first read a NUL character: \ufffd"
 
 
+def test_a_store_value_holding_a_nul_character_is_kept(db_url: str) -> None:
+    """The Postgres Store's values are JSONB, which cannot hold NUL: U+FFFD on both backends.
+
+    Before, on Postgres the node's `put` failed (the run halted); SQLite kept the NUL.
+    """
+    done = run(start_run("plain", {"steps": ["keep"]}, thread_id=_thread(), db_url=db_url))
+    assert done.status == "completed", done.values.get("halt")
+    assert done.values["log"] == ["first:kept:read \ufffd from a file", "second:ok"]
+
+
 def test_a_plain_interrupt_is_answered_and_the_thread_ends(db_url: str) -> None:
     thread = _thread()
     waiting = run(start_run("plain", {"steps": ["ask", "ok"]}, thread_id=thread, db_url=db_url))
