@@ -10,6 +10,11 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   apt-get install -y -q chromium >/dev/null 2>&1 || echo "test: chromium not installed" >&2
 fi
 export LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=1 LANGGRAPH_STRICT_MSGPACK=true
+# The suite starts several hundred Python processes (the CLI, servers, workers). With
+# PYTHONDONTWRITEBYTECODE set (as on this project's machines) each compiled Waypoint's own
+# modules from source again; their bytecode is kept under .venv instead (not in the tree).
+export PYTHONPYCACHEPREFIX="$PWD/.venv/pycache"
+unset PYTHONDONTWRITEBYTECODE
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
