@@ -74,6 +74,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "HumanDecision": ("waypoint.hitl", "HumanDecision"),
     "acting_user": ("waypoint.actors", "acting_user"),
     "user_namespace": ("waypoint.actors", "user_namespace"),
+    "without_nul": ("waypoint.persistence.store_values", "without_nul"),
     "BadInput": ("waypoint.errors", "BadInput"),
     # failure paths
     "Ladder": ("waypoint.ladder", "Ladder"),
@@ -166,6 +167,7 @@ __all__ = [
     "thread_status",
     "update",
     "user_namespace",
+    "without_nul",
 ]
 
 if TYPE_CHECKING:
@@ -208,6 +210,7 @@ if TYPE_CHECKING:
     from waypoint.persistence.migrations import register as register_tables
     from waypoint.persistence.side_effects import EffectRefused, effect_key, perform_once
     from waypoint.persistence.sql import Executor
+    from waypoint.persistence.store_values import without_nul
     from waypoint.persistence.stores import database_for_run as run_database
     from waypoint.persistence.stores import open_stores
     from waypoint.policy import AT_LEAST, AT_MOST, SUBSET

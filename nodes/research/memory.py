@@ -25,7 +25,7 @@ from langgraph.config import get_config, get_store
 from langgraph.store.base import BaseStore
 
 from state.research import Finding
-from waypoint import acting_user, user_namespace
+from waypoint import acting_user, user_namespace, without_nul
 
 NAMESPACE = "research"
 
@@ -63,12 +63,19 @@ async def recall_current(question: str) -> dict[str, Any] | None:
 async def remember(
     store: BaseStore, user: str | None, finding: Finding, thread_id: str, ttl_minutes: float
 ) -> None:
-    """Keep an answered finding for `ttl_minutes`."""
-    value = {
-        "finding": finding.model_dump(mode="json"),
-        "thread_id": thread_id,
-        "stored_at": time.time(),
-        "expires_at": time.time() + ttl_minutes * 60,
-    }
+    """Keep an answered finding for `ttl_minutes`.
+
+    A NUL character in its text (a passage quoting binary data) becomes U+FFFD: a Postgres
+    Store's values are JSONB, which cannot hold one, and a server's Store (Aegra's) is not the
+    one `open_stores` opens, which replaces it too.
+    """
+    value = without_nul(
+        {
+            "finding": finding.model_dump(mode="json"),
+            "thread_id": thread_id,
+            "stored_at": time.time(),
+            "expires_at": time.time() + ttl_minutes * 60,
+        }
+    )
     ttl = ttl_minutes if store.supports_ttl else None
     await store.aput(namespace(user), key(finding.question), value, ttl=ttl)

@@ -211,3 +211,33 @@ def test_memory_is_per_user_and_expires(db_url: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("WAYPOINT_ACTOR", f"other-{uuid.uuid4().hex[:6]}")
     other = start(db_url, raw)
     assert all(f["reused_from"] is None for f in other.values["findings"])
+
+
+def test_a_finding_holding_a_nul_character_is_kept_by_a_servers_postgres_store(
+    pg_url: str,
+) -> None:
+    """A server's Store (Aegra's) is LangGraph's own, JSONB on Postgres: `remember` itself
+    replaces NUL, so a passage quoting binary data does not fail the task's last node."""
+    from langgraph.store.postgres.aio import AsyncPostgresStore
+
+    from nodes.research.memory import recall, remember
+    from state.research import Claim, Finding
+
+    finding = Finding(
+        sub_question_id="q1",
+        question="What does pickle write for b'\x00'?",
+        status="answered",
+        claims=[Claim(text="It writes the byte \x00 as is.", citations=["p1"])],
+    )
+    user = f"nul-{uuid.uuid4().hex[:8]}"
+
+    async def keep_and_read() -> dict[str, Any] | None:
+        async with AsyncPostgresStore.from_conn_string(pg_url) as store:
+            await store.setup()
+            await remember(store, user, finding, "thread-1", 5)
+            return await recall(store, user, finding.question)
+
+    kept = run(keep_and_read())
+    assert kept is not None
+    assert kept["finding"]["claims"][0]["text"] == "It writes the byte \ufffd as is."
+    assert kept["finding"]["question"] == "What does pickle write for b'\ufffd'?"
