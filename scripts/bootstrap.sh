@@ -18,7 +18,14 @@ fi
 
 want=$( (cat requirements.lock pyproject.toml; echo compile-bytecode) | sha256sum | cut -d' ' -f1)
 stamp=.venv/.waypoint-installed
+compile_project() {
+  # The project's own modules too (into __pycache__/, git-ignored): Python still reads them
+  # under PYTHONDONTWRITEBYTECODE, and every command compiled them again (≈70 ms of a 0.9 s
+  # `waypoint status`). Files changed since are compiled again here; 0.03 s when none are.
+  .venv/bin/python -m compileall -q waypoint nodes graphs state >/dev/null
+}
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  compile_project
   exit 0
 fi
 [ -x .venv/bin/python ] || "$UV" venv -q .venv --python 3.11
@@ -27,5 +34,6 @@ fi
 # (`import langgraph.graph` ≈2.5 s instead of ≈1 s; the suite starts hundreds of processes)
 "$UV" pip sync -q --compile-bytecode --python .venv/bin/python requirements.lock
 "$UV" pip install -q --python .venv/bin/python --no-deps --no-build-isolation -e .
+compile_project
 echo "$want" > "$stamp"
 echo "bootstrap: .venv ready" >&2
