@@ -43,7 +43,7 @@ def holdable(ops: Iterable[Op]) -> list[Op]:
     ]
 
 
-class PostgresStore(AsyncPostgresStore):
+class NulSafePostgresStore(AsyncPostgresStore):
     """LangGraph's `AsyncPostgresStore`, writing values with NUL replaced."""
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
@@ -51,7 +51,7 @@ class PostgresStore(AsyncPostgresStore):
         return await super().abatch(holdable(ops))
 
 
-class SqliteStore(AsyncSqliteStore):
+class NulSafeSqliteStore(AsyncSqliteStore):
     """LangGraph's `AsyncSqliteStore`, writing values as the Postgres one does."""
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:

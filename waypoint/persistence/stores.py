@@ -34,7 +34,7 @@ from waypoint.persistence.sql import (
     SqliteDatabase,
     open_postgres_pool,
 )
-from waypoint.persistence.store_values import PostgresStore, SqliteStore
+from waypoint.persistence.store_values import NulSafePostgresStore, NulSafeSqliteStore
 from waypoint.persistence.urls import DatabaseURL, check_sqlite_location, parse_db_url
 from waypoint.private_files import private_file
 
@@ -52,7 +52,7 @@ class Stores:
     migrated: int = 0
     """How many registered migrations were known when the tables were last brought up to date."""
     store: BaseStore | None = None
-    """LangGraph's Store on the same database (`store_values.SqliteStore` / `PostgresStore`)."""
+    """LangGraph's Store on the same database (`store_values`: NUL replaced in its values)."""
 
 
 async def _sqlite_saver(
@@ -123,11 +123,11 @@ async def _sqlite_setup_lock(path: str) -> AsyncIterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-async def _sqlite_store(path: str) -> tuple[SqliteStore, aiosqlite.Connection]:
+async def _sqlite_store(path: str) -> tuple[NulSafeSqliteStore, aiosqlite.Connection]:
     conn = await aiosqlite.connect(path, timeout=30, isolation_level=None)
     try:
         await conn.execute("PRAGMA busy_timeout=30000")
-        store = SqliteStore(conn)  # NUL in a value replaced, as on Postgres
+        store = NulSafeSqliteStore(conn)  # NUL in a value replaced, as on Postgres
         await store.setup()
     except BaseException:
         await conn.close()
@@ -222,7 +222,7 @@ async def open_stores(url: str | None = None, *, pool_size: int = 12) -> AsyncIt
     try:
         pg = PostgresDatabase(pool)
         pg_saver = ObservedPostgresSaver(pool, serde=serde)
-        pg_store = PostgresStore(pool)  # JSONB cannot hold NUL: replaced in values
+        pg_store = NulSafePostgresStore(pool)  # JSONB cannot hold NUL: replaced in values
         pg.writers_lock = pg_saver.lock
         if not await _postgres_schema_current(pg):
             async with pg.session_lock("waypoint_saver_setup"):
