@@ -22,7 +22,7 @@ compile_project() {
   # The project's own modules too (into __pycache__/, git-ignored): Python still reads them
   # under PYTHONDONTWRITEBYTECODE, and every command compiled them again (≈70 ms of a 0.9 s
   # `waypoint status`). Files changed since are compiled again here; 0.03 s when none are.
-  .venv/bin/python -m compileall -q waypoint nodes graphs state >/dev/null
+  .venv/bin/python -m compileall -q waypoint nodes graphs state  # -q: only errors are shown
 }
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   compile_project
