@@ -55,9 +55,14 @@ async def repeat(operation: Operation, *, runs: int, warmup: int) -> Samples:
     return (await interleaved({"only": operation}, runs=runs, warmup=warmup))["only"]
 
 
+def _ratios(variant: list[float], baseline: list[float]) -> list[float]:
+    """Variant / baseline round by round (rounds with no baseline time left out)."""
+    return [v / b for v, b in zip(variant, baseline, strict=True) if b > 0]
+
+
 def paired_ratio(variant: list[float], baseline: list[float]) -> float:
     """Median over rounds of variant / baseline, each pair measured in the same round."""
-    ratios = [v / b for v, b in zip(variant, baseline, strict=True) if b > 0]
+    ratios = _ratios(variant, baseline)
     return statistics.median(ratios) if ratios else float("nan")
 
 
@@ -68,7 +73,7 @@ def ratio_interval(
 
     The rounds are resampled with a fixed seed, so the same samples give the same interval.
     """
-    ratios = [v / b for v, b in zip(variant, baseline, strict=True) if b > 0]
+    ratios = _ratios(variant, baseline)
     if len(ratios) < 2:
         return float("nan"), float("nan")
     draw = random.Random(0)

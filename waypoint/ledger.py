@@ -40,6 +40,7 @@ from waypoint.guards import GuardHalt, Halt, RunGuard, canonical_json, digest_of
 from waypoint.kill import pending_kill_query
 from waypoint.kill_watch import RunStop
 from waypoint.persistence.sql import Database, Row, Statement
+from waypoint.persistence.store_values import without_nul
 from waypoint.persistence.stores import Stores
 from waypoint.sensitive import sensitive_field_names, without_keys
 
@@ -168,11 +169,17 @@ def _insert_sql(columns: tuple[str, ...], rows: int) -> str:
     return f"INSERT INTO waypoint_ledger ({', '.join(columns)}) VALUES {values}"
 
 
+# Every column's value is written through `without_nul` (here, in `row_writes` and in
+# `_as_json`), on both backends: Postgres text cannot hold NUL, and an error message quoting one
+# (a node that read binary data) made the row's write fail, leaving the node `started` with its
+# error lost.
 def _insert(columns: tuple[str, ...], rows: list[_Row]) -> Statement:
     values = operator.attrgetter(*columns)
     params: dict[str, Any] = {}
     for i, row in enumerate(rows):
-        params.update(zip([f"r{i}_{c}" for c in columns], map(_text, values(row)), strict=True))
+        params.update(
+            zip([f"r{i}_{c}" for c in columns], map(without_nul, values(row)), strict=True)
+        )
     return _insert_sql(columns, len(rows)), params
 
 
@@ -212,7 +219,7 @@ def row_writes(rows: list[_Row], kind: str = "sqlite") -> list[Statement]:
     if whole:
         writes.append(_insert(COLUMNS, whole))
     for row in written:
-        params = dict(zip(LATER_COLUMNS, map(_text, _later_values(row)), strict=True))
+        params = dict(zip(LATER_COLUMNS, map(without_nul, _later_values(row)), strict=True))
         params["ledger_id"] = row.ledger_id
         writes.append((_UPDATE_SQL, params))
     return writes
@@ -250,7 +257,9 @@ def _as_json(statement: tuple[str, tuple[str, ...]], rows: list[_Row]) -> Statem
     """
     sql, columns = statement
     values = operator.attrgetter(*columns)
-    text = json.dumps([dict(zip(columns, map(_text, values(row)), strict=True)) for row in rows])
+    text = json.dumps(
+        [dict(zip(columns, map(without_nul, values(row)), strict=True)) for row in rows]
+    )
     return sql, {"rows": text}
 
 
@@ -297,16 +306,6 @@ def set_recorder_reset(token: Any) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _text(value: Any) -> Any:
-    """A column's value as the ledger writes it: a NUL character in a text becomes U+FFFD.
-
-    Every column's value passes here on both backends. Postgres text cannot hold NUL: an error
-    message with one (a node that read binary data), or a routing reason quoting one, made the
-    row's write fail, and the run's end left the node `started` with its error lost.
-    """
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
 NS_SEP, NS_END = "|", ":"

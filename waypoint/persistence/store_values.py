@@ -5,7 +5,8 @@ quoting binary text (a passage a search provider returned, a tool's raw output) 
 write fail, and with it the node that wrote it. The SQLite Store kept the NUL. The Stores
 `open_stores` opens replace it on both backends as a value is written, so what a workflow
 reads back is the same on either and a write never fails on it. Keys and namespaces are
-left as they are: they name an item, and a silent change would name another.
+left as they are: they name an item, and a silent change would name another. The ledger writes
+its columns through the same `without_nul` (Postgres text cannot hold NUL either).
 """
 
 from __future__ import annotations
